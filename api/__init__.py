@@ -1,0 +1,1 @@
+"""ClickHouse → answers: the read API and its Python client."""

@@ -1,0 +1,135 @@
+"""`runstream.Client`: reads through the read API (paging done for the caller)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, overload
+from urllib.parse import urlparse
+
+import httpx
+import numpy as np
+import orjson
+
+from ingest.sdk.run import get_tracking_uri
+
+HISTORY_PAGE = 500_000
+
+
+class NotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    step: int
+    value: float
+    timestamp: int
+    rank: int
+
+
+class MetricHistory(Sequence[MetricPoint]):
+    """Every point of one metric, held as numpy columns; points are made only when indexed."""
+
+    def __init__(self, steps: np.ndarray, values: np.ndarray, timestamps: np.ndarray, ranks: np.ndarray) -> None:
+        self.steps, self.values, self.timestamps, self.ranks = steps, values, timestamps, ranks
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    @overload
+    def __getitem__(self, i: int) -> MetricPoint: ...
+    @overload
+    def __getitem__(self, i: slice) -> MetricHistory: ...
+    def __getitem__(self, i: int | slice) -> MetricPoint | MetricHistory:
+        if isinstance(i, slice):
+            return MetricHistory(self.steps[i], self.values[i], self.timestamps[i], self.ranks[i])
+        return MetricPoint(int(self.steps[i]), float(self.values[i]), int(self.timestamps[i]), int(self.ranks[i]))
+
+    def __iter__(self) -> Iterator[MetricPoint]:
+        for i in range(len(self)):
+            yield self[i]
+
+
+def _values(raw: list[Any]) -> np.ndarray:
+    """JSON floats, with MLflow's "NaN"/"Infinity"/"-Infinity" strings for non-finite values."""
+    return np.array([float(v) for v in raw] if any(isinstance(v, str) for v in raw) else raw, np.float64)
+
+
+def api_uri(tracking_uri: str | None = None) -> str:
+    uri = tracking_uri or get_tracking_uri()
+    if urlparse(uri).scheme in ("http", "https"):
+        return uri
+    api = os.environ.get("RUNSTREAM_API_URI")
+    if not api:
+        raise ValueError(f"reads need an http(s) URI: {uri!r} is not one and RUNSTREAM_API_URI is not set")
+    return api
+
+
+class Client:
+    def __init__(self, tracking_uri: str | None = None, timeout: float = 60.0) -> None:
+        self._http = httpx.Client(base_url=api_uri(tracking_uri), timeout=timeout)
+
+    def _get(self, path: str, **params: Any) -> Any:
+        response = self._http.get(path, params={k: v for k, v in params.items() if v is not None})
+        if response.status_code == 404:
+            raise NotFound(response.json().get("message", path))
+        response.raise_for_status()
+        return orjson.loads(response.content)
+
+    def get_experiment(self, experiment_id: str, after: str | None = None) -> dict[str, Any]:
+        return self._get(f"/api/v1/experiments/{experiment_id}", after=after)  # type: ignore[no-any-return]
+
+    def get_experiment_by_name(self, name: str, after: str | None = None) -> dict[str, Any] | None:
+        found = self._get("/api/v1/experiments", name=name, view="all", after=after)["experiments"]
+        return found[0] if found else None
+
+    def list_experiments(self, view: str = "active") -> list[dict[str, Any]]:
+        return self._get("/api/v1/experiments", view=view)["experiments"]  # type: ignore[no-any-return]
+
+    def get_run(self, run_id: str, after: str | None = None) -> dict[str, Any]:
+        return self._get(f"/api/v1/runs/{run_id}", after=after)  # type: ignore[no-any-return]
+
+    def list_runs(self, experiment_ids: list[str], view: str = "active") -> list[dict[str, Any]]:
+        runs: list[dict[str, Any]] = []
+        token = None
+        while True:
+            page = self._get("/api/v1/runs", experiment_id=experiment_ids, view=view, page_token=token)
+            runs += page["runs"]
+            token = page["next_page_token"]
+            if not token:
+                return runs
+
+    def get_metric_history(self, run_id: str, key: str, after: str | None = None) -> MetricHistory:
+        parts: list[dict[str, Any]] = []
+        token = None
+        while True:
+            page = self._get(
+                f"/api/v1/runs/{run_id}/metric-history",
+                key=key,
+                max_results=HISTORY_PAGE,
+                page_token=token,
+                after=after,
+            )
+            parts.append(page)
+            token = page["next_page_token"]
+            if not token:
+                break
+
+        def column(name: str, dtype: type) -> np.ndarray:
+            return np.concatenate([np.asarray(p[name], dtype) for p in parts])
+
+        values = np.concatenate([_values(p["values"]) for p in parts])
+        return MetricHistory(
+            column("steps", np.int64), values, column("timestamps", np.int64), column("ranks", np.int64)
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,58 @@
+"""Errors as the API answers them: HTTP status + {"error_code", "message"} (MLflow's shape)."""
+
+from __future__ import annotations
+
+import logging
+
+from clickhouse_connect.driver.exceptions import OperationalError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+
+from api.responses import json_response
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error_code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+        self.message = message
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(404, "RESOURCE_DOES_NOT_EXIST", message)
+
+
+def invalid(message: str) -> ApiError:
+    return ApiError(400, "INVALID_PARAMETER_VALUE", message)
+
+
+def unavailable(message: str) -> ApiError:
+    return ApiError(503, "TEMPORARILY_UNAVAILABLE", message)
+
+
+def _response(err: ApiError) -> Response:
+    headers = {"Retry-After": "1"} if err.status == 503 else None
+    return json_response({"error_code": err.error_code, "message": err.message}, err.status, headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return _response(exc)
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        details = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors())
+        return _response(invalid(details or "invalid request"))
+
+    async def store_down(request: Request, exc: Exception) -> Response:
+        log.warning("ClickHouse unavailable: %s", exc)
+        return _response(unavailable("the query store is unavailable; retry later"))
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(OperationalError, store_down)

@@ -1,0 +1,221 @@
+"""Parameterised SQL for the read API. User strings only ever travel as query parameters."""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+from clickhouse_connect.driver.client import Client
+
+from ingest.log.base import Positions
+
+LIFECYCLE = {"active": "deleted = 0", "deleted": "deleted = 1", "all": "1"}
+
+
+class InvalidPageToken(ValueError):
+    pass
+
+
+def json_float(value: float) -> float | str:
+    """MLflow's JSON convention for non-finite numbers."""
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+def _experiment(row: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
+    return {
+        "experiment_id": row["experiment_id"],
+        "name": row["name"],
+        "artifact_location": row["artifact_location"] or "",
+        "lifecycle_stage": "deleted" if row["deleted"] else "active",
+        "creation_time": row["creation_time"],
+        "last_update_time": row["last_update_time"],
+        "tags": tags,
+    }
+
+
+def experiments(client: Client, view: str = "active", name: str | None = None) -> list[dict[str, Any]]:
+    where = [LIFECYCLE[view]]
+    params: dict[str, Any] = {}
+    if name is not None:
+        where.append("name = {name:String}")
+        params["name"] = name
+    result = client.query(
+        f"SELECT * FROM experiments_view WHERE {' AND '.join(where)} ORDER BY creation_time, experiment_id",
+        parameters=params,
+    )
+    rows = list(result.named_results())
+    tags = _grouped(
+        client,
+        "SELECT experiment_id, key, value FROM experiment_tags_view WHERE experiment_id IN {ids:Array(String)}",
+        [r["experiment_id"] for r in rows],
+    )
+    return [_experiment(r, tags.get(r["experiment_id"], {})) for r in rows]
+
+
+def experiment(client: Client, experiment_id: str) -> dict[str, Any] | None:
+    result = client.query(
+        "SELECT * FROM experiments_view WHERE experiment_id = {id:String}", parameters={"id": experiment_id}
+    )
+    rows = list(result.named_results())
+    if not rows:
+        return None
+    tags = _grouped(
+        client,
+        "SELECT experiment_id, key, value FROM experiment_tags_view WHERE experiment_id IN {ids:Array(String)}",
+        [experiment_id],
+    )
+    return _experiment(rows[0], tags.get(experiment_id, {}))
+
+
+def _grouped(client: Client, sql: str, ids: list[str]) -> dict[str, dict[str, str]]:
+    """Key/value rows per id, for a query taking {ids:Array(String)}."""
+    out: dict[str, dict[str, str]] = {}
+    if ids:
+        for owner, key, value in client.query(sql, parameters={"ids": ids}).result_rows:
+            out.setdefault(owner, {})[key] = value
+    return out
+
+
+def _latest_metrics(client: Client, run_ids: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    if not run_ids:
+        return out
+    result = client.query(
+        "SELECT run_id, key, argMaxMerge(latest) AS l FROM metric_latest "
+        "WHERE run_id IN {ids:Array(String)} GROUP BY run_id, key",
+        parameters={"ids": run_ids},
+    )
+    for run_id, key, (value, timestamp, step) in result.result_rows:
+        out.setdefault(run_id, {})[key] = {"value": json_float(value), "timestamp": timestamp, "step": step}
+    return out
+
+
+def _runs(client: Client, where: str, params: dict[str, Any], limit: int, offset: int) -> list[dict[str, Any]]:
+    result = client.query(
+        f"SELECT * FROM runs_view WHERE {where} ORDER BY start_time DESC, run_id LIMIT {{limit:UInt64}} "
+        "OFFSET {offset:UInt64}",
+        parameters={**params, "limit": limit, "offset": offset},
+    )
+    rows = list(result.named_results())
+    ids = [r["run_id"] for r in rows]
+    params_by_run = _grouped(
+        client, "SELECT run_id, key, value FROM run_params_view WHERE run_id IN {ids:Array(String)}", ids
+    )
+    tags_by_run = _grouped(
+        client, "SELECT run_id, key, value FROM run_tags_view WHERE run_id IN {ids:Array(String)}", ids
+    )
+    metrics_by_run = _latest_metrics(client, ids)
+    return [
+        {
+            "run_id": r["run_id"],
+            "experiment_id": r["experiment_id"],
+            "run_name": r["run_name"] or "",
+            "user_id": r["user_id"],
+            "status": r["status"],
+            "start_time": r["start_time"],
+            "end_time": r["end_time"],
+            "parent_run_id": r["parent_run_id"],
+            "artifact_uri": r["artifact_uri"] or "",
+            "lifecycle_stage": "deleted" if r["deleted"] else "active",
+            "params": params_by_run.get(r["run_id"], {}),
+            "tags": tags_by_run.get(r["run_id"], {}),
+            "metrics": metrics_by_run.get(r["run_id"], {}),
+        }
+        for r in rows
+    ]
+
+
+def run(client: Client, run_id: str) -> dict[str, Any] | None:
+    found = _runs(client, "run_id = {run_id:String}", {"run_id": run_id}, 1, 0)
+    return found[0] if found else None
+
+
+def runs(
+    client: Client, experiment_ids: list[str], view: str, max_results: int, page_token: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    offset = _decode_token(page_token, 1)[0] if page_token else 0
+    found = _runs(
+        client,
+        f"experiment_id IN {{ids:Array(String)}} AND {LIFECYCLE[view]}",
+        {"ids": experiment_ids},
+        max_results + 1,
+        offset,
+    )
+    more = len(found) > max_results
+    return found[:max_results], (_encode_token([offset + max_results]) if more else None)
+
+
+def _encode_token(values: list[int]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(values)).decode()
+
+
+def _decode_token(token: str, length: int) -> list[int]:
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(token.encode()))
+    except Exception as exc:
+        raise InvalidPageToken("malformed page token") from exc
+    if not (isinstance(values, list) and len(values) == length and all(type(v) is int for v in values)):
+        raise InvalidPageToken("malformed page token")
+    if any(v < 0 for v in values[-1:]):
+        raise InvalidPageToken("malformed page token")
+    return values
+
+
+@dataclass
+class HistoryPage:
+    steps: np.ndarray
+    timestamps: np.ndarray
+    values: np.ndarray
+    ranks: np.ndarray
+    next_page_token: str | None
+
+
+_HISTORY = (
+    "SELECT step, timestamp, value, rank FROM metrics FINAL "
+    "WHERE run_id = {run_id:String} AND key = {key:String} "
+    "AND (step, timestamp, rank) >= ({step:Int64}, {timestamp:Int64}, {rank:UInt32}) "
+    "ORDER BY step, timestamp, rank, value LIMIT {skip:UInt64}, {limit:UInt64}"
+)
+_FIRST = [-(2**63), -(2**63), 0, 0]
+
+
+def metric_history(client: Client, run_id: str, key: str, max_results: int, page_token: str | None) -> HistoryPage:
+    """Points in (step, timestamp, rank, value) order. The page token is the last point's
+    (step, timestamp, rank) and how many points with exactly that triple were already returned."""
+    step, timestamp, rank, skip = _decode_token(page_token, 4) if page_token else _FIRST
+    table = client.query_arrow(
+        _HISTORY,
+        parameters={
+            "run_id": run_id,
+            "key": key,
+            "step": step,
+            "timestamp": timestamp,
+            "rank": rank,
+            "skip": skip,
+            "limit": max_results,
+        },
+    )
+    steps, timestamps, values, ranks = (table.column(i).to_numpy() for i in range(4))
+    token = None
+    if len(steps) == max_results and max_results:
+        last = (steps[-1], timestamps[-1], ranks[-1])
+        same = (steps == last[0]) & (timestamps == last[1]) & (ranks == last[2])
+        ties = int(same.sum())
+        if ties == len(steps) and (step, timestamp, rank) == tuple(int(x) for x in last):
+            ties += skip  # the whole page continued the previous page's ties
+        token = _encode_token([int(last[0]), int(last[1]), int(last[2]), ties])
+    return HistoryPage(steps, timestamps, values, ranks, token)
+
+
+def applied_positions(client: Client, consumer_group: str) -> Positions:
+    result = client.query(
+        "SELECT partition, max(offset) FROM projector_progress WHERE consumer_group = {g:String} GROUP BY partition",
+        parameters={"g": consumer_group},
+    )
+    return {int(p): int(o) for p, o in result.result_rows}

@@ -1,0 +1,66 @@
+"""The HTTP gateway's native write endpoint: framed Avro events in, log positions out. A request is
+acknowledged only once every event in it is durable in the log; a request with any bad event is
+refused whole (400), so nothing of it is half-written."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from api.errors import ApiError, invalid, unavailable
+from api.responses import json_response
+from ingest.framing import CONTENT_TYPE, unframe
+from ingest.log.base import AppendFailed, EventLog, format_token
+from schemas.codec import UndecodableEvent, decode
+from schemas.events import partition_key
+from schemas.validation import InvalidEvent, validate
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+MAX_EVENTS = 10_000
+
+
+def keyed_events(body: bytes) -> list[tuple[str, bytes]]:
+    """Checks every event; returns (partition key, message) pairs or raises a 400."""
+    try:
+        messages = unframe(body)
+    except ValueError as exc:
+        raise invalid(f"malformed body: {exc}") from exc
+    if len(messages) > MAX_EVENTS:
+        raise ApiError(413, "INVALID_PARAMETER_VALUE", f"more than {MAX_EVENTS} events in one request")
+    keyed = []
+    for i, message in enumerate(messages):
+        try:
+            name, record = decode(message)
+            validate(name, record)
+        except (UndecodableEvent, InvalidEvent) as exc:
+            raise invalid(f"event {i}: {exc}") from exc
+        keyed.append((partition_key(name, record), message))
+    return keyed
+
+
+def gateway_router(log: EventLog) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["write"])
+
+    @router.post(
+        "/events",
+        summary="Append events (framed Avro single-object messages) to the log",
+        openapi_extra={"requestBody": {"content": {CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}}}},
+    )
+    async def post_events(request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise ApiError(413, "INVALID_PARAMETER_VALUE", f"body larger than {MAX_BODY_BYTES} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise ApiError(413, "INVALID_PARAMETER_VALUE", f"body larger than {MAX_BODY_BYTES} bytes")
+        keyed = await run_in_threadpool(keyed_events, bytes(body))
+        try:
+            positions = await run_in_threadpool(log.append, keyed)
+        except AppendFailed as exc:
+            raise unavailable(f"the event log did not acknowledge the write: {exc}") from exc
+        return json_response({"events": len(keyed), "token": format_token(positions)})
+
+    return router

@@ -1,0 +1,72 @@
+"""What every event-log backend offers: durable appends with positions, and a consumer that commits
+explicitly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class LogMessage:
+    partition: int
+    offset: int
+    key: str
+    value: bytes
+
+
+Positions = dict[int, int]
+"""Partition → offset. For an append: the offset of the last message written to each partition.
+For a commit: the next offset to read in each partition."""
+
+
+class AppendFailed(RuntimeError):
+    """The log did not acknowledge the messages; nothing can be assumed about their durability."""
+
+
+class EventLog(Protocol):
+    def append(self, messages: Iterable[tuple[str, bytes]]) -> Positions:
+        """Writes (key, value) messages and returns once all are durable (acknowledged by the log)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+RevokeHandler = Callable[[list[int]], None]
+
+
+class LogConsumer(Protocol):
+    def poll(self, max_messages: int, timeout: float) -> list[LogMessage]:
+        """Up to max_messages in log order per partition; waits at most `timeout` seconds for the first."""
+        ...
+
+    def commit(self, positions: Positions) -> None:
+        """Records, durably, the next offset to read per partition."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def merge_positions(into: Positions, more: Positions) -> Positions:
+    for partition, offset in more.items():
+        if offset > into.get(partition, -1):
+            into[partition] = offset
+    return into
+
+
+def format_token(positions: Positions) -> str:
+    """The consistency token a write returns: the log positions it reached."""
+    return ",".join(f"{p}:{o}" for p, o in sorted(positions.items()))
+
+
+def parse_token(token: str) -> Positions:
+    """Raises ValueError for anything that is not a token `format_token` made."""
+    positions: Positions = {}
+    for part in filter(None, token.split(",")):
+        partition, _, offset = part.partition(":")
+        p, o = int(partition), int(offset)
+        if p < 0 or o < 0:
+            raise ValueError("negative position")
+        positions[p] = o
+    return positions

@@ -1,0 +1,161 @@
+"""The distributed event log: one Kafka topic keyed by run (or experiment) id.
+
+Producer: idempotent, acks=all, lz4; an append returns once the broker acknowledged every message.
+Consumer: a consumer group with auto-commit off; offsets are committed by the caller after its writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from ingest.log.base import AppendFailed, LogMessage, Positions, RevokeHandler
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PARTITIONS = 6
+APPEND_TIMEOUT_S = 120.0
+
+
+def events_topic(prefix: str) -> str:
+    return f"{prefix}events"
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITIONS) -> None:
+    """Creates the topic if it is missing (replication factor: the broker's default)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    if topic in admin.list_topics(timeout=30).topics:
+        return
+    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=-1)])
+    try:
+        futures[topic].result(timeout=30)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise
+
+
+class _Acks:
+    """Collects the delivery reports of one append."""
+
+    def __init__(self, expected: int) -> None:
+        self.remaining = expected
+        self.positions: Positions = {}
+        self.error: KafkaError | None = None
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+        if expected == 0:
+            self.done.set()
+
+    def on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        with self._lock:
+            if err is not None:
+                self.error = err
+            else:
+                partition, offset = msg.partition(), msg.offset()
+                assert partition is not None and offset is not None  # set on delivered messages
+                if offset > self.positions.get(partition, -1):
+                    self.positions[partition] = offset
+            self.remaining -= 1
+            if self.remaining == 0:
+                self.done.set()
+
+
+class KafkaLog:
+    def __init__(self, bootstrap: str, topic: str, config: dict[str, Any] | None = None) -> None:
+        self.topic = topic
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "enable.idempotence": True,
+                "acks": "all",
+                "compression.type": "lz4",
+                "linger.ms": 5,
+                "batch.size": 1_000_000,
+                "message.max.bytes": 8_000_000,
+                **(config or {}),
+            }
+        )
+        self._closed = threading.Event()
+        self._poller = threading.Thread(target=self._poll_loop, name="kafka-delivery", daemon=True)
+        self._poller.start()
+
+    def _poll_loop(self) -> None:
+        while not self._closed.is_set():
+            self._producer.poll(0.05)
+
+    def append(self, messages: Iterable[tuple[str, bytes]]) -> Positions:
+        batch = list(messages)
+        acks = _Acks(len(batch))
+        for key, value in batch:
+            while True:
+                try:
+                    self._producer.produce(self.topic, value, key.encode(), on_delivery=acks.on_delivery)
+                    break
+                except BufferError:  # local queue full: wait for deliveries to make room
+                    time.sleep(0.005)
+        if not acks.done.wait(APPEND_TIMEOUT_S):
+            raise AppendFailed(f"no acknowledgement from Kafka within {APPEND_TIMEOUT_S:.0f} s")
+        if acks.error is not None:
+            raise AppendFailed(f"Kafka refused the messages: {acks.error.str()}")
+        return acks.positions
+
+    def close(self) -> None:
+        self._producer.flush(30)
+        self._closed.set()
+        self._poller.join()
+
+
+class KafkaLogConsumer:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        group: str,
+        on_revoke: RevokeHandler | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        self.topic = topic
+        self._on_revoke = on_revoke
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": 10_000,
+                "fetch.max.bytes": 64_000_000,
+                **(config or {}),
+            }
+        )
+        self._consumer.subscribe([topic], on_revoke=self._revoked, on_lost=self._revoked)
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._on_revoke is not None and partitions:
+            self._on_revoke([tp.partition for tp in partitions])
+
+    def poll(self, max_messages: int, timeout: float) -> list[LogMessage]:
+        out = []
+        for msg in self._consumer.consume(max_messages, timeout):
+            err = msg.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("kafka consumer: %s", err.str())
+                continue
+            partition, offset, key, value = msg.partition(), msg.offset(), msg.key(), msg.value()
+            assert partition is not None and offset is not None  # set on consumed messages
+            out.append(LogMessage(partition, offset, key.decode(errors="replace") if key else "", value or b""))
+        return out
+
+    def commit(self, positions: Positions) -> None:
+        if positions:
+            offsets = [TopicPartition(self.topic, p, o) for p, o in positions.items()]
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+
+    def close(self) -> None:
+        self._consumer.close()

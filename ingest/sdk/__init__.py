@@ -1,0 +1,1 @@
+"""The runstream SDK for training code (re-exported by the `runstream` package)."""

@@ -1,0 +1,170 @@
+"""`runstream.start_run(...)`: a run that one or many processes (ranks) write at once."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import uuid
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from ingest.sdk.buffer import MetricBuffer, OnFull
+from ingest.sdk.sender import Sender
+from ingest.transport import DEFAULT_TRACKING_URI, transport_for
+from schemas.events import client_identity, experiment_id_for_name, now_ms
+
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+DEFAULT_EXPERIMENT = "Default"
+_tracking_uri: str | None = None
+
+
+def set_tracking_uri(uri: str) -> None:
+    global _tracking_uri
+    _tracking_uri = uri
+
+
+def get_tracking_uri() -> str:
+    return _tracking_uri or os.environ.get("RUNSTREAM_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+class Run:
+    """Logging methods buffer and return at once; a background sender delivers the events."""
+
+    def __init__(
+        self,
+        run_id: str,
+        experiment_id: str,
+        rank: int,
+        node: str,
+        tracking_uri: str,
+        flush_interval: float,
+        batch_points: int,
+        max_buffered_points: int,
+        on_full: OnFull,
+    ) -> None:
+        self.run_id = run_id
+        self.experiment_id = experiment_id
+        self.rank = rank
+        self.node = node
+        self.tracking_uri = tracking_uri
+        self._buffer = MetricBuffer(max_buffered_points, on_full)
+        self._sender = Sender(
+            transport_for(tracking_uri),
+            self._buffer,
+            lambda: self._buffer.drain(run_id, rank, node),
+            flush_interval,
+            batch_points,
+        )
+        self._ended = False
+
+    def announce(
+        self, experiment: str, run_name: str | None, tags: Mapping[str, Any], parent_run_id: str | None
+    ) -> None:
+        """Every rank sends these; both are idempotent in the projection."""
+        self._sender.enqueue(
+            "ExperimentCreated", experiment_id=self.experiment_id, name=experiment, artifact_location=None, tags={}
+        )
+        self._sender.enqueue(
+            "RunCreated",
+            run_id=self.run_id,
+            experiment_id=self.experiment_id,
+            run_name=run_name,
+            user_id=client_identity()["user"],
+            start_time=now_ms(),
+            tags={k: str(v) for k, v in tags.items()},
+            parent_run_id=parent_run_id,
+            artifact_uri=None,
+        )
+
+    def log_metric(self, key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
+        self.log_metrics({key: value}, step, timestamp)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0, timestamp: int | None = None) -> None:
+        self._buffer.add(metrics, step, now_ms() if timestamp is None else timestamp)
+
+    def log_metric_arrays(self, key: str, values: Any, steps: Any, timestamps: Any | None = None) -> None:
+        """Many points of one key at once, from array-likes (no per-point Python work)."""
+        values = np.asarray(values, np.float64)
+        stamps = np.full(len(values), now_ms(), np.int64) if timestamps is None else np.asarray(timestamps)
+        self._buffer.add_arrays(key, values, np.asarray(steps, np.int64), stamps.astype(np.int64, copy=False))
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        self._sender.enqueue("ParamsLogged", run_id=self.run_id, params={k: str(v) for k, v in params.items()})
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self._sender.enqueue("TagsSet", run_id=self.run_id, tags={k: str(v) for k, v in tags.items()})
+
+    def delete_tag(self, key: str) -> None:
+        self._sender.enqueue("TagDeleted", run_id=self.run_id, key=key)
+
+    def flush(self, timeout: float | None = None) -> str:
+        """Blocks until everything logged so far is durable; returns a consistency token for reads."""
+        return self._sender.flush(timeout)
+
+    def end(self, status: str = "FINISHED") -> str:
+        """Sends what is buffered; rank 0 also marks the run ended. Returns the last consistency token."""
+        if self._ended:
+            return self.flush()
+        self._ended = True
+        try:
+            if self.rank == 0:
+                self._sender.flush()  # metrics before the end mark
+                self._sender.enqueue("RunUpdated", run_id=self.run_id, status=status, end_time=now_ms(), run_name=None)
+            return self._sender.flush()
+        finally:
+            self._sender.close()
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.end("FINISHED" if exc_type is None else ("KILLED" if exc_type is KeyboardInterrupt else "FAILED"))
+
+
+def start_run(
+    experiment: str | None = None,
+    run_name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+    rank: int | None = None,
+    node: str | None = None,
+    parent_run_id: str | None = None,
+    tracking_uri: str | None = None,
+    flush_interval: float = 1.0,
+    batch_points: int = 100_000,
+    max_buffered_points: int = 2_000_000,
+    on_full: OnFull = "block",
+) -> Run:
+    """Starts a run, or joins it when `run_id` (else $RUNSTREAM_RUN_ID) names one: N ranks starting
+    the same id make one run. `rank` defaults to $RANK, else 0; only rank 0 ends the run."""
+    run_id = run_id or os.environ.get("RUNSTREAM_RUN_ID") or uuid.uuid4().hex
+    if not _RUN_ID.match(run_id):
+        raise ValueError(f"run id {run_id!r} is not 32 lowercase hex characters")
+    rank = int(os.environ.get("RANK", "0")) if rank is None else rank
+    experiment = experiment or DEFAULT_EXPERIMENT
+    experiment_id = experiment_id_for_name(experiment)
+    run = Run(
+        run_id=run_id,
+        experiment_id=experiment_id,
+        rank=rank,
+        node=node or socket.gethostname(),
+        tracking_uri=tracking_uri or get_tracking_uri(),
+        flush_interval=flush_interval,
+        batch_points=batch_points,
+        max_buffered_points=max_buffered_points,
+        on_full=on_full,
+    )
+    run.announce(experiment, run_name, tags or {}, parent_run_id)
+    return run

@@ -1,0 +1,97 @@
+"""How the SDK delivers events: HTTP to the gateway, or straight into Kafka. Chosen by tracking URI:
+`http(s)://host:port` or `kafka://host:port[,host:port...]`."""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+from urllib.parse import urlparse
+
+import httpx
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
+
+from ingest.framing import CONTENT_TYPE, frame
+from ingest.log.base import Positions, parse_token
+from ingest.log.kafka import KafkaLog, ensure_topic, events_topic
+
+DEFAULT_TRACKING_URI = "http://127.0.0.1:5000"
+DEFAULT_TOPIC_PREFIX = "runstream."
+_REQUEST_BYTES = 8 * 1024 * 1024  # split sends so one request stays well under the gateway's limit
+
+
+class Transport(Protocol):
+    def send(self, messages: list[tuple[str, bytes]]) -> Positions:
+        """Delivers (key, message) pairs durably, in order, or raises."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class RejectedEvents(ValueError):
+    """The server refused the events (4xx): sending them again cannot succeed."""
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, httpx.TransportError):
+        return True
+    return isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code >= 500
+
+
+class HttpTransport:
+    def __init__(self, base_url: str, retry_for_s: float = 300.0) -> None:
+        self._http = httpx.Client(base_url=base_url, timeout=60.0)
+        self._retry_for_s = retry_for_s
+
+    def send(self, messages: list[tuple[str, bytes]]) -> Positions:
+        positions: Positions = {}
+        chunk: list[bytes] = []
+        size = 0
+        for _, message in messages:
+            if chunk and size + len(message) > _REQUEST_BYTES:
+                positions.update(self._post(frame(chunk)))
+                chunk, size = [], 0
+            chunk.append(message)
+            size += len(message) + 4
+        if chunk:
+            positions.update(self._post(frame(chunk)))
+        return positions
+
+    def _post(self, body: bytes) -> Positions:
+        for attempt in Retrying(
+            retry=retry_if_exception(_transient),
+            wait=wait_exponential(multiplier=0.1, max=5),
+            stop=stop_after_delay(self._retry_for_s),
+            reraise=True,
+        ):
+            with attempt:
+                response = self._http.post("/api/v1/events", content=body, headers={"content-type": CONTENT_TYPE})
+                if 400 <= response.status_code < 500:
+                    raise RejectedEvents(f"{response.status_code}: {response.text}")
+                response.raise_for_status()
+        return parse_token(response.json()["token"])
+
+    def close(self) -> None:
+        self._http.close()
+
+
+class KafkaTransport:
+    def __init__(self, bootstrap: str, topic_prefix: str) -> None:
+        topic = events_topic(topic_prefix)
+        ensure_topic(bootstrap, topic)
+        self._log = KafkaLog(bootstrap, topic)
+
+    def send(self, messages: list[tuple[str, bytes]]) -> Positions:
+        return self._log.append(messages)
+
+    def close(self) -> None:
+        self._log.close()
+
+
+def transport_for(uri: str) -> Transport:
+    parsed = urlparse(uri)
+    if parsed.scheme in ("http", "https"):
+        return HttpTransport(uri)
+    if parsed.scheme == "kafka":
+        prefix = os.environ.get("RUNSTREAM_TOPIC_PREFIX", DEFAULT_TOPIC_PREFIX)
+        return KafkaTransport(parsed.netloc, prefix)
+    raise ValueError(f"unsupported tracking URI {uri!r}: use http://host:port or kafka://host:port")

@@ -1,0 +1,158 @@
+-- Every table holds facts from events; the views fold them into current state. Facts are keyed so
+-- that a replayed event collapses into its first copy (ReplacingMergeTree), and every fold is
+-- idempotent (latest/first by event time, min, max), so duplicates never change an answer.
+
+CREATE TABLE IF NOT EXISTS experiment_events (
+    experiment_id String,
+    event_time Int64,
+    event_id FixedString(16),
+    kind LowCardinality(String),            -- created | renamed | deleted | restored
+    name Nullable(String),
+    artifact_location Nullable(String)
+) ENGINE = ReplacingMergeTree ORDER BY (experiment_id, event_time, event_id);
+
+CREATE TABLE IF NOT EXISTS experiment_tags (
+    experiment_id String,
+    key String,
+    value String,
+    deleted UInt8,
+    event_time Int64,
+    event_id FixedString(16)
+) ENGINE = ReplacingMergeTree ORDER BY (experiment_id, key, event_time, event_id);
+
+CREATE TABLE IF NOT EXISTS run_events (
+    run_id String,
+    event_time Int64,
+    event_id FixedString(16),
+    kind LowCardinality(String),            -- created | updated | deleted | restored
+    experiment_id String,                   -- set by 'created' only
+    run_name Nullable(String),
+    user_id Nullable(String),
+    start_time Nullable(Int64),
+    parent_run_id Nullable(String),
+    artifact_uri Nullable(String),
+    status Nullable(String),
+    end_time Nullable(Int64)
+) ENGINE = ReplacingMergeTree ORDER BY (run_id, event_time, event_id);
+
+CREATE TABLE IF NOT EXISTS run_params (
+    run_id String,
+    key String,
+    value String,
+    event_time Int64,
+    event_id FixedString(16)
+) ENGINE = ReplacingMergeTree ORDER BY (run_id, key, event_time, event_id);
+
+CREATE TABLE IF NOT EXISTS run_tags (
+    run_id String,
+    key String,
+    value String,
+    deleted UInt8,
+    event_time Int64,
+    event_id FixedString(16)
+) ENGINE = ReplacingMergeTree ORDER BY (run_id, key, event_time, event_id);
+
+-- A point's identity is all of it (as in MLflow's own metrics table), so a replayed point collapses.
+-- History reads use FINAL; folds (latest/min/max) are idempotent without it.
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id String,
+    key LowCardinality(String),
+    step Int64 CODEC(Delta, ZSTD(1)),
+    timestamp Int64 CODEC(Delta, ZSTD(1)),
+    rank UInt32,
+    value Float64,
+    node LowCardinality(String)
+) ENGINE = ReplacingMergeTree ORDER BY (run_id, key, step, timestamp, rank, value);
+
+CREATE TABLE IF NOT EXISTS metric_latest (
+    run_id String,
+    key LowCardinality(String),
+    latest AggregateFunction(argMax, Tuple(Float64, Int64, Int64), Tuple(Int64, Int64, Float64))
+) ENGINE = AggregatingMergeTree ORDER BY (run_id, key);
+
+-- MLflow's "latest" metric value: the point with the greatest (step, timestamp, value).
+CREATE MATERIALIZED VIEW IF NOT EXISTS metric_latest_mv TO metric_latest AS
+SELECT run_id, key, argMaxState((value, timestamp, step), (step, timestamp, value)) AS latest
+FROM metrics GROUP BY run_id, key;
+
+CREATE TABLE IF NOT EXISTS run_artifacts (
+    run_id String,
+    path String,
+    size UInt64,
+    sha256 String,
+    uri String,
+    event_time Int64,
+    event_id FixedString(16)
+) ENGINE = ReplacingMergeTree ORDER BY (run_id, path, event_time, event_id);
+
+CREATE TABLE IF NOT EXISTS run_inputs (
+    run_id String,
+    name String,
+    digest String,
+    source_type String,
+    source String,
+    schema Nullable(String),
+    profile Nullable(String),
+    tags Map(String, String),
+    event_time Int64,
+    event_id FixedString(16)
+) ENGINE = ReplacingMergeTree ORDER BY (run_id, name, digest, event_time, event_id);
+
+CREATE TABLE IF NOT EXISTS dead_letters (
+    received_at DateTime64(3),
+    source String,                          -- consumer group
+    partition UInt32,
+    offset Int64,
+    reason String,
+    payload String
+) ENGINE = MergeTree ORDER BY (received_at, partition, offset);
+
+-- How far each partition has been applied; the read API waits on it for read-your-writes.
+CREATE TABLE IF NOT EXISTS projector_progress (
+    consumer_group String,
+    partition UInt32,
+    offset Int64,                           -- last applied offset
+    updated_at DateTime64(3)
+) ENGINE = ReplacingMergeTree(offset) ORDER BY (consumer_group, partition);
+
+CREATE VIEW IF NOT EXISTS experiments_view AS
+SELECT
+    experiment_id,
+    coalesce(argMaxIf(name, event_time, kind = 'renamed'), argMinIf(name, event_time, kind = 'created')) AS name,
+    argMinIf(artifact_location, event_time, kind = 'created') AS artifact_location,
+    minIf(event_time, kind = 'created') AS creation_time,
+    max(event_time) AS last_update_time,
+    argMaxIf(kind, event_time, kind IN ('deleted', 'restored')) = 'deleted' AS deleted
+FROM experiment_events
+GROUP BY experiment_id
+HAVING countIf(kind = 'created') > 0;
+
+CREATE VIEW IF NOT EXISTS runs_view AS
+SELECT
+    run_id,
+    argMinIf(experiment_id, event_time, kind = 'created') AS experiment_id,
+    coalesce(argMaxIf(run_name, event_time, kind = 'updated'), argMinIf(run_name, event_time, kind = 'created')) AS run_name,
+    coalesce(argMinIf(user_id, event_time, kind = 'created'), '') AS user_id,
+    minIf(start_time, kind = 'created') AS start_time,
+    argMaxIf(end_time, event_time, kind = 'updated') AS end_time,
+    coalesce(argMaxIf(status, event_time, kind = 'updated'), 'RUNNING') AS status,
+    argMinIf(parent_run_id, event_time, kind = 'created') AS parent_run_id,
+    argMinIf(artifact_uri, event_time, kind = 'created') AS artifact_uri,
+    argMaxIf(kind, event_time, kind IN ('deleted', 'restored')) = 'deleted' AS deleted
+FROM run_events
+GROUP BY run_id
+HAVING countIf(kind = 'created') > 0;
+
+CREATE VIEW IF NOT EXISTS run_params_view AS
+SELECT run_id, key, argMin(value, (event_time, event_id)) AS value
+FROM run_params GROUP BY run_id, key;
+
+CREATE VIEW IF NOT EXISTS run_tags_view AS
+SELECT run_id, key, argMax(value, (event_time, event_id)) AS value
+FROM run_tags GROUP BY run_id, key
+HAVING argMax(deleted, (event_time, event_id)) = 0;
+
+CREATE VIEW IF NOT EXISTS experiment_tags_view AS
+SELECT experiment_id, key, argMax(value, (event_time, event_id)) AS value
+FROM experiment_tags GROUP BY experiment_id, key
+HAVING argMax(deleted, (event_time, event_id)) = 0;

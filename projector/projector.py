@@ -1,0 +1,107 @@
+"""The projector loop: poll → decode into a batch → flush by size or age → insert → commit.
+
+Offsets are committed only after every insert of the batch succeeded, so a crash replays at most the
+uncommitted batch; replayed rows collapse in ClickHouse (see migrations), so answers never double.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from tenacity import (
+    Retrying,
+    before_sleep_log,
+    retry_if_exception_type,
+    stop_when_event_set,
+    wait_exponential,
+)
+
+from ingest.log.base import LogConsumer, RevokeHandler
+from projector.rows import COLUMNS, Batch
+from runstream.clickhouse import ClickHouse
+
+log = logging.getLogger(__name__)
+
+ConsumerFactory = Callable[[RevokeHandler], LogConsumer]
+
+
+class Projector:
+    def __init__(
+        self,
+        consumer_factory: ConsumerFactory,
+        store: ClickHouse,
+        consumer_group: str,
+        max_rows: int = 1_000_000,
+        max_wait_s: float = 0.2,
+        poll_messages: int = 2000,
+    ) -> None:
+        self.store = store
+        self.group = consumer_group
+        self.max_rows = max_rows
+        self.max_wait_s = max_wait_s
+        self.poll_messages = poll_messages
+        self._batch = Batch(consumer_group)
+        self._stop = threading.Event()
+        self._consumer = consumer_factory(self._on_revoke)
+        self.points_written = 0
+        self.dead_letters = 0
+
+    def _on_revoke(self, partitions: list[int]) -> None:
+        # Finish what was read from these partitions while we still own them; the next owner
+        # starts from the offsets committed here.
+        self.flush()
+
+    def run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                messages = self._consumer.poll(self.poll_messages, timeout=0.05)
+                for message in messages:
+                    self._batch.add(message)
+                batch = self._batch
+                due = time.monotonic() - batch.started >= self.max_wait_s
+                if batch.messages and (not messages or due or batch.metric_points >= self.max_rows):
+                    self.flush()
+                elif not batch.messages:
+                    batch.started = time.monotonic()
+            self.flush()
+        finally:
+            self._consumer.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def flush(self) -> None:
+        batch = self._batch
+        if not batch.messages:
+            return
+        for attempt in Retrying(
+            wait=wait_exponential(multiplier=0.1, max=5),
+            retry=retry_if_exception_type(Exception),
+            stop=stop_when_event_set(self._stop),  # at shutdown: give up, commit nothing
+            before_sleep=before_sleep_log(log, logging.WARNING),
+            reraise=True,
+        ):
+            with attempt:
+                self._write(batch)
+        self._consumer.commit(batch.next_offsets)
+        self.points_written += batch.metric_points
+        self.dead_letters += len(batch.rows["dead_letters"])
+        self._batch = Batch(self.group)
+
+    def _write(self, batch: Batch) -> None:
+        client = self.store.client
+        metrics = batch.metric_table()
+        if metrics is not None:
+            client.insert_arrow("metrics", metrics)
+        for table, rows in batch.rows.items():
+            if rows:
+                client.insert(table, rows, column_names=COLUMNS[table])
+        now = datetime.now(UTC)
+        progress = [[self.group, p, offset - 1, now] for p, offset in batch.next_offsets.items()]
+        client.insert(
+            "projector_progress", progress, column_names=["consumer_group", "partition", "offset", "updated_at"]
+        )

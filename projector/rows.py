@@ -1,0 +1,241 @@
+"""Decoded events → rows for each ClickHouse table. Metric points stay numpy columns from the message
+bytes to the Arrow table that is inserted; other events are few and become plain rows."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ingest.log.base import LogMessage, Positions
+from schemas.codec import UndecodableEvent, decode
+from schemas.events import MetricColumns, metric_columns
+from schemas.validation import InvalidEvent, validate
+
+Row = list[Any]
+
+COLUMNS: dict[str, list[str]] = {
+    "experiment_events": ["experiment_id", "event_time", "event_id", "kind", "name", "artifact_location"],
+    "experiment_tags": ["experiment_id", "key", "value", "deleted", "event_time", "event_id"],
+    "run_events": [
+        "run_id",
+        "event_time",
+        "event_id",
+        "kind",
+        "experiment_id",
+        "run_name",
+        "user_id",
+        "start_time",
+        "parent_run_id",
+        "artifact_uri",
+        "status",
+        "end_time",
+    ],
+    "run_params": ["run_id", "key", "value", "event_time", "event_id"],
+    "run_tags": ["run_id", "key", "value", "deleted", "event_time", "event_id"],
+    "run_artifacts": ["run_id", "path", "size", "sha256", "uri", "event_time", "event_id"],
+    "run_inputs": [
+        "run_id",
+        "name",
+        "digest",
+        "source_type",
+        "source",
+        "schema",
+        "profile",
+        "tags",
+        "event_time",
+        "event_id",
+    ],
+    "dead_letters": ["received_at", "source", "partition", "offset", "reason", "payload"],
+}
+
+
+def _run_event(r: dict[str, Any], kind: str, **fields: Any) -> Row:
+    h = r["header"]
+    values = {"experiment_id": "", **fields}
+    return [
+        r["run_id"],
+        h["event_time"],
+        h["event_id"],
+        kind,
+        values["experiment_id"],
+        values.get("run_name"),
+        values.get("user_id"),
+        values.get("start_time"),
+        values.get("parent_run_id"),
+        values.get("artifact_uri"),
+        values.get("status"),
+        values.get("end_time"),
+    ]
+
+
+@dataclass
+class Batch:
+    """Everything read since the last flush, grouped by destination table."""
+
+    consumer_group: str
+    rows: dict[str, list[Row]] = field(default_factory=lambda: {table: [] for table in COLUMNS})
+    metrics: list[MetricColumns] = field(default_factory=list)
+    metric_points: int = 0
+    messages: int = 0
+    next_offsets: Positions = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+
+    def add(self, message: LogMessage) -> None:
+        self.messages += 1
+        self.next_offsets[message.partition] = message.offset + 1
+        try:
+            name, record = decode(message.value)
+            validate(name, record)
+            self._project(name, record)
+        except (UndecodableEvent, InvalidEvent) as exc:
+            self.dead_letter(message, str(exc))
+
+    def dead_letter(self, message: LogMessage, reason: str) -> None:
+        self.rows["dead_letters"].append(
+            [datetime.now(UTC), self.consumer_group, message.partition, message.offset, reason, message.value]
+        )
+
+    def _project(self, name: str, r: dict[str, Any]) -> None:
+        h = r["header"]
+        _HANDLERS[name](self, r, h["event_time"], h["event_id"])
+
+    def tags(self, run_id: str, tags: dict[str, str], t: int, eid: bytes) -> None:
+        self.rows["run_tags"].extend([run_id, k, v, 0, t, eid] for k, v in tags.items())
+
+    def add_metrics(self, columns: MetricColumns) -> None:
+        self.metrics.append(columns)
+        self.metric_points += len(columns)
+
+    def metric_table(self) -> pa.Table | None:
+        """All metric points of the batch as one Arrow table; strings dictionary-encoded."""
+        if not self.metrics:
+            return None
+        key_ids: dict[str, int] = {}
+        run_ids: dict[str, int] = {}
+        node_ids: dict[str, int] = {}
+        key_index, run_index, node_index = [], [], []
+        for cols in self.metrics:
+            remap = np.array([key_ids.setdefault(k, len(key_ids)) for k in cols.keys], dtype=np.int32)
+            key_index.append(remap[cols.key_index] if len(remap) else np.zeros(0, np.int32))
+            run_index.append(np.full(len(cols), run_ids.setdefault(cols.run_id, len(run_ids)), np.int32))
+            node_index.append(np.full(len(cols), node_ids.setdefault(cols.node, len(node_ids)), np.int32))
+
+        def dictionary(indices: list[np.ndarray], names: dict[str, int]) -> pa.DictionaryArray:
+            return pa.DictionaryArray.from_arrays(np.concatenate(indices), pa.array(list(names)))
+
+        return pa.table(
+            {
+                "run_id": dictionary(run_index, run_ids),
+                "key": dictionary(key_index, key_ids),
+                "step": np.concatenate([c.steps for c in self.metrics]),
+                "timestamp": np.concatenate([c.timestamps for c in self.metrics]),
+                "rank": np.concatenate([np.full(len(c), c.rank, np.uint32) for c in self.metrics]),
+                "value": np.concatenate([c.values for c in self.metrics]),
+                "node": dictionary(node_index, node_ids),
+            }
+        )
+
+
+Handler = Callable[[Batch, dict[str, Any], int, bytes], None]
+
+
+def _experiment_created(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
+    b.rows["experiment_events"].append([r["experiment_id"], t, eid, "created", r["name"], r["artifact_location"]])
+    b.rows["experiment_tags"].extend([r["experiment_id"], k, v, 0, t, eid] for k, v in r["tags"].items())
+
+
+def _experiment_kind(kind: str) -> Handler:
+    def handle(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
+        b.rows["experiment_events"].append([r["experiment_id"], t, eid, kind, r.get("name"), None])
+
+    return handle
+
+
+def _experiment_tag(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
+    value = r.get("value")  # absent in ExperimentTagDeleted
+    b.rows["experiment_tags"].append([r["experiment_id"], r["key"], value or "", int(value is None), t, eid])
+
+
+def _run_created(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
+    b.rows["run_events"].append(
+        _run_event(
+            r,
+            "created",
+            experiment_id=r["experiment_id"],
+            run_name=r["run_name"],
+            user_id=r["user_id"],
+            start_time=r["start_time"],
+            parent_run_id=r["parent_run_id"],
+            artifact_uri=r["artifact_uri"],
+        )
+    )
+    b.tags(r["run_id"], r["tags"], t, eid)
+
+
+def _run_updated(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
+    b.rows["run_events"].append(
+        _run_event(r, "updated", run_name=r["run_name"], status=r["status"], end_time=r["end_time"])
+    )
+
+
+def _run_kind(kind: str) -> Handler:
+    def handle(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
+        b.rows["run_events"].append(_run_event(r, kind))
+
+    return handle
+
+
+def _params(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
+    b.rows["run_params"].extend([r["run_id"], k, v, t, eid] for k, v in r["params"].items())
+
+
+def _tag_deleted(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
+    b.rows["run_tags"].append([r["run_id"], r["key"], "", 1, t, eid])
+
+
+def _artifact(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
+    b.rows["run_artifacts"].append([r["run_id"], r["path"], r["size"], r["sha256"], r["uri"], t, eid])
+
+
+def _inputs(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
+    b.rows["run_inputs"].extend(
+        [
+            r["run_id"],
+            d["name"],
+            d["digest"],
+            d["source_type"],
+            d["source"],
+            d["schema"],
+            d["profile"],
+            d["tags"],
+            t,
+            eid,
+        ]
+        for d in r["datasets"]
+    )
+
+
+_HANDLERS: dict[str, Handler] = {
+    "ExperimentCreated": _experiment_created,
+    "ExperimentRenamed": _experiment_kind("renamed"),
+    "ExperimentDeleted": _experiment_kind("deleted"),
+    "ExperimentRestored": _experiment_kind("restored"),
+    "ExperimentTagSet": _experiment_tag,
+    "ExperimentTagDeleted": _experiment_tag,
+    "RunCreated": _run_created,
+    "RunUpdated": _run_updated,
+    "RunDeleted": _run_kind("deleted"),
+    "RunRestored": _run_kind("restored"),
+    "ParamsLogged": _params,
+    "TagsSet": lambda b, r, t, eid: b.tags(r["run_id"], r["tags"], t, eid),
+    "TagDeleted": _tag_deleted,
+    "MetricBatch": lambda b, r, t, eid: b.add_metrics(metric_columns(r)),
+    "ArtifactLogged": _artifact,
+    "InputsLogged": _inputs,
+}

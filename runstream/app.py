@@ -1,0 +1,35 @@
+"""The HTTP application of each role: the gateway's write routes, the read routes, or both."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+
+from api.errors import install_error_handlers
+from api.responses import json_response
+from api.routes import read_router
+from ingest.gateway import gateway_router
+from ingest.log.base import EventLog
+from runstream.clickhouse import ClickHouse
+
+VERSION = "0.1.0"
+
+
+def build_app(
+    role: str,
+    log: EventLog | None = None,
+    store: ClickHouse | None = None,
+    consumer_group: str = "",
+) -> FastAPI:
+    app = FastAPI(title=f"runstream {role}", version=VERSION)
+    install_error_handlers(app)
+    if log is not None:
+        app.include_router(gateway_router(log))
+    if store is not None:
+        app.include_router(read_router(store, consumer_group))
+
+    @app.get("/health", tags=["health"])
+    async def health() -> Response:
+        return json_response({"status": "ok", "role": role, "version": VERSION})
+
+    return app

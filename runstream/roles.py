@@ -1,0 +1,88 @@
+"""What each role runs: `serve` (all in one, embedded), `gateway`, `projector`, `api`."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from ingest.log.kafka import KafkaLog, KafkaLogConsumer, ensure_topic, events_topic
+from ingest.log.local import LocalLog
+from projector.migrate import migrate
+from projector.projector import Projector
+from runstream.app import build_app
+from runstream.clickhouse import ClickHouse
+
+log = logging.getLogger("runstream")
+
+EMBEDDED_GROUP = "embedded"
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, plus one line saying where it listens once the socket is bound."""
+
+    def __init__(self, config: uvicorn.Config, ready: str) -> None:
+        super().__init__(config)
+        self._ready = ready
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            log.info(self._ready)
+
+
+def _serve_http(app: Any, host: str, port: int, ready: str) -> None:
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    _Server(config, ready).run()
+
+
+def serve(host: str, port: int, data_dir: Path) -> None:
+    data_dir = data_dir.resolve()
+    event_log = LocalLog(data_dir / "log" / "events.sqlite3")
+    store = ClickHouse(f"chdb://{data_dir / 'clickhouse'}")
+    migrate(store)
+    projector = Projector(lambda _revoke: event_log.consumer(EMBEDDED_GROUP), store, EMBEDDED_GROUP)
+    worker = threading.Thread(target=projector.run, name="projector", daemon=True)
+    worker.start()
+    try:
+        app = build_app("serve", log=event_log, store=store, consumer_group=EMBEDDED_GROUP)
+        _serve_http(app, host, port, f"runstream serve listening on http://{host}:{port} (data in {data_dir})")
+    finally:
+        projector.stop()
+        worker.join(timeout=60)
+        event_log.close()
+
+
+def gateway(host: str, port: int, bootstrap: str, topic_prefix: str, partitions: int) -> None:
+    topic = events_topic(topic_prefix)
+    ensure_topic(bootstrap, topic, partitions)
+    event_log = KafkaLog(bootstrap, topic)
+    try:
+        app = build_app("gateway", log=event_log)
+        _serve_http(app, host, port, f"runstream gateway listening on http://{host}:{port}, writing to {topic}")
+    finally:
+        event_log.close()
+
+
+def projector(bootstrap: str, topic_prefix: str, clickhouse_url: str, consumer_group: str, partitions: int) -> None:
+    topic = events_topic(topic_prefix)
+    ensure_topic(bootstrap, topic, partitions)
+    store = ClickHouse(clickhouse_url)
+    migrate(store)
+    worker = Projector(
+        lambda revoke: KafkaLogConsumer(bootstrap, topic, consumer_group, on_revoke=revoke), store, consumer_group
+    )
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    log.info("runstream projector consuming %s as group %s into %s", topic, consumer_group, store.url.database)
+    worker.run()
+
+
+def api(host: str, port: int, clickhouse_url: str, consumer_group: str) -> None:
+    store = ClickHouse(clickhouse_url)
+    migrate(store)
+    app = build_app("api", store=store, consumer_group=consumer_group)
+    _serve_http(app, host, port, f"runstream api listening on http://{host}:{port}")

@@ -1,0 +1,114 @@
+"""Semantic rules that Avro cannot express. The gateway answers 400 when they fail; the projector
+dead-letters such events (they can still reach the log by producing to Kafka directly)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from schemas.events import metric_columns
+
+MAX_KEY = 250
+MAX_PARAM_VALUE = 6000
+MAX_RUN_TAG_VALUE = 8000
+MAX_EXPERIMENT_TAG_VALUE = 20000
+MAX_EXPERIMENT_NAME = 500
+MAX_RUN_NAME = 500
+MAX_PATH = 1024
+
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+_EXPERIMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class InvalidEvent(ValueError):
+    """A well-formed event whose content breaks the contract's rules."""
+
+
+def _check(ok: bool, reason: str) -> None:
+    if not ok:
+        raise InvalidEvent(reason)
+
+
+def _text(value: str, what: str, limit: int, allow_empty: bool = False) -> None:
+    _check(allow_empty or bool(value), f"{what} must not be empty")
+    _check(len(value) <= limit, f"{what} longer than {limit} characters")
+    _check("\x00" not in value, f"{what} contains a NUL character")
+
+
+def _keys(keys: Iterable[str], what: str) -> None:
+    for key in keys:
+        _text(key, f"{what} key", MAX_KEY)
+
+
+def _values(mapping: dict[str, str], what: str, limit: int) -> None:
+    _keys(mapping, what)
+    for key, value in mapping.items():
+        _text(value, f"{what} {key!r} value", limit, allow_empty=True)
+
+
+def _metric_batch(record: dict[str, Any]) -> None:
+    try:
+        cols = metric_columns(record)
+    except ValueError as exc:
+        raise InvalidEvent(f"metric columns are not whole arrays: {exc}") from exc
+    n = len(cols.values)
+    _check(
+        len(cols.key_index) == n and len(cols.steps) == n and len(cols.timestamps) == n,
+        "metric columns differ in length",
+    )
+    _check(len(cols.keys) <= 65535, "more than 65535 metric keys in one batch")
+    _keys(cols.keys, "metric")
+    _check(len(set(cols.keys)) == len(cols.keys), "metric keys repeat in one batch")
+    if n:
+        _check(int(cols.key_index.max()) < len(cols.keys), "key index out of range")
+        _check(int(cols.timestamps.min()) >= 0, "negative metric timestamp")
+    _check(cols.rank >= 0, "negative rank")
+    _text(cols.node, "node", MAX_KEY, allow_empty=True)
+
+
+def validate(name: str, record: dict[str, Any]) -> None:
+    _check(record["header"]["event_time"] >= 0, "negative event time")
+    if "run_id" in record:
+        _check(bool(_RUN_ID.match(record["run_id"])), "run_id must be 32 lowercase hex characters")
+    if "experiment_id" in record:
+        _check(bool(_EXPERIMENT_ID.match(record["experiment_id"])), "invalid experiment_id")
+    match name:
+        case "ExperimentCreated":
+            _text(record["name"], "experiment name", MAX_EXPERIMENT_NAME)
+            _values(record["tags"], "experiment tag", MAX_EXPERIMENT_TAG_VALUE)
+        case "ExperimentRenamed":
+            _text(record["name"], "experiment name", MAX_EXPERIMENT_NAME)
+        case "ExperimentTagSet":
+            _values({record["key"]: record["value"]}, "experiment tag", MAX_EXPERIMENT_TAG_VALUE)
+        case "ExperimentTagDeleted" | "TagDeleted":
+            _keys([record["key"]], "tag")
+        case "RunCreated":
+            _check(record["start_time"] >= 0, "negative start_time")
+            _text(record["run_name"] or "", "run name", MAX_RUN_NAME, allow_empty=True)
+            _values(record["tags"], "tag", MAX_RUN_TAG_VALUE)
+            parent = record["parent_run_id"]
+            _check(parent is None or bool(_RUN_ID.match(parent)), "invalid parent_run_id")
+        case "RunUpdated":
+            _check(record["end_time"] is None or record["end_time"] >= 0, "negative end_time")
+            _text(record["run_name"] or "", "run name", MAX_RUN_NAME, allow_empty=True)
+        case "ParamsLogged":
+            _values(record["params"], "param", MAX_PARAM_VALUE)
+        case "TagsSet":
+            _values(record["tags"], "tag", MAX_RUN_TAG_VALUE)
+        case "MetricBatch":
+            _metric_batch(record)
+        case "ArtifactLogged":
+            _text(record["path"], "artifact path", MAX_PATH)
+            parts = record["path"].split("/")
+            _check(
+                not record["path"].startswith("/") and ".." not in parts and "\\" not in record["path"],
+                "artifact path must be relative, without '..' or backslashes",
+            )
+            _check(record["size"] >= 0, "negative artifact size")
+            _check(bool(_SHA256.match(record["sha256"])), "sha256 must be 64 lowercase hex characters")
+        case "InputsLogged":
+            for dataset in record["datasets"]:
+                _text(dataset["name"], "dataset name", MAX_KEY)
+                _values(dataset["tags"], "dataset tag", MAX_RUN_TAG_VALUE)
