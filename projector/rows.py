@@ -20,8 +20,8 @@ from schemas.validation import InvalidEvent, validate
 Row = list[Any]
 
 COLUMNS: dict[str, list[str]] = {
-    "experiment_events": ["experiment_id", "event_time", "event_id", "kind", "name", "artifact_location"],
-    "experiment_tags": ["experiment_id", "key", "value", "deleted", "event_time", "event_id"],
+    "experiment_events": ["experiment_id", "event_time", "seq", "event_id", "kind", "name", "artifact_location"],
+    "experiment_tags": ["experiment_id", "key", "value", "deleted", "event_time", "seq", "event_id"],
     "run_events": [
         "run_id",
         "event_time",
@@ -36,9 +36,9 @@ COLUMNS: dict[str, list[str]] = {
         "status",
         "end_time",
     ],
-    "run_params": ["run_id", "key", "value", "event_time", "event_id"],
-    "run_tags": ["run_id", "key", "value", "deleted", "event_time", "event_id"],
-    "run_artifacts": ["run_id", "path", "size", "sha256", "uri", "event_time", "event_id"],
+    "run_params": ["run_id", "key", "value", "event_time", "seq", "event_id"],
+    "run_tags": ["run_id", "key", "value", "deleted", "event_time", "seq", "event_id"],
+    "run_artifacts": ["run_id", "path", "size", "sha256", "uri", "event_time", "seq", "event_id"],
     "run_inputs": [
         "run_id",
         "name",
@@ -55,7 +55,7 @@ COLUMNS: dict[str, list[str]] = {
 }
 
 
-def _run_event(r: dict[str, Any], kind: str, **fields: Any) -> Row:
+def _run_event(r: dict[str, Any], t: Time, eid: bytes, kind: str, **fields: Any) -> Row:
     h = r["header"]
     values = {"experiment_id": "", **fields}
     return [
@@ -85,8 +85,10 @@ class Batch:
     messages: int = 0
     next_offsets: Positions = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    _offset: int = 0
 
     def add(self, message: LogMessage) -> None:
+        self._offset = message.offset
         self.messages += 1
         self.next_offsets[message.partition] = message.offset + 1
         try:
@@ -103,10 +105,12 @@ class Batch:
 
     def _project(self, name: str, r: dict[str, Any]) -> None:
         h = r["header"]
-        _HANDLERS[name](self, r, h["event_time"], h["event_id"])
+        # Events of one run (or experiment) share a partition, so (event_time, offset) orders them
+        # even within one millisecond.
+        _HANDLERS[name](self, r, (h["event_time"], self._offset), h["event_id"])
 
-    def tags(self, run_id: str, tags: dict[str, str], t: int, eid: bytes) -> None:
-        self.rows["run_tags"].extend([run_id, k, v, 0, t, eid] for k, v in tags.items())
+    def tags(self, run_id: str, tags: dict[str, str], t: Time, eid: bytes) -> None:
+        self.rows["run_tags"].extend([run_id, k, v, 0, *t, eid] for k, v in tags.items())
 
     def add_metrics(self, columns: MetricColumns) -> None:
         self.metrics.append(columns)
@@ -142,30 +146,33 @@ class Batch:
         )
 
 
-Handler = Callable[[Batch, dict[str, Any], int, bytes], None]
+Time = tuple[int, int]  # (event_time, log offset)
+Handler = Callable[[Batch, dict[str, Any], Time, bytes], None]
 
 
-def _experiment_created(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
-    b.rows["experiment_events"].append([r["experiment_id"], t, eid, "created", r["name"], r["artifact_location"]])
-    b.rows["experiment_tags"].extend([r["experiment_id"], k, v, 0, t, eid] for k, v in r["tags"].items())
+def _experiment_created(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
+    b.rows["experiment_events"].append([r["experiment_id"], *t, eid, "created", r["name"], r["artifact_location"]])
+    b.rows["experiment_tags"].extend([r["experiment_id"], k, v, 0, *t, eid] for k, v in r["tags"].items())
 
 
 def _experiment_kind(kind: str) -> Handler:
-    def handle(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
-        b.rows["experiment_events"].append([r["experiment_id"], t, eid, kind, r.get("name"), None])
+    def handle(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
+        b.rows["experiment_events"].append([r["experiment_id"], *t, eid, kind, r.get("name"), None])
 
     return handle
 
 
-def _experiment_tag(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
+def _experiment_tag(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
     value = r.get("value")  # absent in ExperimentTagDeleted
-    b.rows["experiment_tags"].append([r["experiment_id"], r["key"], value or "", int(value is None), t, eid])
+    b.rows["experiment_tags"].append([r["experiment_id"], r["key"], value or "", int(value is None), *t, eid])
 
 
-def _run_created(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
+def _run_created(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
     b.rows["run_events"].append(
         _run_event(
             r,
+            t,
+            eid,
             "created",
             experiment_id=r["experiment_id"],
             run_name=r["run_name"],
@@ -178,32 +185,32 @@ def _run_created(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
     b.tags(r["run_id"], r["tags"], t, eid)
 
 
-def _run_updated(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
+def _run_updated(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
     b.rows["run_events"].append(
-        _run_event(r, "updated", run_name=r["run_name"], status=r["status"], end_time=r["end_time"])
+        _run_event(r, t, eid, "updated", run_name=r["run_name"], status=r["status"], end_time=r["end_time"])
     )
 
 
 def _run_kind(kind: str) -> Handler:
-    def handle(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
-        b.rows["run_events"].append(_run_event(r, kind))
+    def handle(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
+        b.rows["run_events"].append(_run_event(r, t, eid, kind))
 
     return handle
 
 
-def _params(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
-    b.rows["run_params"].extend([r["run_id"], k, v, t, eid] for k, v in r["params"].items())
+def _params(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
+    b.rows["run_params"].extend([r["run_id"], k, v, *t, eid] for k, v in r["params"].items())
 
 
-def _tag_deleted(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
-    b.rows["run_tags"].append([r["run_id"], r["key"], "", 1, t, eid])
+def _tag_deleted(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
+    b.rows["run_tags"].append([r["run_id"], r["key"], "", 1, *t, eid])
 
 
-def _artifact(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
-    b.rows["run_artifacts"].append([r["run_id"], r["path"], r["size"], r["sha256"], r["uri"], t, eid])
+def _artifact(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
+    b.rows["run_artifacts"].append([r["run_id"], r["path"], r["size"], r["sha256"], r["uri"], *t, eid])
 
 
-def _inputs(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
+def _inputs(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
     b.rows["run_inputs"].extend(
         [
             r["run_id"],
@@ -214,7 +221,7 @@ def _inputs(b: Batch, r: dict[str, Any], t: int, eid: bytes) -> None:
             d["schema"],
             d["profile"],
             d["tags"],
-            t,
+            *t,
             eid,
         ]
         for d in r["datasets"]

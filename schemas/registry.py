@@ -30,11 +30,14 @@ class EventSchema:
 
 
 class SchemaRegistry:
-    def __init__(self, schemas: list[EventSchema]) -> None:
+    def __init__(self, schemas: list[EventSchema], readers: list[EventSchema] | None = None) -> None:
+        """`schemas`: every writer schema to recognise. `readers`: the shape records are read into and
+        written with, per name (default: the newest version of each)."""
         self._by_fingerprint = {s.fingerprint: s for s in schemas}
         self._latest: dict[str, EventSchema] = {}
         for s in sorted(schemas, key=lambda s: s.version):
             self._latest[s.name] = s
+        self._latest.update({s.name: s for s in readers or []})
 
     def by_fingerprint(self, fp: bytes) -> EventSchema | None:
         return self._by_fingerprint.get(fp)

@@ -59,7 +59,7 @@ class Run:
             flush_interval,
             batch_points,
         )
-        self._ended = False
+        self._end_token: str | None = None
 
     def announce(
         self, experiment: str, run_name: str | None, tags: Mapping[str, Any], parent_run_id: str | None
@@ -113,14 +113,14 @@ class Run:
 
     def end(self, status: str = "FINISHED") -> str:
         """Sends what is buffered; rank 0 also marks the run ended. Returns the last consistency token."""
-        if self._ended:
-            return self.flush()
-        self._ended = True
+        if self._end_token is not None:
+            return self._end_token
         try:
             if self.rank == 0:
                 self._sender.flush()  # metrics before the end mark
                 self._sender.enqueue("RunUpdated", run_id=self.run_id, status=status, end_time=now_ms(), run_name=None)
-            return self._sender.flush()
+            self._end_token = self._sender.flush()
+            return self._end_token
         finally:
             self._sender.close()
 

@@ -5,6 +5,7 @@
 CREATE TABLE IF NOT EXISTS experiment_events (
     experiment_id String,
     event_time Int64,
+    seq Int64,                              -- log offset: orders events of one millisecond
     event_id FixedString(16),
     kind LowCardinality(String),            -- created | renamed | deleted | restored
     name Nullable(String),
@@ -17,12 +18,14 @@ CREATE TABLE IF NOT EXISTS experiment_tags (
     value String,
     deleted UInt8,
     event_time Int64,
+    seq Int64,                              -- log offset: orders events of one millisecond
     event_id FixedString(16)
 ) ENGINE = ReplacingMergeTree ORDER BY (experiment_id, key, event_time, event_id);
 
 CREATE TABLE IF NOT EXISTS run_events (
     run_id String,
     event_time Int64,
+    seq Int64,                              -- log offset: orders events of one millisecond
     event_id FixedString(16),
     kind LowCardinality(String),            -- created | updated | deleted | restored
     experiment_id String,                   -- set by 'created' only
@@ -40,6 +43,7 @@ CREATE TABLE IF NOT EXISTS run_params (
     key String,
     value String,
     event_time Int64,
+    seq Int64,                              -- log offset: orders events of one millisecond
     event_id FixedString(16)
 ) ENGINE = ReplacingMergeTree ORDER BY (run_id, key, event_time, event_id);
 
@@ -49,6 +53,7 @@ CREATE TABLE IF NOT EXISTS run_tags (
     value String,
     deleted UInt8,
     event_time Int64,
+    seq Int64,                              -- log offset: orders events of one millisecond
     event_id FixedString(16)
 ) ENGINE = ReplacingMergeTree ORDER BY (run_id, key, event_time, event_id);
 
@@ -82,6 +87,7 @@ CREATE TABLE IF NOT EXISTS run_artifacts (
     sha256 String,
     uri String,
     event_time Int64,
+    seq Int64,                              -- log offset: orders events of one millisecond
     event_id FixedString(16)
 ) ENGINE = ReplacingMergeTree ORDER BY (run_id, path, event_time, event_id);
 
@@ -95,6 +101,7 @@ CREATE TABLE IF NOT EXISTS run_inputs (
     profile Nullable(String),
     tags Map(String, String),
     event_time Int64,
+    seq Int64,                              -- log offset: orders events of one millisecond
     event_id FixedString(16)
 ) ENGINE = ReplacingMergeTree ORDER BY (run_id, name, digest, event_time, event_id);
 
@@ -118,11 +125,11 @@ CREATE TABLE IF NOT EXISTS projector_progress (
 CREATE VIEW IF NOT EXISTS experiments_view AS
 SELECT
     experiment_id,
-    coalesce(argMaxIf(name, event_time, kind = 'renamed'), argMinIf(name, event_time, kind = 'created')) AS name,
-    argMinIf(artifact_location, event_time, kind = 'created') AS artifact_location,
+    coalesce(argMaxIf(name, (event_time, seq), kind = 'renamed'), argMinIf(name, (event_time, seq), kind = 'created')) AS name,
+    argMinIf(artifact_location, (event_time, seq), kind = 'created') AS artifact_location,
     minIf(event_time, kind = 'created') AS creation_time,
     max(event_time) AS last_update_time,
-    argMaxIf(kind, event_time, kind IN ('deleted', 'restored')) = 'deleted' AS deleted
+    argMaxIf(kind, (event_time, seq), kind IN ('deleted', 'restored')) = 'deleted' AS deleted
 FROM experiment_events
 GROUP BY experiment_id
 HAVING countIf(kind = 'created') > 0;
@@ -130,29 +137,29 @@ HAVING countIf(kind = 'created') > 0;
 CREATE VIEW IF NOT EXISTS runs_view AS
 SELECT
     run_id,
-    argMinIf(experiment_id, event_time, kind = 'created') AS experiment_id,
-    coalesce(argMaxIf(run_name, event_time, kind = 'updated'), argMinIf(run_name, event_time, kind = 'created')) AS run_name,
-    coalesce(argMinIf(user_id, event_time, kind = 'created'), '') AS user_id,
+    argMinIf(experiment_id, (event_time, seq), kind = 'created') AS experiment_id,
+    coalesce(argMaxIf(run_name, (event_time, seq), kind = 'updated'), argMinIf(run_name, (event_time, seq), kind = 'created')) AS run_name,
+    coalesce(argMinIf(user_id, (event_time, seq), kind = 'created'), '') AS user_id,
     minIf(start_time, kind = 'created') AS start_time,
-    argMaxIf(end_time, event_time, kind = 'updated') AS end_time,
-    coalesce(argMaxIf(status, event_time, kind = 'updated'), 'RUNNING') AS status,
-    argMinIf(parent_run_id, event_time, kind = 'created') AS parent_run_id,
-    argMinIf(artifact_uri, event_time, kind = 'created') AS artifact_uri,
-    argMaxIf(kind, event_time, kind IN ('deleted', 'restored')) = 'deleted' AS deleted
+    argMaxIf(end_time, (event_time, seq), kind = 'updated') AS end_time,
+    coalesce(argMaxIf(status, (event_time, seq), kind = 'updated'), 'RUNNING') AS status,
+    argMinIf(parent_run_id, (event_time, seq), kind = 'created') AS parent_run_id,
+    argMinIf(artifact_uri, (event_time, seq), kind = 'created') AS artifact_uri,
+    argMaxIf(kind, (event_time, seq), kind IN ('deleted', 'restored')) = 'deleted' AS deleted
 FROM run_events
 GROUP BY run_id
 HAVING countIf(kind = 'created') > 0;
 
 CREATE VIEW IF NOT EXISTS run_params_view AS
-SELECT run_id, key, argMin(value, (event_time, event_id)) AS value
+SELECT run_id, key, argMin(value, (event_time, seq)) AS value
 FROM run_params GROUP BY run_id, key;
 
 CREATE VIEW IF NOT EXISTS run_tags_view AS
-SELECT run_id, key, argMax(value, (event_time, event_id)) AS value
+SELECT run_id, key, argMax(value, (event_time, seq)) AS value
 FROM run_tags GROUP BY run_id, key
-HAVING argMax(deleted, (event_time, event_id)) = 0;
+HAVING argMax(deleted, (event_time, seq)) = 0;
 
 CREATE VIEW IF NOT EXISTS experiment_tags_view AS
-SELECT experiment_id, key, argMax(value, (event_time, event_id)) AS value
+SELECT experiment_id, key, argMax(value, (event_time, seq)) AS value
 FROM experiment_tags GROUP BY experiment_id, key
-HAVING argMax(deleted, (event_time, event_id)) = 0;
+HAVING argMax(deleted, (event_time, seq)) = 0;
