@@ -109,6 +109,7 @@ class KafkaLog:
         self._producer.flush(30)
         self._closed.set()
         self._poller.join()
+        self._producer.close()
 
 
 class KafkaLogConsumer:

@@ -1,0 +1,68 @@
+"""Real services for the integration tests: one Kafka broker and one ClickHouse server per session;
+each test gets its own topic prefix and database, so tests never see each other's data."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.roles import Role
+from tests.services.clickhouse_server import ClickHouseServer, start_clickhouse
+from tests.services.kafka_broker import KafkaBroker, start_kafka
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    broker = start_kafka(tmp_path_factory.mktemp("kafka"))
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
+    server = start_clickhouse(tmp_path_factory.mktemp("clickhouse"))
+    yield server
+    server.stop()
+
+
+class Stack:
+    """The distributed roles for one test, sharing a topic prefix and a database."""
+
+    def __init__(self, workdir: Path, kafka: KafkaBroker, clickhouse: ClickHouseServer) -> None:
+        tag = uuid.uuid4().hex[:10]
+        self.workdir = workdir
+        self.env = {
+            "RUNSTREAM_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+            "RUNSTREAM_TOPIC_PREFIX": f"t{tag}.",
+            "RUNSTREAM_CLICKHOUSE_URL": f"{clickhouse.url}/t{tag}",
+            "RUNSTREAM_CONSUMER_GROUP": f"projector-{tag}",
+            "RUNSTREAM_KAFKA_PARTITIONS": "4",
+        }
+        self.clickhouse_url = self.env["RUNSTREAM_CLICKHOUSE_URL"]
+        self.kafka_uri = f"kafka://{kafka.bootstrap}"
+        self.roles: list[Role] = []
+
+    def start(self, role: str, *args: str) -> Role:
+        process = Role(self.workdir, role, *args, env=self.env)
+        self.roles.append(process)
+        return process
+
+    def http_role(self, role: str) -> tuple[Role, str]:
+        from tests.services.ports import free_port
+
+        port = free_port()
+        return self.start(role, "--port", str(port)), f"http://127.0.0.1:{port}"
+
+    def close(self) -> None:
+        for role in self.roles:
+            role.stop()
+
+
+@pytest.fixture
+def stack(tmp_path: Path, kafka: KafkaBroker, clickhouse: ClickHouseServer) -> Iterator[Stack]:
+    s = Stack(tmp_path, kafka, clickhouse)
+    yield s
+    s.close()

@@ -1,0 +1,177 @@
+"""SDK → Kafka → projector → ClickHouse server → read API, all real processes and services."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import clickhouse_connect
+import httpx
+import numpy as np
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+
+import runstream
+from ingest.log.kafka import events_topic
+from schemas.codec import encode
+from schemas.events import event
+from tests.integration.conftest import Stack
+from tests.integration.roles import REPO
+
+
+@pytest.fixture
+def kafka_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
+    monkeypatch.setenv("RUNSTREAM_TOPIC_PREFIX", stack.env["RUNSTREAM_TOPIC_PREFIX"])
+    return stack
+
+
+def _values(n: int) -> np.ndarray:
+    values = np.sin(np.arange(n) / 100.0)
+    values[7], values[8], values[9] = np.nan, np.inf, -np.inf
+    return values
+
+
+def test_sdk_over_kafka_reads_back_exactly_what_was_logged(kafka_env: Stack) -> None:
+    stack = kafka_env
+    stack.start("projector")
+    _, api = stack.http_role("api")
+    n = 30_000
+    values = _values(n)
+    with runstream.start_run(
+        experiment="churn", run_name="rf-baseline", tags={"team": "ds"}, tracking_uri=stack.kafka_uri
+    ) as run:
+        run.log_params({"n_estimators": 100, "max_depth": 10})
+        for step in range(n):
+            run.log_metrics({"loss": float(values[step]), "acc": step / n}, step=step)
+        run.set_tag("stage", "done")
+    token = run.end()
+
+    client = runstream.Client(api)
+    experiment = client.get_experiment_by_name("churn", after=token)
+    assert experiment is not None and experiment["experiment_id"] == run.experiment_id
+    got = client.get_run(run.run_id, after=token)
+    assert got["run_name"] == "rf-baseline" and got["status"] == "FINISHED"
+    assert got["params"] == {"n_estimators": "100", "max_depth": "10"}
+    assert got["tags"] == {"team": "ds", "stage": "done"}
+    assert got["metrics"]["acc"]["step"] == n - 1
+    history = client.get_metric_history(run.run_id, "loss")
+    assert len(history) == n
+    assert history.steps.tolist() == list(range(n))
+    assert history.values.tobytes() == values.tobytes()  # NaN and infinities included, bit for bit
+    assert set(history.ranks.tolist()) == {0}
+    assert history[9].value == -np.inf
+
+
+def test_four_rank_processes_write_one_run(kafka_env: Stack) -> None:
+    stack = kafka_env
+    stack.start("projector")
+    _, api = stack.http_role("api")
+    run_id = uuid.uuid4().hex
+    points = 20_000
+    env = {**os.environ, "RUNSTREAM_TRACKING_URI": stack.kafka_uri, "RUNSTREAM_RUN_ID": run_id}
+    ranks = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.rank_writer", str(points)],
+            cwd=REPO,
+            env={**env, "RANK": str(rank)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for rank in range(4)
+    ]
+    tokens = [p.communicate(timeout=300)[0].strip() for p in ranks]
+    assert all(p.returncode == 0 for p in ranks)
+
+    client = runstream.Client(api)
+    for token in tokens:
+        client.get_run(run_id, after=token)  # waits until every rank's writes are applied
+    experiment = client.get_experiment_by_name("ranks")
+    assert experiment is not None
+    runs = client.list_runs([experiment["experiment_id"]])
+    assert [r["run_id"] for r in runs] == [run_id]  # four ranks, one run
+    history = client.get_metric_history(run_id, "loss")
+    assert len(history) == 4 * points
+    for rank in range(4):
+        mine = history.ranks == rank
+        assert np.array_equal(history.values[mine], rank * 1_000_000 + np.arange(points, dtype=np.float64))
+    grad = client.get_metric_history(run_id, "grad_norm")
+    assert len(grad) == 4 * points
+
+
+def test_two_projectors_share_the_partitions(kafka_env: Stack) -> None:
+    stack = kafka_env
+    stack.start("projector")
+    stack.start("projector")
+    _, api = stack.http_role("api")
+    runs = []
+    for i in range(8):  # eight runs spread over the four partitions
+        with runstream.start_run(experiment="shared", tracking_uri=stack.kafka_uri) as run:
+            run.log_metric_arrays("x", np.arange(5000) + i, np.arange(5000))
+        runs.append((run, run.end()))
+    client = runstream.Client(api)
+    for run, token in runs:
+        assert len(client.get_metric_history(run.run_id, "x", after=token)) == 5000
+    admin = AdminClient({"bootstrap.servers": stack.env["RUNSTREAM_KAFKA_BOOTSTRAP_SERVERS"]})
+    group = stack.env["RUNSTREAM_CONSUMER_GROUP"]
+    description = admin.describe_consumer_groups([group])[group].result(timeout=30)
+    assignments = [m.assignment.topic_partitions for m in description.members]
+    assert len(assignments) == 2 and all(assignments)
+
+
+def test_gateway_writes_over_http_and_refuses_bad_input_whole(kafka_env: Stack) -> None:
+    stack = kafka_env
+    stack.start("projector")
+    _, gateway = stack.http_role("gateway")
+    _, api = stack.http_role("api")
+    with runstream.start_run(experiment="via-gateway", tracking_uri=gateway) as run:
+        run.log_params({"p": 1})
+        run.log_metric_arrays("m", np.arange(10_000.0), np.arange(10_000))
+    token = run.end()
+    client = runstream.Client(api)
+    assert client.get_run(run.run_id, after=token)["params"] == {"p": "1"}
+    assert len(client.get_metric_history(run.run_id, "m")) == 10_000
+
+    good = encode(*event("TagsSet", run_id=run.run_id, tags={"never": "written"}))
+    body = len(good).to_bytes(4, "big") + good + b"\x00\x00\x00\x05junk!"
+    response = httpx.post(f"{gateway}/api/v1/events", content=body)
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "event 1" in response.json()["message"]
+    # The good event in the refused request was not written: a later write's token covers it.
+    with runstream.start_run(experiment="via-gateway", tracking_uri=gateway) as later:
+        pass
+    client.get_run(later.run_id, after=later.end())
+    assert "never" not in client.get_run(run.run_id)["tags"]
+
+
+def test_corrupt_and_unknown_messages_are_dead_lettered(kafka_env: Stack) -> None:
+    stack = kafka_env
+    stack.start("projector")
+    _, api = stack.http_role("api")
+    with runstream.start_run(experiment="dlq", tracking_uri=stack.kafka_uri) as run:
+        pass
+    token = run.end()
+    topic = events_topic(stack.env["RUNSTREAM_TOPIC_PREFIX"])
+    producer = Producer({"bootstrap.servers": stack.env["RUNSTREAM_KAFKA_BOOTSTRAP_SERVERS"]})
+    valid = encode(*event("TagsSet", run_id=run.run_id, tags={"after": "poison"}))
+    producer.produce(topic, b"definitely not avro", key=run.run_id.encode())
+    producer.produce(topic, valid[:2] + b"\x01" * 8 + valid[10:], key=run.run_id.encode())
+    producer.produce(topic, valid, key=run.run_id.encode())
+    producer.flush(30)
+
+    client = runstream.Client(api)
+    client.get_run(run.run_id, after=token)
+    deadline = time.monotonic() + 60
+    while client.get_run(run.run_id)["tags"].get("after") != "poison":
+        assert time.monotonic() < deadline, "the event after the poison was never projected"
+        time.sleep(0.2)
+    ch = clickhouse_connect.get_client(dsn=stack.clickhouse_url.rsplit("/", 1)[0])
+    database = stack.clickhouse_url.rsplit("/", 1)[1]
+    reasons = [r[0] for r in ch.query(f"SELECT reason FROM {database}.dead_letters ORDER BY offset").result_rows]
+    assert len(reasons) == 2
+    assert "bad marker" in reasons[0]
+    assert "unknown schema fingerprint" in reasons[1]
