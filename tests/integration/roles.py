@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,12 +21,12 @@ class Role:
         self.args = list(args)
         self.env = {**os.environ, **(env or {})}
         self.log = workdir / f"{role}-{free_port()}.log"
-        self.proc = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.start()
 
     def start(self, timeout: float = 90.0) -> None:
         start = self.log.stat().st_size if self.log.exists() else 0
-        self.proc = spawn(
+        proc = self.proc = spawn(
             [sys.executable, "-m", "runstream", self.role, *self.args], cwd=REPO, log_path=self.log, env=self.env
         )
 
@@ -33,7 +34,7 @@ class Role:
             text = self.log.read_bytes()[start:].decode(errors="replace")
             return " listening on " in text or " consuming " in text
 
-        wait_until(ready, proc=self.proc, what=f"runstream {self.role}", timeout=timeout, logs=[self.log])
+        wait_until(ready, proc=proc, what=f"runstream {self.role}", timeout=timeout, logs=[self.log])
 
     def stop(self) -> bool:
         assert self.proc is not None
