@@ -11,8 +11,10 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 import orjson
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from ingest.sdk.run import get_tracking_uri
+from ingest.transport import transient_http_error
 
 HISTORY_PAGE = 500_000
 
@@ -68,14 +70,25 @@ def api_uri(tracking_uri: str | None = None) -> str:
 
 
 class Client:
-    def __init__(self, tracking_uri: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(self, tracking_uri: str | None = None, timeout: float = 60.0, retry_for_s: float = 120.0) -> None:
+        """Reads that meet a restarting server or a 503 (e.g. waiting on a consistency token) are
+        retried with backoff for up to `retry_for_s` seconds."""
         self._http = httpx.Client(base_url=api_uri(tracking_uri), timeout=timeout)
+        self._retry_for_s = retry_for_s
 
     def _get(self, path: str, **params: Any) -> Any:
-        response = self._http.get(path, params={k: v for k, v in params.items() if v is not None})
-        if response.status_code == 404:
-            raise NotFound(response.json().get("message", path))
-        response.raise_for_status()
+        query = {k: v for k, v in params.items() if v is not None}
+        for attempt in Retrying(
+            retry=retry_if_exception(transient_http_error),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            stop=stop_after_delay(self._retry_for_s),
+            reraise=True,
+        ):
+            with attempt:
+                response = self._http.get(path, params=query)
+                if response.status_code == 404:
+                    raise NotFound(response.json().get("message", path))
+                response.raise_for_status()
         return orjson.loads(response.content)
 
     def get_experiment(self, experiment_id: str, after: str | None = None) -> dict[str, Any]:

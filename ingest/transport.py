@@ -31,7 +31,8 @@ class RejectedEvents(ValueError):
     """The server refused the events (4xx): sending them again cannot succeed."""
 
 
-def _transient(exc: BaseException) -> bool:
+def transient_http_error(exc: BaseException) -> bool:
+    """Worth retrying: the server was unreachable or answered 5xx (503: retriable by contract)."""
     if isinstance(exc, httpx.TransportError):
         return True
     return isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code >= 500
@@ -58,7 +59,7 @@ class HttpTransport:
 
     def _post(self, body: bytes) -> Positions:
         for attempt in Retrying(
-            retry=retry_if_exception(_transient),
+            retry=retry_if_exception(transient_http_error),
             wait=wait_exponential(multiplier=0.1, max=5),
             stop=stop_after_delay(self._retry_for_s),
             reraise=True,
