@@ -1,0 +1,107 @@
+"""`runstream serve`: the embedded default, one process, through the SDK's HTTP transport."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+import runstream
+from tests.integration.roles import Role
+from tests.services.ports import free_port
+
+
+@pytest.fixture(scope="module")
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    workdir: Path = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    role = Role(workdir, "serve", "--port", str(port), "--data-dir", str(workdir / "data"))
+    yield f"http://127.0.0.1:{port}"
+    role.stop()
+
+
+def test_sdk_to_serve_reads_back_what_was_logged(serve: str) -> None:
+    values = np.linspace(0, 1, 5000)
+    values[3] = np.nan
+    with runstream.start_run(
+        experiment="embedded", run_name="first", tags={"team": "ds"}, tracking_uri=serve
+    ) as run:
+        run.log_params({"lr": 0.01})
+        for step, value in enumerate(values):
+            run.log_metric("loss", float(value), step=step)
+        run.delete_tag("team")
+    token = run.end()
+    client = runstream.Client(serve)
+    got = client.get_run(run.run_id, after=token)
+    assert (got["run_name"], got["status"], got["params"], got["tags"]) == ("first", "FINISHED", {"lr": "0.01"}, {})
+    assert got["metrics"]["loss"]["step"] == 4999
+    history = client.get_metric_history(run.run_id, "loss")
+    assert history.values.tobytes() == values.tobytes()
+    names = [e["name"] for e in client.list_experiments()]
+    assert "embedded" in names
+    assert [r["run_id"] for r in client.list_runs([run.experiment_id])] == [run.run_id]
+
+
+def test_runs_page_through_an_experiment(serve: str) -> None:
+    ids = set()
+    for i in range(7):
+        with runstream.start_run(experiment="paged", run_name=f"r{i}", tracking_uri=serve) as run:
+            ids.add(run.run_id)
+        token = run.end()
+    client = runstream.Client(serve)
+    experiment = client.get_experiment_by_name("paged", after=token)
+    assert experiment is not None
+    seen, page_token = [], None
+    while True:
+        page = httpx.get(
+            f"{serve}/api/v1/runs",
+            params={"experiment_id": experiment["experiment_id"], "max_results": 3, "page_token": page_token or ""},
+        ).json()
+        seen += [r["run_id"] for r in page["runs"]]
+        page_token = page["next_page_token"]
+        if not page_token:
+            break
+    assert len(seen) == 7 and set(seen) == ids
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status", "code"),
+    [
+        ("get", "/api/v1/runs/0123456789abcdef0123456789abcdef", {}, 404, "RESOURCE_DOES_NOT_EXIST"),
+        ("get", "/api/v1/experiments/nope", {}, 404, "RESOURCE_DOES_NOT_EXIST"),
+        ("get", "/api/v1/runs", {"params": {"experiment_id": "0", "page_token": "%%%"}}, 400, "INVALID_PARAMETER_VALUE"),
+        ("get", "/api/v1/runs", {"params": {"experiment_id": "0", "max_results": 0}}, 400, "INVALID_PARAMETER_VALUE"),
+        ("get", "/api/v1/runs", {}, 400, "INVALID_PARAMETER_VALUE"),
+        ("get", "/api/v1/experiments", {"params": {"after": "x:y"}}, 400, "INVALID_PARAMETER_VALUE"),
+        ("get", "/api/v1/experiments", {"params": {"view": "sideways"}}, 400, "INVALID_PARAMETER_VALUE"),
+        (
+            "get",
+            "/api/v1/runs/0123456789abcdef0123456789abcdef/metric-history",
+            {"params": {"key": "k", "page_token": "WzEsMl0="}},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        ("post", "/api/v1/events", {"content": b"\x00\x00\x00\x09abc"}, 400, "INVALID_PARAMETER_VALUE"),
+        ("post", "/api/v1/events", {"content": b"\x00\x00\x00\x03abc"}, 400, "INVALID_PARAMETER_VALUE"),
+    ],
+)
+def test_bad_requests_get_clear_4xx_errors(serve: str, method, path, kwargs, status, code) -> None:
+    response = httpx.request(method, serve + path, **kwargs)
+    assert response.status_code == status, response.text
+    assert response.json()["error_code"] == code
+    assert response.json()["message"]
+
+
+def test_oversized_bodies_are_refused_with_413(serve: str) -> None:
+    chunks = (b"\x00" * (1024 * 1024) for _ in range(70))  # streamed: no content-length to trust
+    response = httpx.post(f"{serve}/api/v1/events", content=chunks)
+    assert response.status_code == 413
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_openapi_documents_the_routes(serve: str) -> None:
+    paths = httpx.get(f"{serve}/openapi.json").json()["paths"]
+    assert {"/api/v1/events", "/api/v1/runs/{run_id}", "/api/v1/runs/{run_id}/metric-history"} <= set(paths)
