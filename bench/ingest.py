@@ -1,13 +1,13 @@
 """Ingest benchmark on real services: SDK → Kafka → `runstream projector` → ClickHouse server.
 
-    .venv/bin/python -m bench.ingest [--producers 2] [--points 4000000] [--profile] ...
+    .venv/bin/python -m bench.ingest [--producers 2] [--points 3000000] [--no-profile] ...
 
 Phases: (1) throughput of P producer processes through the SDK's columnar path
-(`run.log_metric_arrays`) and its per-step path (`run.log_metrics({...}, step=...)`), measured until
-Kafka acknowledged (producer side) and until ClickHouse holds every point (end to end);
+(`run.log_metric_arrays` in chunks) and its per-step path (`run.log_metrics({...}, step=...)`),
+measured until Kafka acknowledged (producer side) and until ClickHouse holds every point (end to end);
 (2) event → queryable latency of a probe on an idle pipeline and under a paced background load;
-(3) with --profile, the columnar phase again with py-spy on the projector and one producer.
-CPU seconds of every process are read from /proc around each phase. Results: bench/results/ingest.json.
+(3) the columnar phase again with py-spy on the projector and on one producer (skipped without py-spy).
+CPU seconds of every process are read around each phase. Results go to bench/results/ingest.json.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -25,14 +26,13 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier, Event
 from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
 import numpy as np
-from clickhouse_connect.driver.client import Client
 
 import runstream
 from api.queries import metric_history
@@ -41,25 +41,34 @@ from tests.services.clickhouse_server import start_clickhouse
 from tests.services.kafka_broker import start_kafka
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ingest.json"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 KEYS = ["loss", "acc", "lr", "grad_norm", "throughput", "mem", "val_loss", "val_acc"]
-SERVER_EVENTS = [
+SERVER_EVENTS = [  # ClickHouse's own counters (system.events), as deltas over a phase
     "InsertQuery",
     "InsertedRows",
-    "InsertedBytes",
     "InsertQueryTimeMicroseconds",
     "SelectQuery",
     "SelectQueryTimeMicroseconds",
-    "Merge",
     "MergedRows",
     "MergeTotalMilliseconds",
     "UserTimeMicroseconds",
     "SystemTimeMicroseconds",
 ]
+# Where a projector sample is, judged by the first pattern found in its stack (most specific first).
+PROJECTOR_COSTS = [
+    ("insert metrics: waiting for the server", r"insert_arrow .*(recv|readinto|_read_status|getresponse|poll)"),
+    ("insert metrics: sending the body", r"insert_arrow .*(send|write)"),
+    ("insert metrics: client side (Arrow IPC etc.)", r"insert_arrow "),
+    ("insert other tables + projector_progress", r"_write .*insert "),
+    ("Arrow table build (Batch.metric_table)", r"metric_table "),
+    ("Avro decode (schemas.codec.decode)", r"decode \(schemas"),
+    ("validation (schemas.validation)", r"validate "),
+    ("Kafka offset commit (synchronous)", r"commit \(ingest"),
+    ("Kafka consume (poll, incl. waiting)", r"poll \(ingest"),
+]
 
 
 @dataclass(frozen=True)
-class Producer:
+class Job:
     """What one producer process does (picklable: it crosses into a spawned process)."""
 
     bootstrap: str
@@ -72,11 +81,11 @@ class Producer:
     rate: float = 0.0  # points/s to pace at; 0 = as fast as possible
 
 
-def produce(job: Producer, ready: Barrier, stop: Event, results: mp.Queue[dict[str, Any]]) -> None:
+def produce(job: Job, ready: Barrier, stop: Event, results: mp.Queue[dict[str, Any]]) -> None:
     os.environ["RUNSTREAM_TOPIC_PREFIX"] = job.topic_prefix
     keys = KEYS[: job.keys]
     run = runstream.start_run(experiment="bench", run_id=job.run_id, tracking_uri=f"kafka://{job.bootstrap}")
-    run.flush()  # connected, topic known: the clock starts after this
+    run.flush()  # connected and the topic known: the clock starts after this
     ready.wait()
     start, cpu = time.time(), time.process_time()
     sent = 0
@@ -92,159 +101,267 @@ def produce(job: Producer, ready: Barrier, stop: Event, results: mp.Queue[dict[s
                 break
     else:
         for step in range(job.points // len(keys)):
-            run.log_metrics({key: step * 0.001 + j for j, key in enumerate(keys)}, step=step)
+            run.log_metrics({key: step + j / 8 for j, key in enumerate(keys)}, step=step)
         sent = job.points // len(keys) * len(keys)
-    run.flush()
+    run.flush()  # returns once Kafka acknowledged everything
     acked, cpu = time.time(), time.process_time() - cpu
     run.end()
     results.put({"run_id": job.run_id, "points": sent, "start": start, "acked": acked, "cpu_s": cpu})
 
 
 def cpu_seconds(pid: int | None) -> float:
-    """utime + stime of a process (all its threads), from /proc."""
+    """utime + stime of a process, all threads, from /proc."""
     if pid is None:
         return 0.0
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def server_events(client: Client) -> Counter[str]:
-    return Counter({name: int(value) for name, value in client.query("SELECT event, value FROM system.events").result_rows})
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    return {f"p{q}": round(float(np.percentile(seconds, q)) * 1000, 1) for q in (50, 99)}
+
+
+def summarize_profile(path: Path, rules: list[tuple[str, str]]) -> dict[str, str]:
+    """py-spy raw output (`stack count` lines) → share of samples per cost, largest first."""
+    costs: Counter[str] = Counter()
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        label = next((name for name, pattern in rules if re.search(pattern, stack)), None)
+        costs[label or "other: " + stack.rsplit(";", 1)[-1].split(" (")[0]] += int(count)
+    total = sum(costs.values()) or 1
+    return {name: f"{n / total:.0%}" for name, n in costs.most_common(12)}
 
 
 class Bench:
     def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
         self.args = args
         self.workdir = workdir
-        tag = uuid.uuid4().hex[:10]
         self.kafka = start_kafka(workdir / "kafka")
         self.clickhouse = start_clickhouse(workdir / "clickhouse")
+        tag = uuid.uuid4().hex[:10]
+        self.prefix = f"bench{tag}."
         self.database = f"bench_{tag}"
         self.env = {
             "RUNSTREAM_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
-            "RUNSTREAM_TOPIC_PREFIX": f"bench{tag}.",
+            "RUNSTREAM_TOPIC_PREFIX": self.prefix,
             "RUNSTREAM_CLICKHOUSE_URL": f"{self.clickhouse.url}/{self.database}",
             "RUNSTREAM_CONSUMER_GROUP": f"bench-{tag}",
             "RUNSTREAM_KAFKA_PARTITIONS": str(args.partitions),
         }
-        os.environ["RUNSTREAM_TOPIC_PREFIX"] = self.env["RUNSTREAM_TOPIC_PREFIX"]  # for the probe run in here
+        os.environ["RUNSTREAM_TOPIC_PREFIX"] = self.prefix  # for the probe run, which runs in this process
         self.projector = Role(workdir, "projector", env=self.env)
+        assert self.projector.proc is not None
         self.sql = clickhouse_connect.get_client(dsn=self.clickhouse.url, database=self.database, compress=False)
-        self.pids = {
-            "kafka broker": self.kafka.pid,
-            "clickhouse server": self.clickhouse.pid,
-            "projector": self.projector.proc.pid if self.projector.proc else None,
-        }
+        self.pids = {"kafka broker": self.kafka.pid, "clickhouse server": self.clickhouse.pid}
+        self.pids["projector"] = self.projector.proc.pid
 
     def close(self) -> None:
-        self.projector.stop()
-        self.clickhouse.stop()
-        self.kafka.stop()
+        for stop in (self.projector.stop, self.clickhouse.stop, self.kafka.stop):
+            try:
+                stop()
+            except Exception as exc:  # stop the others all the same
+                print(f"stopping: {exc}")
 
     def count(self) -> int:
-        return int(self.sql.command("SELECT count() FROM metrics"))  # type: ignore[arg-type]
+        return int(self.sql.query("SELECT count() FROM metrics").result_rows[0][0])
 
-    def job(self, mode: str, points: int, rate: float = 0.0) -> Producer:
+    def server_events(self) -> Counter[str]:
+        return Counter({k: int(v) for k, v in self.sql.query("SELECT event, value FROM system.events").result_rows})
+
+    def job(self, mode: str, points: int, rate: float = 0.0) -> Job:
         a = self.args
-        return Producer(self.kafka.bootstrap, self.env["RUNSTREAM_TOPIC_PREFIX"], uuid.uuid4().hex, mode, points, a.chunk, a.keys, rate)
+        return Job(self.kafka.bootstrap, self.prefix, uuid.uuid4().hex, mode, points, a.chunk, a.keys, rate)
 
     @contextmanager
-    def producers(self, jobs: list[Producer]) -> Iterator[tuple[list[mp.Process], Event, mp.Queue[dict[str, Any]]]]:
-        """Starts one process per job; yields once all are connected and about to start."""
+    def producers(self, jobs: list[Job]) -> Iterator[tuple[list[int], list[dict[str, Any]]]]:
+        """One process per job; yields their pids once all are connected and start producing, and a list
+        that holds their reports after the block (a block that returns early sets their stop event)."""
         ctx = mp.get_context("spawn")
-        ready, stop, results = ctx.Barrier(len(jobs) + 1), ctx.Event(), ctx.Queue()
-        procs = [ctx.Process(target=produce, args=(job, ready, stop, results)) for job in jobs]
+        ready, stop, queue = ctx.Barrier(len(jobs) + 1), ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=produce, args=(job, ready, stop, queue)) for job in jobs]
+        reports: list[dict[str, Any]] = []
         for p in procs:
             p.start()
         try:
             ready.wait(timeout=120)
-            yield procs, stop, results
+            yield [p.pid or 0 for p in procs], reports
+            stop.set()
+            reports.extend(queue.get(timeout=120) for _ in jobs)
         finally:
             stop.set()
             for p in procs:
-                p.join(timeout=120)
+                p.join(timeout=60)
                 if p.is_alive():
                     p.kill()
 
+    def spy(self, pid: int, name: str, idle: bool) -> tuple[subprocess.Popen[bytes], Path]:
+        out = self.workdir / f"{name}.pyspy.txt"
+        cmd = ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "--nonblocking"]
+        cmd += ["--output", str(out), *(["--idle"] if idle else [])]
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
+
     def throughput(self, mode: str, points: int, profile: bool = False) -> dict[str, Any]:
-        """P producers × `points`; producer side until acked, end to end until every point is in ClickHouse."""
+        """P producers x `points`: producer side until Kafka acked, end to end until ClickHouse holds all."""
         jobs = [self.job(mode, points) for _ in range(self.args.producers)]
         expected = sum(j.points // j.keys * j.keys if mode == "steps" else j.points for j in jobs)
-        before = self.count()
-        events = server_events(self.sql)
-        spies: list[subprocess.Popen[bytes]] = []
-        with self.producers(jobs) as (procs, _stop, results):
+        before, events = self.count(), self.server_events()
+        spies: list[tuple[subprocess.Popen[bytes], Path]] = []
+        with self.producers(jobs) as (pids, reports):
             cpu = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
             if profile:
-                spies = [self.spy(self.pids["projector"], "projector", idle=True), self.spy(procs[0].pid, "producer")]
-            t0 = time.time()
+                spies = [self.spy(self.pids["projector"], "projector", idle=True), self.spy(pids[0], "producer", False)]
+            deadline = time.time() + self.args.timeout
             while self.count() < before + expected:
-                if time.time() - t0 > self.args.timeout:
+                if time.time() > deadline:
                     raise TimeoutError(f"{self.count() - before} of {expected} points after {self.args.timeout} s")
                 time.sleep(0.02)
             visible = time.time()
             cpu = {name: cpu_seconds(pid) - cpu[name] for name, pid in self.pids.items()}
-            reports = [results.get(timeout=120) for _ in jobs]
-        for spy in spies:
-            spy.send_signal(signal.SIGINT)
-            spy.wait(timeout=60)
-        events = server_events(self.sql) - events
+        events = self.server_events() - events
         counts = dict(
             self.sql.query(
                 "SELECT run_id, count() FROM metrics WHERE run_id IN {ids:Array(String)} GROUP BY run_id",
                 parameters={"ids": [j.run_id for j in jobs]},
             ).result_rows
         )
-        exact = all(counts.get(r["run_id"]) == r["points"] for r in reports) and self.count() - before == expected
-        start = min(r["start"] for r in reports)
-        acked = max(r["acked"] for r in reports)
-        window = visible - start
+        exact = self.count() - before == expected and all(counts.get(r["run_id"]) == r["points"] for r in reports)
+        start, acked = min(r["start"] for r in reports), max(r["acked"] for r in reports)
         cpu["producers"] = sum(r["cpu_s"] for r in reports)
-        return {
+        result: dict[str, Any] = {
             "mode": mode,
             "producers": len(jobs),
             "points": expected,
             "exact_count": exact,
-            "producer_s": round(acked - start, 3),
-            "end_to_end_s": round(window, 3),
+            "producer_s": round(acked - start, 2),
+            "end_to_end_s": round(visible - start, 2),
             "producer_points_per_s": round(expected / (acked - start)),
-            "end_to_end_points_per_s": round(expected / window),
+            "end_to_end_points_per_s": round(expected / (visible - start)),
             "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
-            "cpu_share_of_2_cores": {k: f"{v / (2 * window):.0%}" for k, v in cpu.items()},
+            "cpu_share_of_2_cores": {k: f"{v / (2 * (visible - start)):.0%}" for k, v in cpu.items()},
             "server_events": {k: events[k] for k in SERVER_EVENTS if k in events},
         }
-
-    def spy(self, pid: int | None, name: str, idle: bool = False) -> subprocess.Popen[bytes]:
-        out = self.workdir / f"{name}.pyspy.txt"
-        cmd = ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--output", str(out)]
-        return subprocess.Popen([*cmd, "--nonblocking", *(["--idle"] if idle else [])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if spies:
+            for spy, _ in spies:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its output and exits
+                spy.wait(timeout=60)
+            result["projector_wall_time"] = summarize_profile(spies[0][1], PROJECTOR_COSTS)
+            result["producer_python_cpu"] = summarize_profile(spies[1][1], [])
+        return result
 
     def latency(self, samples: int, load_rate: float) -> dict[str, Any]:
-        """Probe: log one point, flush (Kafka acked), then poll the read query until the point shows."""
-        jobs = [self.job("arrays", 10**12, load_rate / self.args.producers) for _ in range(self.args.producers)] if load_rate else []
-        before = self.count()
-        with runstream.start_run(experiment="bench", tracking_uri=f"kafka://{self.kafka.bootstrap}") as run, self.producers(jobs) if jobs else _nothing():
-            run.flush()
-            acked, visible = [], []
-            for i in range(samples + 1):
+        """A probe logs one point and flushes (Kafka acked), then polls the read query until the point shows;
+        meanwhile P producers log columnar batches at `load_rate` points/s in total (if not 0)."""
+        rate = load_rate / self.args.producers
+        jobs = [self.job("arrays", 10**12, rate) for _ in range(self.args.producers)] if load_rate else []
+        acked, visible = [], []
+        run = runstream.start_run(experiment="bench", tracking_uri=f"kafka://{self.kafka.bootstrap}")
+        run.flush()
+        with self.producers(jobs) as (_, reports):
+            for i in range(samples + 1):  # the first one warms up
                 t0 = time.perf_counter()
-                run.log_metrics({"probe": 1.0 + i}, step=i)
+                run.log_metrics({"probe": float(i)}, step=i)
                 run.flush()
                 t1 = time.perf_counter()
-                while i not in set(metric_history(self.sql, run.run_id, "probe", samples + 1, None).steps.tolist()):
+                while i not in metric_history(self.sql, run.run_id, "probe", samples + 1, None).steps:
                     if time.perf_counter() - t0 > self.args.timeout:
                         raise TimeoutError(f"probe point {i} not visible after {self.args.timeout} s")
                     time.sleep(0.002)
-                t2 = time.perf_counter()
-                if i:  # the first one warms up
+                if i:
                     acked.append(t1 - t0)
-                    visible.append(t2 - t0)
-                time.sleep(0.05 + 0.05 * np.random.random())  # do not beat in time with the projector
-            load = (self.count() - before) / (time.perf_counter() - t0 + 1e-9) if False else None
-        ms = lambda xs, q: round(float(np.percentile(xs, q)) * 1000, 1)  # noqa: E731
+                    visible.append(time.perf_counter() - t0)
+                time.sleep(0.05 + 0.1 * np.random.random())  # do not beat in time with the projector
+        run.end()
+        achieved = sum(r["points"] / (r["acked"] - r["start"]) for r in reports)
         return {
-            "background_points_per_s": round(load_rate),
+            "background_points_per_s": round(achieved),
             "samples": samples,
-            "acked_ms": {"p50": ms(acked, 50), "p99": ms(acked, 99)},
-            "queryable_ms": {"p50": ms(visible, 50), "p99": ms(visible, 99), "max": ms(visible, 100)},
+            "acked_ms": percentiles(acked),
+            "queryable_ms": percentiles(visible),
         }
+
+
+def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    started = time.time()
+    bench = Bench(args, workdir)
+    try:
+        # Warm-up: topic, tables and the consumer group's assignment are in place after this.
+        bench.throughput("arrays", args.chunk)
+        arrays = bench.throughput("arrays", args.points)
+        steps = bench.throughput("steps", args.step_points)
+        idle = bench.latency(args.samples, 0)
+        loaded = bench.latency(args.samples, args.load * arrays["end_to_end_points_per_s"])
+        profiled = bench.throughput("arrays", args.points, profile=True) if args.profile else None
+    finally:
+        bench.close()
+    settings = {k: v for k, v in vars(args).items() if k not in ("keep",)}
+    return {
+        "settings": {**settings, "cores": os.cpu_count(), "seconds": round(time.time() - started)},
+        "throughput_arrays": arrays,
+        "throughput_steps": steps,
+        "latency_idle": idle,
+        "latency_loaded": loaded,
+        "profiled_arrays": profiled,
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = [("figure", "value")]
+    for name in ("throughput_arrays", "throughput_steps"):
+        t = results[name]
+        what = f"{t['mode']}, {t['producers']} producers, {t['points']:,} points"
+        rows += [
+            (f"{what}: producer side (Kafka acked)", f"{t['producer_points_per_s']:,} points/s"),
+            (f"{what}: end to end (queryable)", f"{t['end_to_end_points_per_s']:,} points/s"),
+            (f"{what}: exact count in ClickHouse", str(t["exact_count"])),
+        ]
+    for name in ("latency_idle", "latency_loaded"):
+        lat = results[name]
+        load = f"background {lat['background_points_per_s']:,} points/s" if lat["background_points_per_s"] else "idle"
+        rows += [
+            (f"probe, {load}: flush → Kafka acked p50/p99", "{p50} / {p99} ms".format(**lat["acked_ms"])),
+            (f"probe, {load}: log → queryable p50/p99", "{p50} / {p99} ms".format(**lat["queryable_ms"])),
+        ]
+    cpu = results["throughput_arrays"]["cpu_share_of_2_cores"]
+    rows.append(("CPU share of 2 cores during arrays e2e", ", ".join(f"{k} {v}" for k, v in cpu.items())))
+    profiled = results.get("profiled_arrays")
+    if profiled:
+        rows += [(f"projector wall time: {k}", v) for k, v in profiled["projector_wall_time"].items()]
+        rows += [(f"producer Python CPU: {k}", v) for k, v in profiled["producer_python_cpu"].items()]
+    rows.append(("settings", ", ".join(f"{k}={v}" for k, v in results["settings"].items())))
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{a:<{width}}  {b}" for a, b in rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--producers", type=int, default=2, help="producer processes")
+    parser.add_argument("--points", type=int, default=3_000_000, help="points per producer, columnar path")
+    parser.add_argument("--chunk", type=int, default=10_000, help="points per log_metric_arrays call")
+    parser.add_argument("--step-points", type=int, default=400_000, help="points per producer, per-step path")
+    parser.add_argument("--keys", type=int, default=4, help="metric keys per run (at most 8)")
+    parser.add_argument("--partitions", type=int, default=4, help="partitions of the bench topic")
+    parser.add_argument("--samples", type=int, default=60, help="latency probes per latency phase")
+    parser.add_argument("--load", type=float, default=0.5, help="background load, fraction of arrays e2e rate")
+    parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=True, help="py-spy phase")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for any one phase")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, py-spy output)")
+    args = parser.parse_args()
+    if args.profile and shutil.which("py-spy") is None:
+        print("no py-spy on PATH (pip install py-spy): skipping the profile phase")
+        args.profile = False
+    workdir = Path(tempfile.mkdtemp(prefix="runstream-bench-"))
+    try:
+        results = run_bench(args, workdir)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nwritten to {RESULTS}" + (f"; work dir {workdir}" if args.keep else ""))
+
+
+if __name__ == "__main__":
+    main()
