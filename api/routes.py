@@ -12,10 +12,10 @@ from fastapi.responses import Response
 
 from api import queries
 from api.consistency import wait_applied
-from api.errors import invalid, not_found, unavailable
-from api.responses import json_response
 from ingest.log.base import parse_token
 from runstream.clickhouse import ClickHouse
+from runstream.errors import invalid, not_found, unavailable
+from runstream.responses import json_response
 
 T = TypeVar("T")
 MAX_HISTORY_PAGE = 1_000_000

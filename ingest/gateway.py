@@ -8,10 +8,10 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from api.errors import ApiError, invalid, unavailable
-from api.responses import json_response
 from ingest.framing import CONTENT_TYPE, unframe
 from ingest.log.base import AppendFailed, EventLog, format_token
+from runstream.errors import ApiError, invalid, unavailable
+from runstream.responses import json_response
 from schemas.codec import UndecodableEvent, decode
 from schemas.events import partition_key
 from schemas.validation import InvalidEvent, validate

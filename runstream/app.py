@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from api.errors import install_error_handlers
-from api.responses import json_response
 from api.routes import read_router
 from ingest.gateway import gateway_router
 from ingest.log.base import EventLog
 from runstream.clickhouse import ClickHouse
+from runstream.errors import install_error_handlers
+from runstream.responses import json_response
 
 VERSION = "0.1.0"
 

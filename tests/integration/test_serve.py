@@ -14,6 +14,9 @@ from tests.integration.roles import Role
 from tests.services.ports import free_port
 
 
+INVALID = "INVALID_PARAMETER_VALUE"
+
+
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir: Path = tmp_path_factory.mktemp("serve")
@@ -26,9 +29,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_sdk_to_serve_reads_back_what_was_logged(serve: str) -> None:
     values = np.linspace(0, 1, 5000)
     values[3] = np.nan
-    with runstream.start_run(
-        experiment="embedded", run_name="first", tags={"team": "ds"}, tracking_uri=serve
-    ) as run:
+    with runstream.start_run(experiment="embedded", run_name="first", tags={"team": "ds"}, tracking_uri=serve) as run:
         run.log_params({"lr": 0.01})
         for step, value in enumerate(values):
             run.log_metric("loss", float(value), step=step)
@@ -72,7 +73,13 @@ def test_runs_page_through_an_experiment(serve: str) -> None:
     [
         ("get", "/api/v1/runs/0123456789abcdef0123456789abcdef", {}, 404, "RESOURCE_DOES_NOT_EXIST"),
         ("get", "/api/v1/experiments/nope", {}, 404, "RESOURCE_DOES_NOT_EXIST"),
-        ("get", "/api/v1/runs", {"params": {"experiment_id": "0", "page_token": "%%%"}}, 400, "INVALID_PARAMETER_VALUE"),
+        (
+            "get",
+            "/api/v1/runs",
+            {"params": {"experiment_id": "0", "page_token": "%%%"}},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
         ("get", "/api/v1/runs", {"params": {"experiment_id": "0", "max_results": 0}}, 400, "INVALID_PARAMETER_VALUE"),
         ("get", "/api/v1/runs", {}, 400, "INVALID_PARAMETER_VALUE"),
         ("get", "/api/v1/experiments", {"params": {"after": "x:y"}}, 400, "INVALID_PARAMETER_VALUE"),

@@ -21,14 +21,14 @@ def _envvars(command: click.Command) -> dict[str, click.Option]:
 def test_every_distributed_role_has_a_service_running_it():
     commands = {name: service["command"][0] for name, service in SERVICES.items() if "build" in service}
     assert set(commands.values()) == ROLES
-    assert all(role in main.commands for role in commands.values())  # type: ignore[attr-defined]
+    assert all(role in main.commands for role in commands.values())
 
 
 def test_environment_names_are_ones_the_role_reads():
     for service in SERVICES.values():
         if "build" not in service:
             continue
-        command = main.commands[service["command"][0]]  # type: ignore[attr-defined]
+        command = main.commands[service["command"][0]]
         known = _envvars(command)
         for name, value in service["environment"].items():
             assert name in known, f"{command.name} does not read {name}"
@@ -40,9 +40,10 @@ def test_addresses_point_at_services_and_published_ports():
         env = service.get("environment", {})
         if "RUNSTREAM_KAFKA_BOOTSTRAP_SERVERS" in env:
             host, port = env["RUNSTREAM_KAFKA_BOOTSTRAP_SERVERS"].split(":")
-            assert host in SERVICES and f"PLAINTEXT://{host}:{port}" in SERVICES[host]["environment"][
-                "KAFKA_ADVERTISED_LISTENERS"
-            ]
+            assert (
+                host in SERVICES
+                and f"PLAINTEXT://{host}:{port}" in SERVICES[host]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+            )
         if "RUNSTREAM_CLICKHOUSE_URL" in env:
             url = env["RUNSTREAM_CLICKHOUSE_URL"]
             ClickHouseUrl.parse(url)
@@ -54,7 +55,5 @@ def test_addresses_point_at_services_and_published_ports():
 
 
 def test_projector_and_api_agree_on_the_consumer_group():
-    groups = {
-        SERVICES[name]["environment"]["RUNSTREAM_CONSUMER_GROUP"] for name in ("projector", "api")
-    }
+    groups = {SERVICES[name]["environment"]["RUNSTREAM_CONSUMER_GROUP"] for name in ("projector", "api")}
     assert len(groups) == 1  # the api waits on the group's progress for read-your-writes

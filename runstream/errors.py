@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
-from api.responses import json_response
+from runstream.responses import json_response
 
 log = logging.getLogger(__name__)
 
