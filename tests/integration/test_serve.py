@@ -13,7 +13,6 @@ import runstream
 from tests.integration.roles import Role
 from tests.services.ports import free_port
 
-
 INVALID = "INVALID_PARAMETER_VALUE"
 
 
