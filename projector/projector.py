@@ -21,11 +21,13 @@ from tenacity import (
 )
 
 from ingest.log.base import LogConsumer, RevokeHandler
+from projector.dedup import MetricDedup
 from projector.rows import COLUMNS, Batch
 from runstream.clickhouse import ClickHouse
 
 log = logging.getLogger(__name__)
 
+INSERT_BLOCK_ROWS = 4_000_000  # > max_rows + one message: a batch's points land in one part
 ConsumerFactory = Callable[[RevokeHandler], LogConsumer]
 
 
@@ -44,7 +46,8 @@ class Projector:
         self.max_rows = max_rows
         self.max_wait_s = max_wait_s
         self.poll_messages = poll_messages
-        self._batch = Batch(consumer_group)
+        self._dedup = MetricDedup(store)
+        self._batch = Batch(consumer_group, self._dedup)
         self._stop = threading.Event()
         self._consumer = consumer_factory(self._on_revoke)
         self.points_written = 0
@@ -54,6 +57,7 @@ class Projector:
         # Finish what was read from these partitions while we still own them; the next owner
         # starts from the offsets committed here.
         self.flush()
+        self._dedup.forget_partitions()
 
     def run(self) -> None:
         try:
@@ -61,6 +65,8 @@ class Projector:
                 messages = self._consumer.poll(self.poll_messages, timeout=0.05)
                 for message in messages:
                     self._batch.add(message)
+                    if self._batch.metric_points >= self.max_rows:
+                        self.flush()  # keeps each insert one block, so it becomes visible at once
                 batch = self._batch
                 due = time.monotonic() - batch.started >= self.max_wait_s
                 if batch.messages and (not messages or due or batch.metric_points >= self.max_rows):
@@ -90,13 +96,13 @@ class Projector:
         self._consumer.commit(batch.next_offsets)
         self.points_written += batch.metric_points
         self.dead_letters += len(batch.rows["dead_letters"])
-        self._batch = Batch(self.group)
+        self._batch = Batch(self.group, self._dedup)
 
     def _write(self, batch: Batch) -> None:
         client = self.store.client
         metrics = batch.metric_table()
         if metrics is not None:
-            client.insert_arrow("metrics", metrics)
+            client.insert_arrow("metrics", metrics, settings={"max_insert_block_size": INSERT_BLOCK_ROWS})
         for table, rows in batch.rows.items():
             if rows:
                 client.insert(table, rows, column_names=COLUMNS[table])

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from ingest.log.base import LogMessage, Positions
+from projector.dedup import MetricDedup
 from schemas.codec import UndecodableEvent, decode
 from schemas.events import MetricColumns, metric_columns
 from schemas.validation import InvalidEvent, validate
@@ -79,16 +80,17 @@ class Batch:
     """Everything read since the last flush, grouped by destination table."""
 
     consumer_group: str
+    dedup: MetricDedup | None = None
     rows: dict[str, list[Row]] = field(default_factory=lambda: {table: [] for table in COLUMNS})
-    metrics: list[MetricColumns] = field(default_factory=list)
+    metrics: list[tuple[MetricColumns, int, int]] = field(default_factory=list)  # columns, partition, offset
     metric_points: int = 0
     messages: int = 0
     next_offsets: Positions = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
-    _offset: int = 0
+    _message: LogMessage | None = None
 
     def add(self, message: LogMessage) -> None:
-        self._offset = message.offset
+        self._message = message
         self.messages += 1
         self.next_offsets[message.partition] = message.offset + 1
         try:
@@ -107,14 +109,18 @@ class Batch:
         h = r["header"]
         # Events of one run (or experiment) share a partition, so (event_time, offset) orders them
         # even within one millisecond.
-        _HANDLERS[name](self, r, (h["event_time"], self._offset), h["event_id"])
+        assert self._message is not None
+        _HANDLERS[name](self, r, (h["event_time"], self._message.offset), h["event_id"])
 
     def tags(self, run_id: str, tags: dict[str, str], t: Time, eid: bytes) -> None:
         self.rows["run_tags"].extend([run_id, k, v, 0, *t, eid] for k, v in tags.items())
 
-    def add_metrics(self, columns: MetricColumns) -> None:
-        self.metrics.append(columns)
-        self.metric_points += len(columns)
+    def add_metrics(self, columns: MetricColumns, event_id: bytes) -> None:
+        message = self._message
+        assert message is not None
+        if self.dedup is None or self.dedup.is_new(message.partition, message.offset, event_id):
+            self.metrics.append((columns, message.partition, message.offset))
+            self.metric_points += len(columns)
 
     def metric_table(self) -> pa.Table | None:
         """All metric points of the batch as one Arrow table; strings dictionary-encoded."""
@@ -124,7 +130,7 @@ class Batch:
         run_ids: dict[str, int] = {}
         node_ids: dict[str, int] = {}
         key_index, run_index, node_index = [], [], []
-        for cols in self.metrics:
+        for cols, _, _ in self.metrics:
             remap = np.array([key_ids.setdefault(k, len(key_ids)) for k in cols.keys], dtype=np.int32)
             key_index.append(remap[cols.key_index] if len(remap) else np.zeros(0, np.int32))
             run_index.append(np.full(len(cols), run_ids.setdefault(cols.run_id, len(run_ids)), np.int32))
@@ -133,18 +139,23 @@ class Batch:
         def dictionary(indices: list[np.ndarray], names: dict[str, int]) -> pa.DictionaryArray:
             return pa.DictionaryArray.from_arrays(np.concatenate(indices), pa.array(list(names)))
 
+        def repeated(value: Callable[[MetricColumns, int, int], int], dtype: type) -> np.ndarray:
+            return np.concatenate([np.full(len(c), value(c, p, o), dtype) for c, p, o in self.metrics])
+
+        columns = [c for c, _, _ in self.metrics]
         return pa.table(
             {
                 "run_id": dictionary(run_index, run_ids),
                 "key": dictionary(key_index, key_ids),
-                "step": np.concatenate([c.steps for c in self.metrics]),
-                "timestamp": np.concatenate([c.timestamps for c in self.metrics]),
-                "rank": np.concatenate([np.full(len(c), c.rank, np.uint32) for c in self.metrics]),
-                "value": np.concatenate([c.values for c in self.metrics]),
+                "step": np.concatenate([c.steps for c in columns]),
+                "timestamp": np.concatenate([c.timestamps for c in columns]),
+                "rank": repeated(lambda c, p, o: c.rank, np.uint32),
+                "value": np.concatenate([c.values for c in columns]),
                 "node": dictionary(node_index, node_ids),
+                "src_partition": repeated(lambda c, p, o: p, np.uint32),
+                "src_offset": repeated(lambda c, p, o: o, np.int64),
             }
         )
-
 
 Time = tuple[int, int]  # (event_time, log offset)
 Handler = Callable[[Batch, dict[str, Any], Time, bytes], None]
@@ -242,7 +253,7 @@ _HANDLERS: dict[str, Handler] = {
     "ParamsLogged": _params,
     "TagsSet": lambda b, r, t, eid: b.tags(r["run_id"], r["tags"], t, eid),
     "TagDeleted": _tag_deleted,
-    "MetricBatch": lambda b, r, t, eid: b.add_metrics(metric_columns(r)),
+    "MetricBatch": lambda b, r, t, eid: b.add_metrics(metric_columns(r), eid),
     "ArtifactLogged": _artifact,
     "InputsLogged": _inputs,
 }

@@ -57,8 +57,10 @@ CREATE TABLE IF NOT EXISTS run_tags (
     event_id FixedString(16)
 ) ENGINE = ReplacingMergeTree ORDER BY (run_id, key, event_time, event_id);
 
--- A point's identity is all of it (as in MLflow's own metrics table), so a replayed point collapses.
--- History reads use FINAL; folds (latest/min/max) are idempotent without it.
+-- Points are stored once: each row records the log position of its message, and a restarted
+-- projector skips metric messages at or below the highest position already stored (the projection
+-- answers that without a scan, and is written atomically with each insert). A point's identity is
+-- all of it (as in MLflow's own metrics table), so anything re-sent collapses on merge as well.
 CREATE TABLE IF NOT EXISTS metrics (
     run_id String,
     key LowCardinality(String),
@@ -66,8 +68,12 @@ CREATE TABLE IF NOT EXISTS metrics (
     timestamp Int64 CODEC(Delta, ZSTD(1)),
     rank UInt32,
     value Float64,
-    node LowCardinality(String)
-) ENGINE = ReplacingMergeTree ORDER BY (run_id, key, step, timestamp, rank, value);
+    node LowCardinality(String),
+    src_partition UInt32,
+    src_offset Int64 CODEC(Delta, ZSTD(1)),
+    PROJECTION applied (SELECT src_partition, max(src_offset) GROUP BY src_partition)
+) ENGINE = ReplacingMergeTree ORDER BY (run_id, key, step, timestamp, rank, value)
+SETTINGS deduplicate_merge_projection_mode = 'rebuild';
 
 CREATE TABLE IF NOT EXISTS metric_latest (
     run_id String,
