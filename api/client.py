@@ -77,6 +77,12 @@ class Client:
         self._retry_for_s = retry_for_s
 
     def _get(self, path: str, **params: Any) -> Any:
+        return self._request("GET", path, None, params)
+
+    def _post(self, path: str, body: dict[str, Any], **params: Any) -> Any:
+        return self._request("POST", path, body, params)
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None, params: dict[str, Any]) -> Any:
         query = {k: v for k, v in params.items() if v is not None}
         for attempt in Retrying(
             retry=retry_if_exception(transient_http_error),
@@ -85,7 +91,7 @@ class Client:
             reraise=True,
         ):
             with attempt:
-                response = self._http.get(path, params=query)
+                response = self._http.request(method, path, params=query, json=body)
                 if response.status_code == 404:
                     raise NotFound(response.json().get("message", path))
                 response.raise_for_status()
@@ -114,7 +120,70 @@ class Client:
             if not token:
                 return runs
 
-    def get_metric_history(self, run_id: str, key: str, after: str | None = None) -> MetricHistory:
+    def get_metric_history(
+        self,
+        run_id: str,
+        key: str,
+        max_points: int | None = None,
+        x_axis: str = "step",
+        x_min: int | None = None,
+        x_max: int | None = None,
+        rank: int | None = None,
+        per_rank: bool = False,
+        after: str | None = None,
+    ) -> Any:
+        """Every point (a MetricHistory), or with `max_points` the downsampled series: a dict of bucket
+        columns (x_first/first, x_last/last, min/x_of_min, max/x_of_max, mean, count) per rank or merged."""
+        if max_points is None:
+            return self._raw_history(run_id, key, after)
+        result = self.compare_runs([run_id], [key], max_points, x_axis, x_min, x_max, rank, per_rank, after)
+        return result["series"] if per_rank else (result["series"] or [{}])[0]
+
+    def compare_runs(
+        self,
+        run_ids: list[str],
+        keys: list[str],
+        max_points: int = 1000,
+        x_axis: str = "step",
+        x_min: int | None = None,
+        x_max: int | None = None,
+        rank: int | None = None,
+        per_rank: bool = False,
+        after: str | None = None,
+    ) -> dict[str, Any]:
+        """Many runs by keys, each downsampled onto one common x grid."""
+        body = {
+            "run_ids": run_ids,
+            "keys": keys,
+            "max_points": max_points,
+            "x_axis": x_axis,
+            "x_min": x_min,
+            "x_max": x_max,
+            "rank": rank,
+            "per_rank": per_rank,
+        }
+        return self._post("/api/v1/series", body, after=after)  # type: ignore[no-any-return]
+
+    def get_run_summaries(self, run_ids: list[str], keys: list[str] | None = None) -> list[dict[str, Any]]:
+        """Per run and key: last value and step, min, max, count (a dashboard's runs table)."""
+        return self._post("/api/v1/runs/summary", {"run_ids": run_ids, "keys": keys})["summaries"]  # type: ignore[no-any-return]
+
+    def aggregate_runs(
+        self, run_ids: list[str], key: str, group_by: list[str], max_points: int = 500, x_axis: str = "step"
+    ) -> list[dict[str, Any]]:
+        """Per group of runs (equal values of group_by, e.g. ["params.lr"]) and x bucket: mean, std,
+        min, max, median and count across the group's runs."""
+        body = {"run_ids": run_ids, "key": key, "group_by": group_by, "max_points": max_points, "x_axis": x_axis}
+        return self._post("/api/v1/aggregate", body)["groups"]  # type: ignore[no-any-return]
+
+    def get_child_runs(self, run_id: str) -> list[str]:
+        return self._get(f"/api/v1/runs/{run_id}/children")["run_ids"]  # type: ignore[no-any-return]
+
+    def get_parent_runs(self, run_id: str) -> list[str]:
+        """The parent chain, nearest first."""
+        return self._get(f"/api/v1/runs/{run_id}/parents")["run_ids"]  # type: ignore[no-any-return]
+
+    def _raw_history(self, run_id: str, key: str, after: str | None) -> MetricHistory:
         parts: list[dict[str, Any]] = []
         token = None
         while True:

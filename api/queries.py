@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,19 +11,13 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from ingest.log.base import Positions
+from runstream.responses import json_float
 
 LIFECYCLE = {"active": "deleted = 0", "deleted": "deleted = 1", "all": "1"}
 
 
 class InvalidPageToken(ValueError):
     pass
-
-
-def json_float(value: float) -> float | str:
-    """MLflow's JSON convention for non-finite numbers."""
-    if math.isfinite(value):
-        return value
-    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
 def _experiment(row: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
@@ -87,7 +80,7 @@ def _latest_metrics(client: Client, run_ids: list[str]) -> dict[str, dict[str, d
     if not run_ids:
         return out
     result = client.query(
-        "SELECT run_id, key, argMaxMerge(latest) AS l FROM metric_latest "
+        "SELECT run_id, key, argMaxMerge(latest) AS l FROM metric_summary "
         "WHERE run_id IN {ids:Array(String)} GROUP BY run_id, key",
         parameters={"ids": run_ids},
     )

@@ -157,6 +157,7 @@ class Batch:
             }
         )
 
+
 Time = tuple[int, int]  # (event_time, log offset)
 Handler = Callable[[Batch, dict[str, Any], Time, bytes], None]
 

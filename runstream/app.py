@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import Response
 
+from api.context import ReadContext
 from api.routes import read_router
+from api.series_routes import series_router
 from ingest.gateway import gateway_router
 from ingest.log.base import EventLog
 from runstream.clickhouse import ClickHouse
@@ -26,7 +28,9 @@ def build_app(
     if log is not None:
         app.include_router(gateway_router(log))
     if store is not None:
-        app.include_router(read_router(store, consumer_group))
+        ctx = ReadContext(store, consumer_group)
+        app.include_router(read_router(ctx))
+        app.include_router(series_router(ctx))
 
     @app.get("/health", tags=["health"])
     async def health() -> Response:

@@ -75,15 +75,20 @@ CREATE TABLE IF NOT EXISTS metrics (
 ) ENGINE = ReplacingMergeTree ORDER BY (run_id, key, step, timestamp, rank, value)
 SETTINGS deduplicate_merge_projection_mode = 'rebuild';
 
-CREATE TABLE IF NOT EXISTS metric_latest (
+-- Per run and key: MLflow's "latest" point (the greatest (step, timestamp, value)), min, max (NaN
+-- ignored) and the number of points. Filled in the same insert as the points, so it is exact.
+CREATE TABLE IF NOT EXISTS metric_summary (
     run_id String,
     key LowCardinality(String),
-    latest AggregateFunction(argMax, Tuple(Float64, Int64, Int64), Tuple(Int64, Int64, Float64))
+    latest AggregateFunction(argMax, Tuple(Float64, Int64, Int64), Tuple(Int64, Int64, Float64)),
+    min_value SimpleAggregateFunction(min, Float64),
+    max_value SimpleAggregateFunction(max, Float64),
+    points SimpleAggregateFunction(sum, UInt64)
 ) ENGINE = AggregatingMergeTree ORDER BY (run_id, key);
 
--- MLflow's "latest" metric value: the point with the greatest (step, timestamp, value).
-CREATE MATERIALIZED VIEW IF NOT EXISTS metric_latest_mv TO metric_latest AS
-SELECT run_id, key, argMaxState((value, timestamp, step), (step, timestamp, value)) AS latest
+CREATE MATERIALIZED VIEW IF NOT EXISTS metric_summary_mv TO metric_summary AS
+SELECT run_id, key, argMaxState((value, timestamp, step), (step, timestamp, value)) AS latest,
+       min(value) AS min_value, max(value) AS max_value, count() AS points
 FROM metrics GROUP BY run_id, key;
 
 CREATE TABLE IF NOT EXISTS run_artifacts (

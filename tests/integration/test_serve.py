@@ -111,3 +111,32 @@ def test_oversized_bodies_are_refused_with_413(serve: str) -> None:
 def test_openapi_documents_the_routes(serve: str) -> None:
     paths = httpx.get(f"{serve}/openapi.json").json()["paths"]
     assert {"/api/v1/events", "/api/v1/runs/{run_id}", "/api/v1/runs/{run_id}/metric-history"} <= set(paths)
+
+
+def test_chart_reads_through_the_client(serve: str) -> None:
+    runs = []
+    for seed in range(3):
+        with runstream.start_run(experiment="charts", tracking_uri=serve) as run:
+            run.log_params({"lr": "0.1", "seed": seed})
+            run.log_metric_arrays("loss", np.arange(10_000.0) + seed, np.arange(10_000))
+        runs.append(run)
+    with runstream.start_run(experiment="charts", parent_run_id=runs[0].run_id, tracking_uri=serve) as child:
+        pass
+    token = child.end()
+    client = runstream.Client(serve)
+    client.get_run(child.run_id, after=token)
+
+    sampled = client.get_metric_history(runs[0].run_id, "loss", max_points=100)
+    assert len(sampled["bucket"]) == 100 and sum(sampled["count"]) == 10_000
+    assert sampled["first"][0] == 0.0 and sampled["last"][-1] == 9999.0
+    compared = client.compare_runs([r.run_id for r in runs], ["loss"], max_points=10)
+    assert [s["max"][-1] for s in compared["series"]] == [9999.0 + i for i in range(3)]
+    summaries = client.get_run_summaries([runs[1].run_id])
+    assert summaries == [
+        {"run_id": runs[1].run_id, "key": "loss", "last": 10_000.0, "last_step": 9999,
+         "last_timestamp": summaries[0]["last_timestamp"], "min": 1.0, "max": 10_000.0, "count": 10_000}
+    ]  # fmt: skip
+    [group] = client.aggregate_runs([r.run_id for r in runs], "loss", ["params.lr"], max_points=1)
+    assert group["runs"] == [3] and group["mean"] == [4999.5 + 1.0]
+    assert client.get_child_runs(runs[0].run_id) == [child.run_id]
+    assert client.get_parent_runs(child.run_id) == [runs[0].run_id]

@@ -1,0 +1,40 @@
+"""What every read route needs: run a query on a worker thread, and honour a consistency token."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Query
+from fastapi.concurrency import run_in_threadpool
+
+from api.consistency import wait_applied
+from ingest.log.base import parse_token
+from runstream.clickhouse import ClickHouse
+from runstream.errors import invalid, unavailable
+
+T = TypeVar("T")
+After = Annotated[
+    str | None,
+    Query(description="Consistency token from a write: answer only once that write is applied."),
+]
+
+
+class ReadContext:
+    def __init__(self, store: ClickHouse, consumer_group: str) -> None:
+        self.store = store
+        self.consumer_group = consumer_group
+
+    async def query(self, fn: Callable[..., T], *args: Any) -> T:
+        """Runs fn(client, *args) on a worker thread (the client is per thread: taken there)."""
+        return await run_in_threadpool(lambda: fn(self.store.client, *args))
+
+    async def consistent(self, after: str | None) -> None:
+        if not after:
+            return
+        try:
+            wanted = parse_token(after)
+        except ValueError as exc:
+            raise invalid("malformed consistency token") from exc
+        if not await wait_applied(self.store, self.consumer_group, wanted):
+            raise unavailable("the write is not applied yet; retry later")

@@ -1,0 +1,166 @@
+"""Metric series for charts: downsampled history of one run, comparisons of many runs on one x grid,
+and aggregates across groups of runs. One bucketing rule serves all three: the x range [lo, hi] is
+cut into buckets of equal width `w`, bucket = (x - lo) div w.
+
+Per bucket a series carries the first and last point (by x), the min and max envelope with the x
+where each occurs, the mean and the count, so a chart keeps spikes and the series keeps its very
+first and last point. Metric rows are stored once (see the migrations), so no FINAL is needed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+from clickhouse_connect.driver.client import Client
+
+from runstream.responses import json_floats
+
+XAxis = Literal["step", "time", "relative"]
+MAX_BUCKETS = 10_000
+MAX_RUNS = 1_000
+
+
+@dataclass(frozen=True)
+class Grid:
+    x_axis: XAxis
+    lo: int
+    hi: int
+    width: int
+    points: int  # points in range, before bucketing
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"x_axis": self.x_axis, "x_min": self.lo, "x_max": self.hi, "bucket_width": self.width}
+
+
+class Selection:
+    """Which points: runs by keys, one rank or all, an x range. Builds the shared SQL pieces."""
+
+    def __init__(
+        self,
+        client: Client,
+        run_ids: list[str],
+        keys: list[str],
+        x_axis: XAxis,
+        rank: int | None = None,
+        x_min: int | None = None,
+        x_max: int | None = None,
+    ) -> None:
+        self.client = client
+        self.x_axis = x_axis
+        self.params: dict[str, Any] = {"runs": run_ids, "keys": keys}
+        where = ["run_id IN {runs:Array(String)}", "key IN {keys:Array(String)}"]
+        if rank is not None:
+            where.append("rank = {rank:UInt32}")
+            self.params["rank"] = rank
+        self.x = {"step": "step", "time": "timestamp"}.get(x_axis, "")
+        if x_axis == "relative":  # ms since the run's start
+            self.params["starts"] = self._start_times(run_ids)
+            self.x = "(timestamp - transform(run_id, {runs:Array(String)}, {starts:Array(Int64)}, 0))"
+        if x_min is not None:
+            where.append(f"{self.x} >= {{x_min:Int64}}")
+            self.params["x_min"] = x_min
+        if x_max is not None:
+            where.append(f"{self.x} <= {{x_max:Int64}}")
+            self.params["x_max"] = x_max
+        self.where = " AND ".join(where)
+
+    def _start_times(self, run_ids: list[str]) -> list[int]:
+        rows = self.client.query(
+            "SELECT run_id, start_time FROM runs_view WHERE run_id IN {runs:Array(String)}",
+            parameters={"runs": run_ids},
+        ).result_rows
+        starts = {run_id: start for run_id, start in rows}
+        return [int(starts.get(run_id) or 0) for run_id in run_ids]
+
+    def source(self) -> str:
+        """The selected points, with their x, as a subquery."""
+        return f"(SELECT *, {self.x} AS x FROM metrics WHERE {self.where})"
+
+    def bucket_params(self, grid: Grid) -> dict[str, Any]:
+        return {**self.params, "lo": grid.lo, "width": grid.width}
+
+    def grid(self, buckets: int) -> Grid:
+        lo, hi, count = self.client.query(
+            f"SELECT min({self.x}), max({self.x}), count() FROM metrics WHERE {self.where}", parameters=self.params
+        ).result_rows[0]
+        lo, hi = int(lo), int(hi)
+        if not count:
+            lo = hi = 0
+        return Grid(self.x_axis, lo, hi, max(1, math.ceil((hi - lo + 1) / buckets)), int(count))
+
+
+_BUCKET_COLUMNS = """
+    min(x) AS x_first, argMin(value, (x, timestamp, rank)) AS first,
+    max(x) AS x_last, argMax(value, (x, timestamp, rank)) AS last,
+    min(value) AS min, argMin(x, value) AS x_of_min,
+    max(value) AS max, argMax(x, value) AS x_of_max,
+    avgIf(value, NOT isNaN(value)) AS mean, count() AS count"""
+BUCKET = "intDiv(x - {lo:Int64}, {width:Int64})"
+SERIES_COLUMNS = ["x_first", "first", "x_last", "last", "min", "x_of_min", "max", "x_of_max", "mean", "count"]
+
+
+def bucketed(selection: Selection, grid: Grid, per_rank: bool) -> list[dict[str, Any]]:
+    """One series per run and key (and rank when per_rank), in the order asked for; bucket columns
+    as numpy arrays."""
+    rank = "rank" if per_rank else "toUInt32(0)"
+    table = selection.client.query_arrow(
+        f"SELECT run_id, key, {rank} AS series_rank, cityHash64(run_id, key, series_rank) AS series_id, "
+        f"{BUCKET} AS bucket, {_BUCKET_COLUMNS} FROM {selection.source()} "
+        "GROUP BY run_id, key, series_rank, bucket "
+        "ORDER BY indexOf({runs:Array(String)}, run_id), indexOf({keys:Array(String)}, key), series_rank, bucket",
+        parameters=selection.bucket_params(grid),
+    )
+    return _split_series(table, per_rank)
+
+
+def _split_series(table: pa.Table, per_rank: bool) -> list[dict[str, Any]]:
+    """Rows come ordered by series; cut them where the series id changes (no per-row Python)."""
+    if table.num_rows == 0:
+        return []
+    series_id = table.column("series_id").to_numpy()
+    starts = [0, *(np.flatnonzero(series_id[1:] != series_id[:-1]) + 1).tolist()]
+    columns = {c: table.column(c).to_numpy() for c in ["bucket", *SERIES_COLUMNS]}
+    out = []
+    for start, end in zip(starts, [*starts[1:], table.num_rows], strict=True):
+        series: dict[str, Any] = {
+            "run_id": table.column("run_id")[start].as_py(),
+            "key": table.column("key")[start].as_py(),
+        }
+        if per_rank:
+            series["rank"] = table.column("series_rank")[start].as_py()
+        series.update({name: json_floats(col[start:end]) for name, col in columns.items()})
+        out.append(series)
+    return out
+
+
+def group_aggregates(selection: Selection, grid: Grid, group_of_run: list[int]) -> pa.Table:
+    """Per group by bucket, statistics across runs of each run's mean in the bucket: the mean±std band
+    over seeds. std is the sample standard deviation (n-1); median interpolates like numpy's."""
+    return selection.client.query_arrow(
+        "SELECT transform(run_id, {runs:Array(String)}, {groups:Array(UInt32)}, 0) AS group_index, bucket, "
+        "avg(v) AS mean, stddevSamp(v) AS std, min(v) AS min, max(v) AS max, "
+        "quantileExactInclusive(0.5)(v) AS median, count() AS runs "
+        f"FROM (SELECT run_id, {BUCKET} AS bucket, avgIf(value, NOT isNaN(value)) AS v "
+        f"FROM {selection.source()} GROUP BY run_id, bucket) "
+        "WHERE NOT isNaN(v) GROUP BY group_index, bucket ORDER BY group_index, bucket",
+        parameters={**selection.bucket_params(grid), "groups": group_of_run},
+    )
+
+
+def summaries(client: Client, run_ids: list[str], keys: list[str] | None) -> list[dict[str, Any]]:
+    """The runs table: per run by key the latest point (MLflow's rule), min, max and count."""
+    key_filter = "" if keys is None else " AND key IN {keys:Array(String)}"
+    result = client.query(
+        "SELECT run_id, key, argMaxMerge(latest) AS l, min(min_value), max(max_value), sum(points) "
+        f"FROM metric_summary WHERE run_id IN {{runs:Array(String)}}{key_filter} GROUP BY run_id, key "
+        "ORDER BY run_id, key",
+        parameters={"runs": run_ids, "keys": keys or []},
+    )
+    return [
+        {"run_id": r, "key": k, "last": v, "last_step": s, "last_timestamp": t, "min": lo, "max": hi, "count": n}
+        for r, k, (v, t, s), lo, hi, n in result.result_rows
+    ]
