@@ -43,7 +43,7 @@ def test_projector_killed_mid_stream_answers_every_point_once(stack: Stack, monk
     for threshold in sorted(rng.integers(total // 10, total * 8 // 10, size=2)):
         deadline = time.monotonic() + 120
         while stored() < threshold:
-            assert time.monotonic() < deadline, projector.tail()
+            assert time.monotonic() < deadline, projector.log_tail()
             time.sleep(0.01)
         projector.kill9()  # wherever it is: decoding, inserting, or between insert and commit
         projector.start()

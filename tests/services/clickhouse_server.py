@@ -10,15 +10,12 @@ import sys
 import urllib.request
 from http import HTTPStatus
 from pathlib import Path
-from typing import Self
 
 from tests.services.ports import LOOPBACK, free_ports, port_is_open
 from tests.services.process import (
+    ManagedProcess,
     ServiceError,
-    kill,
-    log_tail,
     spawn,
-    terminate,
     wait_until,
 )
 
@@ -31,13 +28,18 @@ STOP_GRACE_S = 30.0
 KEEP_ALIVE_TIMEOUT_S = 2
 
 
-class ClickHouseServer:
+class ClickHouseServer(ManagedProcess):
     """One serving process; stop()/kill9() then start() reuse the ports and data dir.
 
     Connect with `clickhouse_connect.get_client(dsn=server.url)` (user `default`, no
     password; append `/DBNAME` to pick a database) or with host= and port=; clients
     of the native protocol use tcp_port.
     """
+
+    stop_grace = STOP_GRACE_S
+
+    def _stopped_cleanly(self, proc: subprocess.Popen[bytes], on_sigterm: bool) -> bool:
+        return on_sigterm and proc.returncode == 0  # the engine exits 0 only after a clean shutdown
 
     def __init__(self, workdir: Path, http_port: int, tcp_port: int) -> None:
         self.workdir = workdir
@@ -48,7 +50,8 @@ class ClickHouseServer:
         self.url = f"http://default:@{LOOPBACK}:{http_port}"
         self.data_dir = workdir / "data"
         self.log_path = workdir / "clickhouse.log"
-        self._proc: subprocess.Popen[bytes] | None = None
+        super().__init__()
+        self.log_file = self.log_path
 
     def _write_config(self) -> None:
         # The engine reads listen address and ports only from ./config.xml.
@@ -60,13 +63,6 @@ class ClickHouseServer:
             f"  <keep_alive_timeout>{KEEP_ALIVE_TIMEOUT_S}</keep_alive_timeout>\n"
             "</clickhouse>\n"
         )
-
-    @property
-    def pid(self) -> int | None:
-        """PID of the serving process (also its process group id), None when stopped."""
-        if self._proc is None or self._proc.poll() is not None:
-            return None
-        return self._proc.pid
 
     def start(self, timeout: float = READY_TIMEOUT_S) -> None:
         """Serve the data dir (made on first start, kept after) and wait for /ping."""
@@ -101,41 +97,6 @@ class ClickHouseServer:
         except OSError:
             return False
         return ok and port_is_open(self.tcp_port)
-
-    def stop(self, grace: float = STOP_GRACE_S) -> bool:
-        """SIGTERM (the server ends its keep-alive query, shuts down), SIGKILL after
-        `grace` s. True if the engine shut down cleanly (exit code 0). No-op if stopped.
-        """
-        if self._proc is None:
-            return True
-        proc, self._proc = self._proc, None
-        return terminate(proc, grace) and proc.returncode == 0
-
-    def kill9(self) -> None:
-        """SIGKILL the server at once, like a crash."""
-        if self._proc is not None:
-            proc, self._proc = self._proc, None
-            kill(proc)
-
-    kill = kill9
-
-    def restart(self, *, hard: bool = False, timeout: float = READY_TIMEOUT_S) -> None:
-        """Stop (SIGTERM, or SIGKILL if hard), start again on the same ports and data."""
-        if hard:
-            self.kill9()
-        else:
-            self.stop()
-        self.start(timeout=timeout)
-
-    def log_tail(self, lines: int = 40) -> str:
-        """The end of the serving process's output, for assertion messages."""
-        return log_tail(self.log_path, lines)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def start_clickhouse(workdir: Path, timeout: float = READY_TIMEOUT_S) -> ClickHouseServer:

@@ -13,15 +13,12 @@ import subprocess
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Self
 
 from tests.services.ports import LOOPBACK, free_ports, port_is_open
 from tests.services.process import (
+    ManagedProcess,
     ServiceError,
-    kill,
-    log_tail,
     spawn,
-    terminate,
     wait_until,
 )
 
@@ -102,8 +99,10 @@ def _server_properties(port: int, controller_port: int, log_dir: Path) -> str:
     return "".join(f"{k}={v}\n" for k, v in props.items())
 
 
-class KafkaBroker:
+class KafkaBroker(ManagedProcess):
     """One broker process; stop()/kill() then start() reuse the ports and log dirs."""
+
+    stop_grace = STOP_GRACE_S
 
     def __init__(self, workdir: Path, lib_dir: Path, port: int, controller_port: int) -> None:
         self.workdir = workdir
@@ -116,7 +115,8 @@ class KafkaBroker:
         self.config_path = workdir / "server.properties"
         self.stdout_log = workdir / "kafka.out"
         self.log4j_log = workdir / "kafka.log"  # WARN and above, see kafka/log4j2.xml
-        self._proc: subprocess.Popen[bytes] | None = None
+        super().__init__()
+        self.log_file = self.log4j_log
 
     def _java(self, main_class: str, *args: str) -> list[str]:
         return [
@@ -156,13 +156,6 @@ class KafkaBroker:
                 f"kafka StorageTool format failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
             )
 
-    @property
-    def pid(self) -> int | None:
-        """PID of the running broker (also its process group id), None when stopped."""
-        if self._proc is None or self._proc.poll() is not None:
-            return None
-        return self._proc.pid
-
     def start(self, timeout: float = READY_TIMEOUT_S) -> None:
         """Start on the formatted log dir and wait until the broker serves metadata."""
         if self.pid is not None:
@@ -196,42 +189,6 @@ class KafkaBroker:
         except KafkaException:  # not up yet
             return False
         return 1 in metadata.brokers
-
-    def stop(self, grace: float = STOP_GRACE_S) -> bool:
-        """SIGTERM (controlled shutdown), SIGKILL after `grace` s.
-
-        True if it stopped on SIGTERM. A no-op when already stopped.
-        """
-        if self._proc is None:
-            return True
-        proc, self._proc = self._proc, None
-        return terminate(proc, grace)
-
-    def kill(self) -> None:
-        """SIGKILL the broker at once, like a crash."""
-        if self._proc is not None:
-            proc, self._proc = self._proc, None
-            kill(proc)
-
-    kill9 = kill
-
-    def restart(self, *, hard: bool = False, timeout: float = READY_TIMEOUT_S) -> None:
-        """Stop (SIGTERM, or SIGKILL if hard), start again on the same ports and dirs."""
-        if hard:
-            self.kill()
-        else:
-            self.stop()
-        self.start(timeout=timeout)
-
-    def log_tail(self, lines: int = 40) -> str:
-        """The end of the broker's WARN log, for assertion messages."""
-        return log_tail(self.log4j_log, lines)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def start_kafka(workdir: Path, timeout: float = READY_TIMEOUT_S) -> KafkaBroker:

@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Self
 
 
 class ServiceError(RuntimeError):
@@ -99,3 +100,60 @@ def wait_until(
             break
         time.sleep(interval)
     raise ServiceError(problem + "".join(f"\n--- {p}:\n{log_tail(p)}" for p in logs))
+
+
+class ManagedProcess:
+    """A service run as a subprocess: stop, kill and restart by PID. Subclasses start it (setting
+    `_proc`) and name `log_file`, whose tail goes into assertion messages."""
+
+    stop_grace = 20.0
+    log_file: Path
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the process (also its process group id), None when stopped."""
+        if self._proc is None or self._proc.poll() is not None:
+            return None
+        return self._proc.pid
+
+    def start(self, timeout: float) -> None:
+        raise NotImplementedError
+
+    def _stopped_cleanly(self, proc: subprocess.Popen[bytes], on_sigterm: bool) -> bool:
+        return on_sigterm
+
+    def stop(self, grace: float | None = None) -> bool:
+        """SIGTERM, SIGKILL after `grace` s. True if it stopped cleanly. A no-op when stopped."""
+        if self._proc is None:
+            return True
+        proc, self._proc = self._proc, None
+        return self._stopped_cleanly(proc, terminate(proc, self.stop_grace if grace is None else grace))
+
+    def kill(self) -> None:
+        """SIGKILL at once, like a crash."""
+        if self._proc is not None:
+            proc, self._proc = self._proc, None
+            kill(proc)
+
+    def kill9(self) -> None:
+        self.kill()
+
+    def restart(self, *, hard: bool = False, timeout: float = 90.0) -> None:
+        """Stop (SIGTERM, or SIGKILL if hard), start again on the same ports and data."""
+        if hard:
+            self.kill()
+        else:
+            self.stop()
+        self.start(timeout=timeout)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return log_tail(self.log_file, lines)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

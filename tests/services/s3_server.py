@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from tests.services.ports import LOOPBACK, free_ports, port_is_open
 from tests.services.process import (
+    ManagedProcess,
     ServiceError,
-    kill,
-    log_tail,
     spawn,
-    terminate,
     wait_until,
 )
 
@@ -41,8 +38,10 @@ def weed_binary() -> Path:
     return Path(found)
 
 
-class S3Server:
+class S3Server(ManagedProcess):
     """One `weed mini` process (master, volume, filer, S3 gateway, admin)."""
+
+    stop_grace = STOP_GRACE_S
 
     def __init__(self, workdir: Path, access_key: str, secret_key: str) -> None:
         self.workdir = workdir
@@ -55,14 +54,8 @@ class S3Server:
         self.endpoint_url = f"http://{LOOPBACK}:{self.port}"
         self.data_dir = workdir / "data"
         self.log_path = workdir / "weed.log"
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        """PID of the weed process (also its process group id), None when stopped."""
-        if self._proc is None or self._proc.poll() is not None:
-            return None
-        return self._proc.pid
+        super().__init__()
+        self.log_file = self.log_path
 
     def _command(self) -> list[str]:
         d = self.data_dir
@@ -141,29 +134,6 @@ class S3Server:
         except (BotoCoreError, ClientError):  # not up yet
             return False
         return True
-
-    def stop(self, grace: float = STOP_GRACE_S) -> bool:
-        """SIGTERM, SIGKILL after `grace` s. True if it stopped on SIGTERM."""
-        if self._proc is None:
-            return True
-        proc, self._proc = self._proc, None
-        return terminate(proc, grace)
-
-    def kill(self) -> None:
-        """SIGKILL at once."""
-        if self._proc is not None:
-            proc, self._proc = self._proc, None
-            kill(proc)
-
-    def log_tail(self, lines: int = 40) -> str:
-        """The end of weed's log, for assertion messages."""
-        return log_tail(self.log_path, lines)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def start_seaweedfs(workdir: Path, access_key: str, secret_key: str, timeout: float = READY_TIMEOUT_S) -> S3Server:
