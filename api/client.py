@@ -11,10 +11,9 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 import orjson
-from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from ingest.sdk.run import get_tracking_uri
-from ingest.transport import transient_http_error
+from ingest.transport import http_retrying
 
 HISTORY_PAGE = 500_000
 
@@ -84,12 +83,7 @@ class Client:
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None, params: dict[str, Any]) -> Any:
         query = {k: v for k, v in params.items() if v is not None}
-        for attempt in Retrying(
-            retry=retry_if_exception(transient_http_error),
-            wait=wait_exponential(multiplier=0.2, max=5),
-            stop=stop_after_delay(self._retry_for_s),
-            reraise=True,
-        ):
+        for attempt in http_retrying(self._retry_for_s):
             with attempt:
                 response = self._http.request(method, path, params=query, json=body)
                 if response.status_code == 404:

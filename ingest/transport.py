@@ -38,6 +38,16 @@ def transient_http_error(exc: BaseException) -> bool:
     return isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code >= 500
 
 
+def http_retrying(retry_for_s: float) -> Retrying:
+    """Retries transient HTTP failures with exponential backoff for up to `retry_for_s` seconds."""
+    return Retrying(
+        retry=retry_if_exception(transient_http_error),
+        wait=wait_exponential(multiplier=0.1, max=5),
+        stop=stop_after_delay(retry_for_s),
+        reraise=True,
+    )
+
+
 class HttpTransport:
     def __init__(self, base_url: str, retry_for_s: float = 300.0) -> None:
         self._http = httpx.Client(base_url=base_url, timeout=60.0)
@@ -58,12 +68,7 @@ class HttpTransport:
         return positions
 
     def _post(self, body: bytes) -> Positions:
-        for attempt in Retrying(
-            retry=retry_if_exception(transient_http_error),
-            wait=wait_exponential(multiplier=0.1, max=5),
-            stop=stop_after_delay(self._retry_for_s),
-            reraise=True,
-        ):
+        for attempt in http_retrying(self._retry_for_s):
             with attempt:
                 response = self._http.post("/api/v1/events", content=body, headers={"content-type": CONTENT_TYPE})
                 if 400 <= response.status_code < 500:
