@@ -26,6 +26,7 @@ COLUMNS: dict[str, list[str]] = {
     "run_events": [
         "run_id",
         "event_time",
+        "seq",
         "event_id",
         "kind",
         "experiment_id",
@@ -50,6 +51,7 @@ COLUMNS: dict[str, list[str]] = {
         "profile",
         "tags",
         "event_time",
+        "seq",
         "event_id",
     ],
     "dead_letters": ["received_at", "source", "partition", "offset", "reason", "payload"],
@@ -57,12 +59,11 @@ COLUMNS: dict[str, list[str]] = {
 
 
 def _run_event(r: dict[str, Any], t: Time, eid: bytes, kind: str, **fields: Any) -> Row:
-    h = r["header"]
     values = {"experiment_id": "", **fields}
     return [
         r["run_id"],
-        h["event_time"],
-        h["event_id"],
+        *t,
+        eid,
         kind,
         values["experiment_id"],
         values.get("run_name"),

@@ -111,6 +111,33 @@ def test_run_state_folds_events_from_many_ranks(log, embedded_store):
     assert page.ranks.tolist() == [0, 0, 1]
 
 
+def test_events_of_one_millisecond_apply_in_log_order(log, embedded_store):
+    created = event(
+        "RunCreated",
+        run_id=RUN,
+        experiment_id="7",
+        run_name="r",
+        user_id="u",
+        start_time=1,
+        tags={},
+        parent_run_id=None,
+        artifact_uri=None,
+    )
+    same_ms = [event("RunDeleted", run_id=RUN), event("RunRestored", run_id=RUN), event("RunDeleted", run_id=RUN)]
+    for e in [created, *same_ms]:
+        e[1]["header"]["event_time"] = 1000
+    inputs = event(
+        "InputsLogged", run_id=RUN,
+        datasets=[{"name": "d", "digest": "x1", "source_type": "local", "source": "/d", "schema": None,
+                   "profile": None, "tags": {"mlflow.data.context": "train"}}],
+    )  # fmt: skip
+    log.append([(RUN, encode(*e)) for e in [created, *same_ms, inputs]])
+    project(log, embedded_store)
+    assert queries.run(embedded_store.client, RUN)["lifecycle_stage"] == "deleted"
+    rows = embedded_store.client.query("SELECT name, digest, tags FROM run_inputs").result_rows
+    assert rows == [("d", "x1", {"mlflow.data.context": "train"})]
+
+
 def test_replaying_the_log_changes_no_answer(log, embedded_store):
     log.append([metrics(RUN, 0, ["m"], [0] * 5, [1, 2, 3, 4, 5], [0, 1, 2, 3, 4], [1, 1, 1, 1, 1])])
     log.append([metrics(RUN, 0, ["m"], [0, 0], [2, 2], [1, 1], [1, 1])])  # exact re-send of a point
