@@ -170,6 +170,40 @@ class Client:
         body = {"run_ids": run_ids, "key": key, "group_by": group_by, "max_points": max_points, "x_axis": x_axis}
         return self._post("/api/v1/aggregate", body)["groups"]  # type: ignore[no-any-return]
 
+    def search_runs(
+        self,
+        experiment_ids: list[str],
+        filter_string: str = "",
+        order_by: list[str] | None = None,
+        max_results: int = 1000,
+        view: str = "active",
+        page_token: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of runs matching an MLflow filter; pass the returned token for the next page."""
+        body = {
+            "experiment_ids": experiment_ids,
+            "filter": filter_string,
+            "order_by": order_by or [],
+            "max_results": max_results,
+            "view": view,
+            "page_token": page_token,
+        }
+        page = self._post("/api/v1/runs/search", body)
+        return page["runs"], page["next_page_token"]
+
+    def search_experiments(
+        self, filter_string: str = "", order_by: list[str] | None = None, view: str = "active"
+    ) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        token = None
+        while True:
+            body = {"filter": filter_string, "order_by": order_by or [], "view": view, "page_token": token}
+            page = self._post("/api/v1/experiments/search", body)
+            found += page["experiments"]
+            token = page["next_page_token"]
+            if not token:
+                return found
+
     def get_child_runs(self, run_id: str) -> list[str]:
         return self._get(f"/api/v1/runs/{run_id}/children")["run_ids"]  # type: ignore[no-any-return]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Query
 from fastapi.concurrency import run_in_threadpool
@@ -18,6 +18,9 @@ After = Annotated[
     str | None,
     Query(description="Consistency token from a write: answer only once that write is applied."),
 ]
+
+
+View = Literal["active", "deleted", "all"]
 
 
 class ReadContext:

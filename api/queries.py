@@ -11,12 +11,13 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from ingest.log.base import Positions
+from runstream.errors import InvalidRequest
 from runstream.responses import json_float
 
 LIFECYCLE = {"active": "deleted = 0", "deleted": "deleted = 1", "all": "1"}
 
 
-class InvalidPageToken(ValueError):
+class InvalidPageToken(InvalidRequest):
     pass
 
 
@@ -80,11 +81,11 @@ def _latest_metrics(client: Client, run_ids: list[str]) -> dict[str, dict[str, d
     if not run_ids:
         return out
     result = client.query(
-        "SELECT run_id, key, argMaxMerge(latest) AS l FROM metric_summary "
+        "SELECT run_id, key, max(latest) AS l FROM metric_summary "
         "WHERE run_id IN {ids:Array(String)} GROUP BY run_id, key",
         parameters={"ids": run_ids},
     )
-    for run_id, key, (value, timestamp, step) in result.result_rows:
+    for run_id, key, (step, timestamp, value) in result.result_rows:
         out.setdefault(run_id, {})[key] = {"value": json_float(value), "timestamp": timestamp, "step": step}
     return out
 

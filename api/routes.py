@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from api import queries
-from api.context import After, ReadContext
-from runstream.errors import invalid, not_found
+from api.context import After, ReadContext, View
+from runstream.errors import not_found
 from runstream.responses import json_floats, json_response
 
 MAX_HISTORY_PAGE = 1_000_000
-View = Literal["active", "deleted", "all"]
 
 
 def read_router(ctx: ReadContext) -> APIRouter:
@@ -42,10 +41,7 @@ def read_router(ctx: ReadContext) -> APIRouter:
         after: After = None,
     ) -> Response:
         await ctx.consistent(after)
-        try:
-            found, token = await ctx.query(queries.runs, experiment_id, view, max_results, page_token)
-        except queries.InvalidPageToken as exc:
-            raise invalid(str(exc)) from exc
+        found, token = await ctx.query(queries.runs, experiment_id, view, max_results, page_token)
         return json_response({"runs": found, "next_page_token": token})
 
     @router.get("/runs/{run_id}", summary="One run with params, tags and the latest value per metric")
@@ -65,10 +61,7 @@ def read_router(ctx: ReadContext) -> APIRouter:
         after: After = None,
     ) -> Response:
         await ctx.consistent(after)
-        try:
-            page = await ctx.query(queries.metric_history, run_id, key, max_results, page_token)
-        except queries.InvalidPageToken as exc:
-            raise invalid(str(exc)) from exc
+        page = await ctx.query(queries.metric_history, run_id, key, max_results, page_token)
         return json_response(
             {
                 "run_id": run_id,

@@ -155,12 +155,12 @@ def summaries(client: Client, run_ids: list[str], keys: list[str] | None) -> lis
     """The runs table: per run by key the latest point (MLflow's rule), min, max and count."""
     key_filter = "" if keys is None else " AND key IN {keys:Array(String)}"
     result = client.query(
-        "SELECT run_id, key, argMaxMerge(latest) AS l, min(min_value), max(max_value), sum(points) "
+        "SELECT run_id, key, max(latest) AS l, min(min_value), max(max_value), sum(points) "
         f"FROM metric_summary WHERE run_id IN {{runs:Array(String)}}{key_filter} GROUP BY run_id, key "
         "ORDER BY run_id, key",
         parameters={"runs": run_ids, "keys": keys or []},
     )
     return [
         {"run_id": r, "key": k, "last": v, "last_step": s, "last_timestamp": t, "min": lo, "max": hi, "count": n}
-        for r, k, (v, t, s), lo, hi, n in result.result_rows
+        for r, k, (s, t, v), lo, hi, n in result.result_rows
     ]

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from api.context import ReadContext
 from api.routes import read_router
+from api.search.routes import search_router
 from api.series_routes import series_router
 from ingest.gateway import gateway_router
 from ingest.log.base import EventLog
@@ -31,6 +32,7 @@ def build_app(
         ctx = ReadContext(store, consumer_group)
         app.include_router(read_router(ctx))
         app.include_router(series_router(ctx))
+        app.include_router(search_router(ctx))
 
     @app.get("/health", tags=["health"])
     async def health() -> Response:

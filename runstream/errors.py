@@ -14,6 +14,10 @@ from runstream.responses import json_response
 log = logging.getLogger(__name__)
 
 
+class InvalidRequest(ValueError):
+    """Raised by query code for input it cannot take; answered as 400 INVALID_PARAMETER_VALUE."""
+
+
 class ApiError(Exception):
     def __init__(self, status: int, error_code: str, message: str) -> None:
         super().__init__(message)
@@ -53,6 +57,10 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("ClickHouse unavailable: %s", exc)
         return _response(unavailable("the query store is unavailable; retry later"))
 
+    async def invalid_request(request: Request, exc: Exception) -> Response:
+        return _response(invalid(str(exc)))
+
     app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(InvalidRequest, invalid_request)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(OperationalError, store_down)

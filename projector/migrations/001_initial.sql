@@ -75,21 +75,22 @@ CREATE TABLE IF NOT EXISTS metrics (
 ) ENGINE = ReplacingMergeTree ORDER BY (run_id, key, step, timestamp, rank, value)
 SETTINGS deduplicate_merge_projection_mode = 'rebuild';
 
--- Per run and key: MLflow's "latest" point (the greatest (step, timestamp, value)), min, max (NaN
--- ignored) and the number of points. Filled in the same insert as the points, so it is exact.
+-- Per key and run: MLflow's "latest" point (the greatest (step, timestamp, value), so its value is
+-- latest.3), min, max (NaN ignored) and the number of points. Filled in the same insert as the
+-- points, so it is exact. Key first: a search on one metric reads one key's range.
 CREATE TABLE IF NOT EXISTS metric_summary (
-    run_id String,
     key LowCardinality(String),
-    latest AggregateFunction(argMax, Tuple(Float64, Int64, Int64), Tuple(Int64, Int64, Float64)),
+    run_id String,
+    latest SimpleAggregateFunction(max, Tuple(Int64, Int64, Float64)),
     min_value SimpleAggregateFunction(min, Float64),
     max_value SimpleAggregateFunction(max, Float64),
     points SimpleAggregateFunction(sum, UInt64)
-) ENGINE = AggregatingMergeTree ORDER BY (run_id, key);
+) ENGINE = AggregatingMergeTree ORDER BY (key, run_id);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS metric_summary_mv TO metric_summary AS
-SELECT run_id, key, argMaxState((value, timestamp, step), (step, timestamp, value)) AS latest,
+SELECT key, run_id, max((step, timestamp, value)) AS latest,
        min(value) AS min_value, max(value) AS max_value, count() AS points
-FROM metrics GROUP BY run_id, key;
+FROM metrics GROUP BY key, run_id;
 
 CREATE TABLE IF NOT EXISTS run_artifacts (
     run_id String,

@@ -133,7 +133,8 @@ def test_events_of_one_millisecond_apply_in_log_order(log, embedded_store):
     )  # fmt: skip
     log.append([(RUN, encode(*e)) for e in [created, *same_ms, inputs]])
     project(log, embedded_store)
-    assert queries.run(embedded_store.client, RUN)["lifecycle_stage"] == "deleted"
+    run = queries.run(embedded_store.client, RUN)
+    assert run is not None and run["lifecycle_stage"] == "deleted"
     rows = embedded_store.client.query("SELECT name, digest, tags FROM run_inputs").result_rows
     assert rows == [("d", "x1", {"mlflow.data.context": "train"})]
 

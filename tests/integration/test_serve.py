@@ -138,5 +138,10 @@ def test_chart_reads_through_the_client(serve: str) -> None:
     ]  # fmt: skip
     [group] = client.aggregate_runs([r.run_id for r in runs], "loss", ["params.lr"], max_points=1)
     assert group["runs"] == [3] and group["mean"] == [4999.5 + 1.0]
+    found, _ = client.search_runs(
+        [runs[0].experiment_id], "metrics.loss >= 10000 AND params.lr = '0.1'", ["metrics.loss DESC"]
+    )
+    assert [r["run_id"] for r in found] == [runs[2].run_id, runs[1].run_id]
+    assert [e["name"] for e in client.search_experiments("name LIKE 'chart%'")] == ["charts"]
     assert client.get_child_runs(runs[0].run_id) == [child.run_id]
     assert client.get_parent_runs(child.run_id) == [runs[0].run_id]

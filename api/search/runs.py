@@ -1,0 +1,91 @@
+"""Run and experiment search: parse, compile, run the one query, then fetch the page's details
+with the read API's own helpers, so a found run looks exactly like GET /runs/{id}."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from api import queries
+from api.search.compile import compile_run_search
+from api.search.compile_experiments import compile_experiment_search
+from api.search.grammar import EXPERIMENTS, RUNS, parse_filter, parse_order_by
+from api.search.paging import encode_page_token
+from api.search.sql import Query
+
+Page = tuple[list[dict[str, Any]], str | None]
+
+
+def _next_token(query: Query, found: int) -> str | None:
+    return encode_page_token(query.offset + query.max_results) if found > query.max_results else None
+
+
+def run_search_query(
+    experiment_ids: Sequence[str],
+    filter_string: str | None,
+    order_by: Sequence[str] | None,
+    view: str,
+    max_results: int,
+    page_token: str | None,
+) -> Query:
+    """The compiled query alone (raises InvalidSearch); useful to inspect or explain a search."""
+    return compile_run_search(
+        parse_filter(filter_string, RUNS),
+        parse_order_by(order_by, RUNS),
+        experiment_ids,
+        view,
+        max_results,
+        page_token,
+    )
+
+
+def search_run_ids(client: Client, query: Query) -> tuple[list[str], str | None]:
+    ids = [row[0] for row in client.query(query.sql, parameters=query.parameters).result_rows]
+    return ids[: query.max_results], _next_token(query, len(ids))
+
+
+def search_runs(
+    client: Client,
+    experiment_ids: Sequence[str],
+    filter_string: str | None = None,
+    order_by: Sequence[str] | None = None,
+    view: str = "active",
+    max_results: int = 1000,
+    page_token: str | None = None,
+) -> Page:
+    """One page of runs (as api.queries returns them) and the next page's token, or None."""
+    query = run_search_query(experiment_ids, filter_string, order_by, view, max_results, page_token)
+    ids, token = search_run_ids(client, query)
+    runs = queries._runs(client, "run_id IN {ids:Array(String)}", {"ids": ids}, len(ids), 0) if ids else []
+    by_id = {r["run_id"]: r for r in runs}
+    # A run can only vanish between the two queries if the projections were rebuilt meanwhile.
+    return [by_id[i] for i in ids if i in by_id], token
+
+
+def search_experiments(
+    client: Client,
+    view: str = "active",
+    filter_string: str | None = None,
+    order_by: Sequence[str] | None = None,
+    max_results: int = 1000,
+    page_token: str | None = None,
+) -> Page:
+    """One page of experiments (as api.queries returns them) and the next page's token, or None."""
+    query = compile_experiment_search(
+        parse_filter(filter_string, EXPERIMENTS),
+        parse_order_by(order_by, EXPERIMENTS),
+        view,
+        max_results,
+        page_token,
+    )
+    rows = list(client.query(query.sql, parameters=query.parameters).named_results())
+    token = _next_token(query, len(rows))
+    rows = rows[: query.max_results]
+    tags = queries._grouped(
+        client,
+        "SELECT experiment_id, key, value FROM experiment_tags_view WHERE experiment_id IN {ids:Array(String)}",
+        [r["experiment_id"] for r in rows],
+    )
+    return [queries._experiment(r, tags.get(r["experiment_id"], {})) for r in rows], token
