@@ -31,6 +31,7 @@ class Grid:
     hi: int
     width: int
     points: int  # points in range, before bucketing
+    rollup: bool = False  # buckets are whole rollup blocks: read metric_rollup, not the points
 
     def as_dict(self) -> dict[str, Any]:
         return {"x_axis": self.x_axis, "x_min": self.lo, "x_max": self.hi, "bucket_width": self.width}
@@ -51,6 +52,8 @@ class Selection:
     ) -> None:
         self.client = client
         self.x_axis = x_axis
+        # Rollup blocks are whole ranges of steps: usable when the range has no cut inside a block.
+        self.rollup_ok = x_axis == "step" and x_min is None and x_max is None
         self.params: dict[str, Any] = {"runs": run_ids, "keys": keys}
         where = ["run_id IN {runs:Array(String)}", "key IN {keys:Array(String)}"]
         if rank is not None:
@@ -84,6 +87,19 @@ class Selection:
         return {**self.params, "lo": grid.lo, "width": grid.width}
 
     def grid(self, buckets: int) -> Grid:
+        if self.rollup_ok:
+            lo, hi, count = self.client.query(
+                f"SELECT min(first_point).1, max(last_point).1, sum(points) FROM metric_rollup WHERE {self.where}",
+                parameters=self.params,
+            ).result_rows[0]
+            # Only for wide buckets: rounding the width up to whole blocks then costs little resolution.
+            if count and (hi - lo + 1) >= buckets * ROLLUP_BLOCK * 8:
+                origin = lo // ROLLUP_BLOCK * ROLLUP_BLOCK
+                width = ROLLUP_BLOCK * math.ceil((hi - origin + 1) / buckets / ROLLUP_BLOCK)
+                return Grid(self.x_axis, origin, int(hi), width, int(count), rollup=True)
+        return self._raw_grid(buckets)
+
+    def _raw_grid(self, buckets: int) -> Grid:
         lo, hi, count = self.client.query(
             f"SELECT min({self.x}), max({self.x}), count() FROM metrics WHERE {self.where}", parameters=self.params
         ).result_rows[0]
@@ -100,16 +116,34 @@ _BUCKET_COLUMNS = """
     max(value) AS max, argMax(x, value) AS x_of_max,
     avgIf(value, NOT isNaN(value)) AS mean, count() AS count"""
 BUCKET = "intDiv(x - {lo:Int64}, {width:Int64})"
+ROLLUP_BLOCK = 64  # steps per metric_rollup row (see the migrations)
+_ROLLUP_COLUMNS = """
+    min(first_point).1 AS x_first, min(first_point).4 AS first, max(last_point).1 AS x_last, max(last_point).4 AS last,
+    if(sum(finite) = 0, nan, min(low_point).1) AS min, min(low_point).2 AS x_of_min,
+    if(sum(finite) = 0, nan, max(high_point).1) AS max, max(high_point).2 AS x_of_max,
+    sum(total) / sum(finite) AS mean, sum(points) AS count"""
 SERIES_COLUMNS = ["x_first", "first", "x_last", "last", "min", "x_of_min", "max", "x_of_max", "mean", "count"]
+
+
+def _bucket_source(selection: Selection, grid: Grid) -> tuple[str, str]:
+    """The bucket expression and the FROM source: rollup blocks, or the points themselves."""
+    if grid.rollup:
+        return (
+            f"intDiv(block * {ROLLUP_BLOCK} - {{lo:Int64}}, {{width:Int64}})",
+            f"metric_rollup WHERE {selection.where}",
+        )
+    return BUCKET, selection.source()
 
 
 def bucketed(selection: Selection, grid: Grid, per_rank: bool) -> list[dict[str, Any]]:
     """One series per run and key (and rank when per_rank), in the order asked for; bucket columns
     as numpy arrays."""
     rank = "rank" if per_rank else "toUInt32(0)"
+    bucket, source = _bucket_source(selection, grid)
+    columns = _ROLLUP_COLUMNS if grid.rollup else _BUCKET_COLUMNS
     table = selection.client.query_arrow(
         f"SELECT run_id, key, {rank} AS series_rank, cityHash64(run_id, key, series_rank) AS series_id, "
-        f"{BUCKET} AS bucket, {_BUCKET_COLUMNS} FROM {selection.source()} "
+        f"{bucket} AS bucket, {columns} FROM {source} "
         "GROUP BY run_id, key, series_rank, bucket "
         "ORDER BY indexOf({runs:Array(String)}, run_id), indexOf({keys:Array(String)}, key), series_rank, bucket",
         parameters=selection.bucket_params(grid),
@@ -140,12 +174,13 @@ def _split_series(table: pa.Table, per_rank: bool) -> list[dict[str, Any]]:
 def group_aggregates(selection: Selection, grid: Grid, group_of_run: list[int]) -> pa.Table:
     """Per group by bucket, statistics across runs of each run's mean in the bucket: the mean±std band
     over seeds. std is the sample standard deviation (n-1); median interpolates like numpy's."""
+    bucket, source = _bucket_source(selection, grid)
+    mean = "sum(total) / sum(finite)" if grid.rollup else "avgIf(value, NOT isNaN(value))"
     return selection.client.query_arrow(
         "SELECT transform(run_id, {runs:Array(String)}, {groups:Array(UInt32)}, 0) AS group_index, bucket, "
         "avg(v) AS mean, stddevSamp(v) AS std, min(v) AS min, max(v) AS max, "
         "quantileExactInclusive(0.5)(v) AS median, count() AS runs "
-        f"FROM (SELECT run_id, {BUCKET} AS bucket, avgIf(value, NOT isNaN(value)) AS v "
-        f"FROM {selection.source()} GROUP BY run_id, bucket) "
+        f"FROM (SELECT run_id, {bucket} AS bucket, {mean} AS v FROM {source} GROUP BY run_id, bucket) "
         "WHERE NOT isNaN(v) GROUP BY group_index, bucket ORDER BY group_index, bucket",
         parameters={**selection.bucket_params(grid), "groups": group_of_run},
     )

@@ -60,22 +60,26 @@ def test_downsampling_keeps_first_last_and_true_envelope(log: LocalLog, embedded
         log_points(log, run, rank, values[rank], steps)
     project(log, embedded_store)
 
-    result = _series(embedded_store.client, SeriesRequest(run_ids=[run], keys=["loss"], max_points=100))
-    [merged] = result["series"]
-    width = result["bucket_width"]
-    assert result["x_min"] == 0 and result["x_max"] == n - 1 and width == 101
-    all_x = np.concatenate([steps, steps])
-    all_v = np.concatenate([values[0], values[1]])
-    bucket = all_x // width
-    assert merged["bucket"].tolist() == sorted(set(bucket.tolist()))
-    for i, b in enumerate(merged["bucket"]):
-        inside = all_v[bucket == b]
-        assert merged["count"][i] == len(inside)
-        assert merged["min"][i] == np.nanmin(inside) and merged["max"][i] == np.nanmax(inside)
-        assert merged["mean"][i] == pytest.approx(np.nanmean(inside))
-    assert merged["max"].max() == 1e9 and merged["x_of_max"][int(np.argmax(merged["max"]))] == 5000
-    assert merged["x_first"][0] == 0 and merged["x_last"][-1] == n - 1  # first and last points kept
-    assert merged["first"][0] == values[0][0] and merged["last"][-1] == values[1][-1]
+    # The whole range reads the 64-step rollup; an explicit range reads the points: same answers.
+    for buckets, x_range, width in ((10, {}, 1024), (100, {"x_min": 0, "x_max": n - 1}, 101)):
+        request = SeriesRequest(run_ids=[run], keys=["loss"], max_points=buckets, **x_range)
+        result = _series(embedded_store.client, request)
+        [merged] = result["series"]
+        assert (result["x_min"], result["bucket_width"]) == (0, width) and len(merged["bucket"]) <= buckets
+        all_x = np.concatenate([steps, steps])
+        all_v = np.concatenate([values[0], values[1]])
+        bucket = all_x // width
+        assert merged["bucket"].tolist() == sorted(set(bucket.tolist()))
+        for i, b in enumerate(merged["bucket"]):
+            inside, xs = all_v[bucket == b], all_x[bucket == b]
+            assert merged["count"][i] == len(inside)
+            assert merged["min"][i] == np.nanmin(inside) and merged["max"][i] == np.nanmax(inside)
+            assert merged["x_of_min"][i] == xs[np.nanargmin(inside)]
+            assert merged["mean"][i] == pytest.approx(np.nanmean(inside))
+            assert (merged["x_first"][i], merged["x_last"][i]) == (xs.min(), xs.max())
+        assert merged["max"].max() == 1e9 and merged["x_of_max"][int(np.argmax(merged["max"]))] == 5000
+        assert merged["x_first"][0] == 0 and merged["x_last"][-1] == n - 1  # first and last points kept
+        assert merged["first"][0] == values[0][0] and merged["last"][-1] == values[1][-1]
 
     per_rank = _series(
         embedded_store.client, SeriesRequest(run_ids=[run], keys=["loss"], max_points=100, per_rank=True)
@@ -112,13 +116,20 @@ def test_aggregate_across_seeds_equals_numpy(log: LocalLog, embedded_store: Clic
     for lr in ("0.1", "0.01"):
         for seed in range(4):
             run = new_run(log, {"lr": lr, "seed": str(seed)})
-            points[run] = rng.normal(float(lr) * 10, 1.0, size=300)
-            log_points(log, run, 0, points[run], np.arange(300))
+            points[run] = rng.normal(float(lr) * 10, 1.0, size=1024)
+            log_points(log, run, 0, points[run], np.arange(1024))
             runs.append(run)
     project(log, embedded_store)
-    result = _aggregate(
-        embedded_store.client, AggregateRequest(run_ids=runs, key="loss", group_by=["params.lr"], max_points=30)
-    )
+    for request in (  # wide buckets read the rollup, narrow ones the points
+        AggregateRequest(run_ids=runs, key="loss", group_by=["params.lr"], max_points=2),
+        AggregateRequest(run_ids=runs, key="loss", group_by=["params.lr"], max_points=32, x_min=0),
+    ):
+        result = _aggregate(embedded_store.client, request)
+        assert result["bucket_width"] == (512 if request.max_points == 2 else 32)
+        check_aggregate(result, points)
+
+
+def check_aggregate(result, points) -> None:
     width = result["bucket_width"]
     assert [g["group"] for g in result["groups"]] == [{"params.lr": "0.1"}, {"params.lr": "0.01"}]
     for group in result["groups"]:
