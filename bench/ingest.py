@@ -1,13 +1,16 @@
 """Ingest benchmark on real services: SDK → Kafka → `runstream projector` → ClickHouse server.
 
-    .venv/bin/python -m bench.ingest [--producers 2] [--points 3000000] [--no-profile] ...
+    .venv/bin/python -m bench.ingest [--producers 2] [--points 5000000] [--no-profile] ... (--help for all)
 
 Phases: (1) throughput of P producer processes through the SDK's columnar path
 (`run.log_metric_arrays` in chunks) and its per-step path (`run.log_metrics({...}, step=...)`),
 measured until Kafka acknowledged (producer side) and until ClickHouse holds every point (end to end);
 (2) event → queryable latency of a probe on an idle pipeline and under a paced background load;
-(3) the columnar phase again with py-spy on the projector and on one producer (skipped without py-spy).
-CPU seconds of every process are read around each phase. Results go to bench/results/ingest.json.
+(3) the columnar phase again with py-spy on the projector and on one producer (skipped without py-spy,
+which is not a project dependency: `.venv/bin/pip install py-spy` to get it). CPU seconds of every process
+are read from /proc around each phase, and ClickHouse's own counters (system.events) give the server's
+insert and merge time. The broker, the server, the projector and the producers share this machine's cores.
+Results go to bench/results/ingest.json.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier, Event
 from pathlib import Path
@@ -35,12 +39,17 @@ import clickhouse_connect
 import numpy as np
 
 import runstream
-from api.queries import metric_history
-from tests.integration.roles import Role
+from api.consistency import caught_up
+from api.queries import applied_positions, metric_history
+from ingest.log.base import parse_token
+from tests.integration.roles import REPO
 from tests.services.clickhouse_server import start_clickhouse
 from tests.services.kafka_broker import start_kafka
+from tests.services.process import spawn, terminate, wait_until
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ingest.json"
+PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+CORES = os.cpu_count() or 1
 KEYS = ["loss", "acc", "lr", "grad_norm", "throughput", "mem", "val_loss", "val_acc"]
 SERVER_EVENTS = [  # ClickHouse's own counters (system.events), as deltas over a phase
     "InsertQuery",
@@ -64,6 +73,13 @@ PROJECTOR_COSTS = [
     ("validation (schemas.validation)", r"validate "),
     ("Kafka offset commit (synchronous)", r"commit \(ingest"),
     ("Kafka consume (poll, incl. waiting)", r"poll \(ingest"),
+]
+PRODUCER_COSTS = [
+    ("Avro encode of the batch (fastavro, bytes copies)", r"encode \(schemas"),
+    ("packing columns (tobytes)", r"metric_batch_fields "),
+    ("Kafka produce() calls (KafkaLog.append)", r"append \(ingest"),
+    ("buffer append (log_metric_arrays / log_metrics)", r"add_arrays |add \(ingest|log_metric"),
+    ("making the arrays / dicts (the caller)", r"produce \(bench"),
 ]
 
 
@@ -135,11 +151,15 @@ def summarize_profile(path: Path, rules: list[tuple[str, str]]) -> dict[str, str
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+    """The services and one projector, each registered on `stack` to be stopped by PID as soon as started."""
+
+    def __init__(self, args: argparse.Namespace, workdir: Path, stack: ExitStack) -> None:
         self.args = args
         self.workdir = workdir
         self.kafka = start_kafka(workdir / "kafka")
+        stack.callback(self.kafka.stop)
         self.clickhouse = start_clickhouse(workdir / "clickhouse")
+        stack.callback(self.clickhouse.stop)
         tag = uuid.uuid4().hex[:10]
         self.prefix = f"bench{tag}."
         self.database = f"bench_{tag}"
@@ -151,21 +171,34 @@ class Bench:
             "RUNSTREAM_KAFKA_PARTITIONS": str(args.partitions),
         }
         os.environ["RUNSTREAM_TOPIC_PREFIX"] = self.prefix  # for the probe run, which runs in this process
-        self.projector = Role(workdir, "projector", env=self.env)
-        assert self.projector.proc is not None
-        self.sql = clickhouse_connect.get_client(dsn=self.clickhouse.url, database=self.database, compress=False)
+        log = workdir / "projector.log"
+        cmd = [sys.executable, "-m", "runstream", "projector"]
+        projector = spawn(cmd, cwd=REPO, log_path=log, env={**os.environ, **self.env})  # as tests/integration/roles.py
+        stack.callback(terminate, projector, 60)
+        ready = lambda: " consuming " in log.read_text(errors="replace")  # noqa: E731
+        wait_until(ready, proc=projector, what="runstream projector", timeout=90, logs=[log])
+        self.projector_pid = projector.pid
         self.pids = {"kafka broker": self.kafka.pid, "clickhouse server": self.clickhouse.pid}
-        self.pids["projector"] = self.projector.proc.pid
+        self.pids["projector"] = projector.pid
+        self.sql = clickhouse_connect.get_client(dsn=self.clickhouse.url, database=self.database, compress=False)
 
-    def close(self) -> None:
-        for stop in (self.projector.stop, self.clickhouse.stop, self.kafka.stop):
-            try:
-                stop()
-            except Exception as exc:  # stop the others all the same
-                print(f"stopping: {exc}")
+    def rows(self) -> int:
+        """Rows in the active parts of `metrics`: what queries see, read from metadata (no table scan)."""
+        sql = "SELECT sum(rows) FROM system.parts WHERE database = {db:String} AND table = 'metrics' AND active"
+        return int(self.sql.query(sql, parameters={"db": self.database}).result_rows[0][0])
 
-    def count(self) -> int:
-        return int(self.sql.query("SELECT count() FROM metrics").result_rows[0][0])
+    def wait_for(self, rows: int) -> float:
+        """Polls until `metrics` holds `rows` rows; returns the time it saw them."""
+        deadline = time.time() + self.args.timeout
+        while (seen := self.rows()) < rows:
+            if time.time() > deadline:
+                raise TimeoutError(f"{seen} of {rows} rows after {self.args.timeout} s")
+            time.sleep(0.05)
+        return time.time()
+
+    def counts(self, run_ids: list[str]) -> dict[str, int]:
+        sql = "SELECT run_id, count() FROM metrics WHERE run_id IN {ids:Array(String)} GROUP BY run_id"
+        return {r[0]: r[1] for r in self.sql.query(sql, parameters={"ids": run_ids}).result_rows}
 
     def server_events(self) -> Counter[str]:
         return Counter({k: int(v) for k, v in self.sql.query("SELECT event, value FROM system.events").result_rows})
@@ -198,7 +231,7 @@ class Bench:
 
     def spy(self, pid: int, name: str, idle: bool) -> tuple[subprocess.Popen[bytes], Path]:
         out = self.workdir / f"{name}.pyspy.txt"
-        cmd = ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "--nonblocking"]
+        cmd = [PY_SPY, "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "--nonblocking"]
         cmd += ["--output", str(out), *(["--idle"] if idle else [])]
         return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
 
@@ -206,27 +239,17 @@ class Bench:
         """P producers x `points`: producer side until Kafka acked, end to end until ClickHouse holds all."""
         jobs = [self.job(mode, points) for _ in range(self.args.producers)]
         expected = sum(j.points // j.keys * j.keys if mode == "steps" else j.points for j in jobs)
-        before, events = self.count(), self.server_events()
+        before, events = self.rows(), self.server_events()
         spies: list[tuple[subprocess.Popen[bytes], Path]] = []
         with self.producers(jobs) as (pids, reports):
             cpu = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
             if profile:
-                spies = [self.spy(self.pids["projector"], "projector", idle=True), self.spy(pids[0], "producer", False)]
-            deadline = time.time() + self.args.timeout
-            while self.count() < before + expected:
-                if time.time() > deadline:
-                    raise TimeoutError(f"{self.count() - before} of {expected} points after {self.args.timeout} s")
-                time.sleep(0.02)
-            visible = time.time()
+                spies = [self.spy(self.projector_pid, "projector", idle=True), self.spy(pids[0], "producer", False)]
+            visible = self.wait_for(before + expected)
             cpu = {name: cpu_seconds(pid) - cpu[name] for name, pid in self.pids.items()}
         events = self.server_events() - events
-        counts = dict(
-            self.sql.query(
-                "SELECT run_id, count() FROM metrics WHERE run_id IN {ids:Array(String)} GROUP BY run_id",
-                parameters={"ids": [j.run_id for j in jobs]},
-            ).result_rows
-        )
-        exact = self.count() - before == expected and all(counts.get(r["run_id"]) == r["points"] for r in reports)
+        counts = self.counts([j.run_id for j in jobs])
+        exact = self.rows() - before == expected and all(counts.get(r["run_id"]) == r["points"] for r in reports)
         start, acked = min(r["start"] for r in reports), max(r["acked"] for r in reports)
         cpu["producers"] = sum(r["cpu_s"] for r in reports)
         result: dict[str, Any] = {
@@ -239,7 +262,7 @@ class Bench:
             "producer_points_per_s": round(expected / (acked - start)),
             "end_to_end_points_per_s": round(expected / (visible - start)),
             "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
-            "cpu_share_of_2_cores": {k: f"{v / (2 * (visible - start)):.0%}" for k, v in cpu.items()},
+            "cpu_share_of_machine": {k: f"{v / (CORES * (visible - start)):.0%}" for k, v in cpu.items()},
             "server_events": {k: events[k] for k in SERVER_EVENTS if k in events},
         }
         if spies:
@@ -247,57 +270,63 @@ class Bench:
                 spy.send_signal(signal.SIGINT)  # py-spy writes its output and exits
                 spy.wait(timeout=60)
             result["projector_wall_time"] = summarize_profile(spies[0][1], PROJECTOR_COSTS)
-            result["producer_python_cpu"] = summarize_profile(spies[1][1], [])
+            result["producer_python_cpu"] = summarize_profile(spies[1][1], PRODUCER_COSTS)
         return result
 
+    def shows(self, run_id: str, step: int) -> bool:
+        """Whether the read API's history query returns the probe point of this step."""
+        return step in metric_history(self.sql, run_id, "probe", step + 1, None).steps
+
     def latency(self, samples: int, load_rate: float) -> dict[str, Any]:
-        """A probe logs one point and flushes (Kafka acked), then polls the read query until the point shows;
+        """A probe logs one point and flushes (Kafka acked), then polls until the read query shows the point
+        and until projector_progress covers the flush's token (what a read-your-writes read waits for);
         meanwhile P producers log columnar batches at `load_rate` points/s in total (if not 0)."""
-        rate = load_rate / self.args.producers
+        before, rate = self.rows(), load_rate / self.args.producers
         jobs = [self.job("arrays", 10**12, rate) for _ in range(self.args.producers)] if load_rate else []
-        acked, visible = [], []
+        group = self.env["RUNSTREAM_CONSUMER_GROUP"]
+        times: dict[str, list[float]] = {"acked": [], "queryable": [], "token_applied": []}
         run = runstream.start_run(experiment="bench", tracking_uri=f"kafka://{self.kafka.bootstrap}")
         run.flush()
         with self.producers(jobs) as (_, reports):
             for i in range(samples + 1):  # the first one warms up
                 t0 = time.perf_counter()
                 run.log_metrics({"probe": float(i)}, step=i)
-                run.flush()
-                t1 = time.perf_counter()
-                while i not in metric_history(self.sql, run.run_id, "probe", samples + 1, None).steps:
+                wanted = parse_token(run.flush())
+                seen = {"acked": time.perf_counter()}
+                while len(seen) < 3:
+                    if "queryable" not in seen and self.shows(run.run_id, i):
+                        seen["queryable"] = time.perf_counter()
+                    if "token_applied" not in seen and caught_up(applied_positions(self.sql, group), wanted):
+                        seen["token_applied"] = time.perf_counter()
                     if time.perf_counter() - t0 > self.args.timeout:
                         raise TimeoutError(f"probe point {i} not visible after {self.args.timeout} s")
-                    time.sleep(0.002)
-                if i:
-                    acked.append(t1 - t0)
-                    visible.append(time.perf_counter() - t0)
+                    time.sleep(0.005)  # the polls are queries too: keep them from loading the server
+                for name, t in seen.items():
+                    times[name] += [t - t0] if i else []
                 time.sleep(0.05 + 0.1 * np.random.random())  # do not beat in time with the projector
         run.end()
+        self.wait_for(before + samples + 1 + sum(r["points"] for r in reports))  # drained: the next phase starts clean
         achieved = sum(r["points"] / (r["acked"] - r["start"]) for r in reports)
         return {
             "background_points_per_s": round(achieved),
             "samples": samples,
-            "acked_ms": percentiles(acked),
-            "queryable_ms": percentiles(visible),
+            **{f"{name}_ms": percentiles(values) for name, values in times.items()},
         }
 
 
 def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     started = time.time()
-    bench = Bench(args, workdir)
-    try:
-        # Warm-up: topic, tables and the consumer group's assignment are in place after this.
-        bench.throughput("arrays", args.chunk)
+    with ExitStack() as stack:  # stops what was started, last first, also on errors
+        bench = Bench(args, workdir, stack)
+        bench.throughput("arrays", args.chunk)  # warm-up: topic, tables and the group's assignment in place
         arrays = bench.throughput("arrays", args.points)
         steps = bench.throughput("steps", args.step_points)
         idle = bench.latency(args.samples, 0)
         loaded = bench.latency(args.samples, args.load * arrays["end_to_end_points_per_s"])
         profiled = bench.throughput("arrays", args.points, profile=True) if args.profile else None
-    finally:
-        bench.close()
-    settings = {k: v for k, v in vars(args).items() if k not in ("keep",)}
+    settings = {k: v for k, v in vars(args).items() if k != "keep"}
     return {
-        "settings": {**settings, "cores": os.cpu_count(), "seconds": round(time.time() - started)},
+        "settings": {**settings, "cores": CORES, "seconds": round(time.time() - started)},
         "throughput_arrays": arrays,
         "throughput_steps": steps,
         "latency_idle": idle,
@@ -322,9 +351,20 @@ def table(results: dict[str, Any]) -> str:
         rows += [
             (f"probe, {load}: flush → Kafka acked p50/p99", "{p50} / {p99} ms".format(**lat["acked_ms"])),
             (f"probe, {load}: log → queryable p50/p99", "{p50} / {p99} ms".format(**lat["queryable_ms"])),
+            (f"probe, {load}: log → token applied p50/p99", "{p50} / {p99} ms".format(**lat["token_applied_ms"])),
         ]
-    cpu = results["throughput_arrays"]["cpu_share_of_2_cores"]
-    rows.append(("CPU share of 2 cores during arrays e2e", ", ".join(f"{k} {v}" for k, v in cpu.items())))
+    arrays = results["throughput_arrays"]
+    cpu = ", ".join(f"{k} {v}" for k, v in arrays["cpu_share_of_machine"].items())
+    rows.append((f"arrays e2e: CPU share of the {CORES} cores", cpu))
+    ev = arrays["server_events"]
+    rows.append(
+        (
+            "arrays e2e: ClickHouse server",
+            f"{ev.get('InsertQuery', 0)} inserts taking {ev.get('InsertQueryTimeMicroseconds', 0) / 1e6:.1f} s "
+            f"in a {arrays['end_to_end_s']} s window; merges {ev.get('MergeTotalMilliseconds', 0) / 1e3:.1f} s "
+            f"({ev.get('MergedRows', 0):,} rows)",
+        )
+    )
     profiled = results.get("profiled_arrays")
     if profiled:
         rows += [(f"projector wall time: {k}", v) for k, v in profiled["projector_wall_time"].items()]
@@ -337,18 +377,18 @@ def table(results: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--producers", type=int, default=2, help="producer processes")
-    parser.add_argument("--points", type=int, default=3_000_000, help="points per producer, columnar path")
+    parser.add_argument("--points", type=int, default=5_000_000, help="points per producer, columnar path")
     parser.add_argument("--chunk", type=int, default=10_000, help="points per log_metric_arrays call")
-    parser.add_argument("--step-points", type=int, default=400_000, help="points per producer, per-step path")
+    parser.add_argument("--step-points", type=int, default=1_000_000, help="points per producer, per-step path")
     parser.add_argument("--keys", type=int, default=4, help="metric keys per run (at most 8)")
     parser.add_argument("--partitions", type=int, default=4, help="partitions of the bench topic")
     parser.add_argument("--samples", type=int, default=60, help="latency probes per latency phase")
-    parser.add_argument("--load", type=float, default=0.5, help="background load, fraction of arrays e2e rate")
+    parser.add_argument("--load", type=float, default=0.3, help="background load, fraction of arrays e2e rate")
     parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=True, help="py-spy phase")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for any one phase")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, py-spy output)")
     args = parser.parse_args()
-    if args.profile and shutil.which("py-spy") is None:
+    if args.profile and not Path(PY_SPY).exists():
         print("no py-spy on PATH (pip install py-spy): skipping the profile phase")
         args.profile = False
     workdir = Path(tempfile.mkdtemp(prefix="runstream-bench-"))

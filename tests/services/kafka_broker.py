@@ -138,8 +138,7 @@ class KafkaBroker(ManagedProcess):
             "kafka.tools.StorageTool",
             "format",
             "--standalone",
-            "--cluster-id",
-            _cluster_id(),
+            f"--cluster-id={_cluster_id()}",  # one argument: an id may start with '-'
             "--config",
             str(self.config_path),
         )
