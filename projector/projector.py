@@ -69,7 +69,8 @@ class Projector:
                         self.flush()  # keeps each insert one block, so it becomes visible at once
                 batch = self._batch
                 due = time.monotonic() - batch.started >= self.max_wait_s
-                if batch.messages and (not messages or due or batch.metric_points >= self.max_rows):
+                caught_up = len(messages) < self.poll_messages  # nothing more waiting: don't wait to batch
+                if batch.messages and (caught_up or due or batch.metric_points >= self.max_rows):
                     self.flush()
                 elif not batch.messages:
                     batch.started = time.monotonic()

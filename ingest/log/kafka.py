@@ -141,8 +141,13 @@ class KafkaLogConsumer:
             self._on_revoke([tp.partition for tp in partitions])
 
     def poll(self, max_messages: int, timeout: float) -> list[LogMessage]:
+        # consume(n, timeout) waits the whole timeout unless n messages are there; poll() returns as
+        # soon as one is, and consume(n - 1, 0) then takes only what is already fetched.
+        first = self._consumer.poll(timeout)
+        if first is None:
+            return []
         out = []
-        for msg in self._consumer.consume(max_messages, timeout):
+        for msg in [first, *self._consumer.consume(max_messages - 1, 0)]:
             err = msg.error()
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF:
