@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
+from projector.points import ROLLUP_BLOCK
 from runstream.responses import json_floats
 
 XAxis = Literal["step", "time", "relative"]
@@ -116,7 +117,6 @@ _BUCKET_COLUMNS = """
     max(value) AS max, argMax(x, value) AS x_of_max,
     avgIf(value, NOT isNaN(value)) AS mean, count() AS count"""
 BUCKET = "intDiv(x - {lo:Int64}, {width:Int64})"
-ROLLUP_BLOCK = 64  # steps per metric_rollup row (see the migrations)
 _ROLLUP_COLUMNS = """
     min(first_point).1 AS x_first, min(first_point).4 AS first, max(last_point).1 AS x_last, max(last_point).4 AS last,
     if(sum(finite) = 0, nan, min(low_point).1) AS min, min(low_point).2 AS x_of_min,

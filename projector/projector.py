@@ -101,9 +101,8 @@ class Projector:
 
     def _write(self, batch: Batch) -> None:
         client = self.store.client
-        metrics = batch.metric_table()
-        if metrics is not None:
-            client.insert_arrow("metrics", metrics, settings={"max_insert_block_size": INSERT_BLOCK_ROWS})
+        for table, rows in batch.metric_tables().items():
+            client.insert_arrow(table, rows, settings={"max_insert_block_size": INSERT_BLOCK_ROWS})
         for table, rows in batch.rows.items():
             if rows:
                 client.insert(table, rows, column_names=COLUMNS[table])

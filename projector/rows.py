@@ -13,7 +13,8 @@ import numpy as np
 import pyarrow as pa
 
 from ingest.log.base import LogMessage, Positions
-from projector.dedup import MetricDedup
+from projector.dedup import METRIC_TABLES, MetricDedup
+from projector.points import Points
 from schemas.codec import UndecodableEvent, decode
 from schemas.events import MetricColumns, metric_columns
 from schemas.validation import InvalidEvent, validate
@@ -83,7 +84,8 @@ class Batch:
     consumer_group: str
     dedup: MetricDedup | None = None
     rows: dict[str, list[Row]] = field(default_factory=lambda: {table: [] for table in COLUMNS})
-    metrics: list[tuple[MetricColumns, int, int]] = field(default_factory=list)  # columns, partition, offset
+    # columns, partition, offset, and per table of METRIC_TABLES whether it still needs the points
+    metrics: list[tuple[MetricColumns, int, int, tuple[bool, ...]]] = field(default_factory=list)
     metric_points: int = 0
     messages: int = 0
     next_offsets: Positions = field(default_factory=dict)
@@ -119,44 +121,28 @@ class Batch:
     def add_metrics(self, columns: MetricColumns, event_id: bytes) -> None:
         message = self._message
         assert message is not None
-        if self.dedup is None or self.dedup.is_new(message.partition, message.offset, event_id):
-            self.metrics.append((columns, message.partition, message.offset))
+        needed = (
+            (True,) * len(METRIC_TABLES)
+            if self.dedup is None
+            else self.dedup.needed(message.partition, message.offset, event_id)
+        )
+        if any(needed):
+            self.metrics.append((columns, message.partition, message.offset, needed))
             self.metric_points += len(columns)
 
-    def metric_table(self) -> pa.Table | None:
-        """All metric points of the batch as one Arrow table; strings dictionary-encoded."""
-        if not self.metrics:
-            return None
-        key_ids: dict[str, int] = {}
-        run_ids: dict[str, int] = {}
-        node_ids: dict[str, int] = {}
-        key_index, run_index, node_index = [], [], []
-        for cols, _, _ in self.metrics:
-            remap = np.array([key_ids.setdefault(k, len(key_ids)) for k in cols.keys], dtype=np.int32)
-            key_index.append(remap[cols.key_index] if len(remap) else np.zeros(0, np.int32))
-            run_index.append(np.full(len(cols), run_ids.setdefault(cols.run_id, len(run_ids)), np.int32))
-            node_index.append(np.full(len(cols), node_ids.setdefault(cols.node, len(node_ids)), np.int32))
-
-        def dictionary(indices: list[np.ndarray], names: dict[str, int]) -> pa.DictionaryArray:
-            return pa.DictionaryArray.from_arrays(np.concatenate(indices), pa.array(list(names)))
-
-        def repeated(value: Callable[[MetricColumns, int, int], int], dtype: type) -> np.ndarray:
-            return np.concatenate([np.full(len(c), value(c, p, o), dtype) for c, p, o in self.metrics])
-
-        columns = [c for c, _, _ in self.metrics]
-        return pa.table(
-            {
-                "run_id": dictionary(run_index, run_ids),
-                "key": dictionary(key_index, key_ids),
-                "step": np.concatenate([c.steps for c in columns]),
-                "timestamp": np.concatenate([c.timestamps for c in columns]),
-                "rank": repeated(lambda c, p, o: c.rank, np.uint32),
-                "value": np.concatenate([c.values for c in columns]),
-                "node": dictionary(node_index, node_ids),
-                "src_partition": repeated(lambda c, p, o: p, np.uint32),
-                "src_offset": repeated(lambda c, p, o: o, np.int64),
-            }
-        )
+    def metric_tables(self) -> dict[str, pa.Table]:
+        """The points each metric table still needs, as Arrow tables (points, rollup, summary)."""
+        out = {}
+        for t, table in enumerate(METRIC_TABLES):
+            chosen = [(c, p, o) for c, p, o, needed in self.metrics if needed[t]]
+            if chosen:
+                points = _points(chosen)
+                out[table] = {
+                    "metrics": points.metrics_table,
+                    "metric_rollup": points.rollup_table,
+                    "metric_summary": points.summary_table,
+                }[table]()
+        return out
 
 
 Time = tuple[int, int]  # (event_time, log offset)
@@ -259,3 +245,33 @@ _HANDLERS: dict[str, Handler] = {
     "ArtifactLogged": _artifact,
     "InputsLogged": _inputs,
 }
+
+
+def _points(messages: list[tuple[MetricColumns, int, int]]) -> Points:
+    """Concatenates messages' columns; strings become indices into per-batch name lists."""
+    key_ids: dict[str, int] = {}
+    run_ids: dict[str, int] = {}
+    node_ids: dict[str, int] = {}
+
+    def each(value: Callable[[MetricColumns, int, int], Any], dtype: type) -> np.ndarray:
+        return np.concatenate([np.full(len(c), value(c, p, o), dtype) for c, p, o in messages])
+
+    def remapped(c: MetricColumns) -> np.ndarray:
+        remap = np.array([key_ids.setdefault(k, len(key_ids)) for k in c.keys], np.int32)
+        return remap[c.key_index] if len(remap) else np.zeros(0, np.int32)
+
+    columns = [c for c, _, _ in messages]
+    return Points(
+        run=each(lambda c, p, o: run_ids.setdefault(c.run_id, len(run_ids)), np.int32),
+        key=np.concatenate([remapped(c) for c in columns]),
+        rank=each(lambda c, p, o: c.rank, np.uint32),
+        node=each(lambda c, p, o: node_ids.setdefault(c.node, len(node_ids)), np.int32),
+        step=np.concatenate([c.steps for c in columns]),
+        timestamp=np.concatenate([c.timestamps for c in columns]),
+        value=np.concatenate([c.values for c in columns]),
+        partition=each(lambda c, p, o: p, np.uint32),
+        offset=each(lambda c, p, o: o, np.int64),
+        run_ids=list(run_ids),
+        keys=list(key_ids),
+        nodes=list(node_ids),
+    )

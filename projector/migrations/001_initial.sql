@@ -75,27 +75,30 @@ CREATE TABLE IF NOT EXISTS metrics (
 ) ENGINE = ReplacingMergeTree ORDER BY (run_id, key, step, timestamp, rank, value)
 SETTINGS deduplicate_merge_projection_mode = 'rebuild';
 
+-- Derived from the points by the projector (projector/points.py) in the same flush, each row
+-- marked with the log position of its newest point so a replay never adds a point twice.
+
 -- Per key and run: MLflow's "latest" point (the greatest (step, timestamp, value), so its value is
--- latest.3), min, max (NaN ignored) and the number of points. Filled in the same insert as the
--- points, so it is exact. Key first: a search on one metric reads one key's range.
+-- latest.3), min, max (NaN ignored) and the number of points. Key first: a search on one metric
+-- reads one key's range.
 CREATE TABLE IF NOT EXISTS metric_summary (
     key LowCardinality(String),
     run_id String,
     latest SimpleAggregateFunction(max, Tuple(Int64, Int64, Float64)),
     min_value SimpleAggregateFunction(min, Float64),
     max_value SimpleAggregateFunction(max, Float64),
-    points SimpleAggregateFunction(sum, UInt64)
-) ENGINE = AggregatingMergeTree ORDER BY (key, run_id);
+    points SimpleAggregateFunction(sum, UInt64),
+    src_partition SimpleAggregateFunction(any, UInt32),
+    src_offset SimpleAggregateFunction(max, Int64),
+    PROJECTION applied (SELECT src_partition, max(src_offset) GROUP BY src_partition)
+) ENGINE = AggregatingMergeTree ORDER BY (key, run_id)
+SETTINGS deduplicate_merge_projection_mode = 'rebuild';
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS metric_summary_mv TO metric_summary AS
-SELECT key, run_id, max((step, timestamp, value)) AS latest,
-       min(value) AS min_value, max(value) AS max_value, count() AS points
-FROM metrics GROUP BY key, run_id;
-
--- Points rolled up per block of 64 steps (per run, key and rank), so a chart over millions of points
--- reads 64 times fewer rows. first/last_point: the (step, timestamp, rank, value) with the least/greatest
--- position; low/high_point: (value, step) of the extremes, NaN read as +inf/-inf so it never wins (a
--- block with no number is told by finite = 0); total/finite: sum and count of non-NaN values.
+-- Points rolled up per block of 64 steps (block = floor(step / 64)) per run, key and rank, so a
+-- chart over millions of points reads 64 times fewer rows. first/last_point: the (step, timestamp,
+-- rank, value) with the least/greatest position; low/high_point: (value, step) of the extremes, NaN
+-- read as +inf/-inf so it never wins (a block with no number has finite = 0); total/finite: sum and
+-- count of the non-NaN values.
 CREATE TABLE IF NOT EXISTS metric_rollup (
     run_id String,
     key LowCardinality(String),
@@ -107,15 +110,12 @@ CREATE TABLE IF NOT EXISTS metric_rollup (
     high_point SimpleAggregateFunction(max, Tuple(Float64, Int64)),
     total SimpleAggregateFunction(sum, Float64),
     finite SimpleAggregateFunction(sum, UInt64),
-    points SimpleAggregateFunction(sum, UInt64)
-) ENGINE = AggregatingMergeTree ORDER BY (run_id, key, rank, block);
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS metric_rollup_mv TO metric_rollup AS
-SELECT run_id, key, rank, intDiv(step, 64) AS block,
-       min((step, timestamp, rank, value)) AS first_point, max((step, timestamp, rank, value)) AS last_point,
-       min((if(isNaN(value), inf, value), step)) AS low_point, max((if(isNaN(value), -inf, value), step)) AS high_point,
-       sumIf(value, NOT isNaN(value)) AS total, countIf(NOT isNaN(value)) AS finite, count() AS points
-FROM metrics GROUP BY run_id, key, rank, block;
+    points SimpleAggregateFunction(sum, UInt64),
+    src_partition SimpleAggregateFunction(any, UInt32),
+    src_offset SimpleAggregateFunction(max, Int64),
+    PROJECTION applied (SELECT src_partition, max(src_offset) GROUP BY src_partition)
+) ENGINE = AggregatingMergeTree ORDER BY (run_id, key, rank, block)
+SETTINGS deduplicate_merge_projection_mode = 'rebuild';
 
 CREATE TABLE IF NOT EXISTS run_artifacts (
     run_id String,

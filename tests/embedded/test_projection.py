@@ -156,6 +156,27 @@ def test_replaying_the_log_changes_no_answer(log, embedded_store):
     assert again.values.tolist() == [1, 2, 3, 4, 5]
 
 
+def test_a_crash_between_the_metric_inserts_is_repaired_exactly(log, embedded_store):
+    log.append([metrics(RUN, 0, ["m"], [0] * 200, np.arange(200.0), np.arange(200), np.ones(200))])
+    project(log, embedded_store)
+    client = embedded_store.client
+    # As if the projector died after inserting the points but before the rollup and the summary:
+    client.command("TRUNCATE TABLE metric_rollup")
+    client.command("TRUNCATE TABLE metric_summary")
+    consumer = log.consumer(GROUP)
+    consumer.commit({0: 1})
+    consumer.close()
+    project(log, embedded_store)
+    assert client.query("SELECT count() FROM metrics").result_rows[0][0] == 200  # not inserted again
+    assert client.query("SELECT sum(points) FROM metric_rollup").result_rows[0][0] == 200
+    assert client.query("SELECT sum(points), max(latest) FROM metric_summary").result_rows[0] == (200, (199, 1, 199.0))
+    project_again = log.consumer(GROUP)
+    project_again.commit({0: 1})
+    project_again.close()
+    project(log, embedded_store)  # a plain replay adds nothing anywhere
+    assert client.query("SELECT sum(points) FROM metric_rollup").result_rows[0][0] == 200
+
+
 def test_a_resent_event_is_stored_once(log, embedded_store):
     batch = metrics(RUN, 0, ["m"], [0, 0, 0], [1, 2, 3], [0, 1, 2], [5, 5, 5])
     log.append([batch])
