@@ -1,10 +1,19 @@
+"""Fixtures shared by every test folder. `store` runs a test on both ClickHouse backends: the
+embedded engine (chdb, in this process) and a real ClickHouse server (started once per session)."""
+
+from __future__ import annotations
+
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from projector.migrate import migrate
 from runstream.clickhouse import ClickHouse
+from tests.services.clickhouse_server import ClickHouseServer, start_clickhouse
+
+BACKENDS = ["embedded", "server"]
 
 
 @pytest.fixture(scope="session")
@@ -13,8 +22,24 @@ def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("chdb")
 
 
-@pytest.fixture
-def embedded_store(chdb_dir: Path) -> ClickHouse:
-    store = ClickHouse(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:12]}")
+@pytest.fixture(scope="session")
+def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
+    server = start_clickhouse(tmp_path_factory.mktemp("clickhouse"))
+    yield server
+    server.stop()
+
+
+def new_store(request: pytest.FixtureRequest, backend: str) -> ClickHouse:
+    """A fresh database with the migrations applied, on the given backend."""
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    if backend == "embedded":
+        store = ClickHouse(f"chdb://{request.getfixturevalue('chdb_dir')}?database={database}")
+    else:
+        store = ClickHouse(f"{request.getfixturevalue('clickhouse').url}/{database}")
     migrate(store)
     return store
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest) -> ClickHouse:
+    return new_store(request, request.param)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.roles import Role
-from tests.services.clickhouse_server import ClickHouseServer, start_clickhouse
+from tests.services.clickhouse_server import ClickHouseServer
 from tests.services.kafka_broker import KafkaBroker, start_kafka
 
 
@@ -19,13 +19,6 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     broker = start_kafka(tmp_path_factory.mktemp("kafka"))
     yield broker
     broker.stop()
-
-
-@pytest.fixture(scope="session")
-def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
-    server = start_clickhouse(tmp_path_factory.mktemp("clickhouse"))
-    yield server
-    server.stop()
 
 
 class Stack:

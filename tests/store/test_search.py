@@ -1,7 +1,7 @@
-"""Run and experiment search on the embedded engine.
+"""Run and experiment search, on both ClickHouse backends.
 
 - Search answers equal a brute-force evaluation of the same filter over the same corpus
-  (tests/embedded/search_corpus.py), for hundreds of generated filters, orders and page sizes.
+  (tests/store/search_corpus.py), for hundreds of generated filters, orders and page sizes.
 - The compiled SQL text depends only on a filter's structure: arbitrary keys and values change
   only the query parameters.
 - Malformed input raises InvalidSearch, never anything else.
@@ -11,7 +11,6 @@ import base64
 import contextlib
 import random
 import re
-import uuid
 from typing import Any
 
 import pytest
@@ -27,11 +26,10 @@ from api.search.grammar import EXPERIMENTS, Clause, Order
 from api.search.paging import decode_page_token, encode_page_token
 from api.search.runs import run_search_query, search_experiments, search_run_ids, search_runs
 from ingest.log.local import LocalLog
-from projector.migrate import migrate
 from runstream.app import build_app
-from runstream.clickhouse import ClickHouse
-from tests.embedded import search_corpus as sc
-from tests.embedded.test_projection import GROUP, project
+from tests.conftest import BACKENDS, new_store
+from tests.store import search_corpus as sc
+from tests.store.test_projection import GROUP, project
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +37,10 @@ def corpus():
     return sc.build()
 
 
-@pytest.fixture(scope="module")
-def store(chdb_dir, tmp_path_factory, corpus):
-    # Module-scoped twin of the embedded_store fixture: the corpus is projected once for all tests.
-    store = ClickHouse(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:12]}")
-    migrate(store)
+@pytest.fixture(scope="module", params=BACKENDS)
+def store(request, tmp_path_factory, corpus):
+    # Module-scoped twin of the `store` fixture: the corpus is projected once per backend.
+    store = new_store(request, request.param)
     log = LocalLog(tmp_path_factory.mktemp("search") / "events.sqlite3")
     log.append(corpus.messages)
     project(log, store)

@@ -11,7 +11,7 @@ from api import hierarchy, series
 from api.series_routes import AggregateRequest, SeriesRequest, _aggregate, _series
 from ingest.log.local import LocalLog
 from runstream.clickhouse import ClickHouse
-from tests.embedded.test_projection import message, metrics, project
+from tests.store.test_projection import message, metrics, project
 
 START = 1_700_000_000_000
 
@@ -48,7 +48,7 @@ def log(tmp_path):
     log.close()
 
 
-def test_downsampling_keeps_first_last_and_true_envelope(log: LocalLog, embedded_store: ClickHouse) -> None:
+def test_downsampling_keeps_first_last_and_true_envelope(log: LocalLog, store: ClickHouse) -> None:
     rng = np.random.default_rng(1)
     run = new_run(log)
     n = 10_007
@@ -58,12 +58,12 @@ def test_downsampling_keeps_first_last_and_true_envelope(log: LocalLog, embedded
     values[0][17] = np.nan
     for rank in (0, 1):
         log_points(log, run, rank, values[rank], steps)
-    project(log, embedded_store)
+    project(log, store)
 
     # The whole range reads the 64-step rollup; an explicit range reads the points: same answers.
     for buckets, x_range, width in ((10, {}, 1024), (100, {"x_min": 0, "x_max": n - 1}, 101)):
         request = SeriesRequest(run_ids=[run], keys=["loss"], max_points=buckets, **x_range)
-        result = _series(embedded_store.client, request)
+        result = _series(store.client, request)
         [merged] = result["series"]
         assert (result["x_min"], result["bucket_width"]) == (0, width) and len(merged["bucket"]) <= buckets
         all_x = np.concatenate([steps, steps])
@@ -81,36 +81,34 @@ def test_downsampling_keeps_first_last_and_true_envelope(log: LocalLog, embedded
         assert merged["x_first"][0] == 0 and merged["x_last"][-1] == n - 1  # first and last points kept
         assert merged["first"][0] == values[0][0] and merged["last"][-1] == values[1][-1]
 
-    per_rank = _series(
-        embedded_store.client, SeriesRequest(run_ids=[run], keys=["loss"], max_points=100, per_rank=True)
-    )["series"]
+    per_rank = _series(store.client, SeriesRequest(run_ids=[run], keys=["loss"], max_points=100, per_rank=True))[
+        "series"
+    ]
     assert [s["rank"] for s in per_rank] == [0, 1]
     assert per_rank[1]["max"].max() == 1e9 and per_rank[0]["max"].max() < 10
     assert sum(s["count"].sum() for s in per_rank) == 2 * n
 
-    only = _series(embedded_store.client, SeriesRequest(run_ids=[run], keys=["loss"], rank=1, x_min=100, x_max=199))
+    only = _series(store.client, SeriesRequest(run_ids=[run], keys=["loss"], rank=1, x_min=100, x_max=199))
     [one] = only["series"]
     assert one["count"].sum() == 100 and one["x_first"][0] == 100 and one["x_last"][-1] == 199
 
 
-def test_time_axes_and_a_common_grid_for_many_runs(log: LocalLog, embedded_store: ClickHouse) -> None:
+def test_time_axes_and_a_common_grid_for_many_runs(log: LocalLog, store: ClickHouse) -> None:
     runs = [new_run(log) for _ in range(5)]
     for i, run in enumerate(runs):
         log_points(log, run, 0, np.arange(1000.0) * i, np.arange(1000) + i * 100)
-    project(log, embedded_store)
-    result = _series(embedded_store.client, SeriesRequest(run_ids=runs, keys=["loss"], max_points=50))
+    project(log, store)
+    result = _series(store.client, SeriesRequest(run_ids=runs, keys=["loss"], max_points=50))
     assert len(result["series"]) == 5 and result["x_min"] == 0 and result["x_max"] == 1399
     for s in result["series"]:
         assert (s["x_first"] // result["bucket_width"] == s["bucket"]).all()  # all on one grid
-    relative = _series(
-        embedded_store.client, SeriesRequest(run_ids=runs[:1], keys=["loss"], x_axis="relative", max_points=10)
-    )
+    relative = _series(store.client, SeriesRequest(run_ids=runs[:1], keys=["loss"], x_axis="relative", max_points=10))
     assert relative["x_min"] == 0 and relative["x_max"] == 9990  # timestamps are START + 10 * step
-    wall = _series(embedded_store.client, SeriesRequest(run_ids=runs[:1], keys=["loss"], x_axis="time"))
+    wall = _series(store.client, SeriesRequest(run_ids=runs[:1], keys=["loss"], x_axis="time"))
     assert wall["x_min"] == START
 
 
-def test_aggregate_across_seeds_equals_numpy(log: LocalLog, embedded_store: ClickHouse) -> None:
+def test_aggregate_across_seeds_equals_numpy(log: LocalLog, store: ClickHouse) -> None:
     rng = np.random.default_rng(2)
     runs, points = [], {}
     for lr in ("0.1", "0.01"):
@@ -119,12 +117,12 @@ def test_aggregate_across_seeds_equals_numpy(log: LocalLog, embedded_store: Clic
             points[run] = rng.normal(float(lr) * 10, 1.0, size=1024)
             log_points(log, run, 0, points[run], np.arange(1024))
             runs.append(run)
-    project(log, embedded_store)
+    project(log, store)
     for request in (  # wide buckets read the rollup, narrow ones the points
         AggregateRequest(run_ids=runs, key="loss", group_by=["params.lr"], max_points=2),
         AggregateRequest(run_ids=runs, key="loss", group_by=["params.lr"], max_points=32, x_min=0),
     ):
-        result = _aggregate(embedded_store.client, request)
+        result = _aggregate(store.client, request)
         assert result["bucket_width"] == (512 if request.max_points == 2 else 32)
         check_aggregate(result, points)
 
@@ -143,15 +141,15 @@ def check_aggregate(result, points) -> None:
         assert (group["runs"] == 4).all()
 
 
-def test_summaries_and_hierarchy(log: LocalLog, embedded_store: ClickHouse) -> None:
+def test_summaries_and_hierarchy(log: LocalLog, store: ClickHouse) -> None:
     parent = new_run(log)
     child = new_run(log, parent=parent)
     grandchild = new_run(log, tags={"mlflow.parentRunId": child})
     log_points(log, child, 0, np.array([3.0, np.nan, -1.0, 2.0]), np.array([0, 1, 2, 3]))
-    project(log, embedded_store)
-    [row] = series.summaries(embedded_store.client, [child], None)
+    project(log, store)
+    [row] = series.summaries(store.client, [child], None)
     assert (row["last"], row["last_step"], row["min"], row["max"], row["count"]) == (2.0, 3, -1.0, 3.0, 4)
-    assert hierarchy.children(embedded_store.client, parent) == [child]
-    assert hierarchy.children(embedded_store.client, child) == [grandchild]
-    assert hierarchy.parents(embedded_store.client, grandchild) == [child, parent]
-    assert hierarchy.parents(embedded_store.client, parent) == []
+    assert hierarchy.children(store.client, parent) == [child]
+    assert hierarchy.children(store.client, child) == [grandchild]
+    assert hierarchy.parents(store.client, grandchild) == [child, parent]
+    assert hierarchy.parents(store.client, parent) == []

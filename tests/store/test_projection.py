@@ -1,4 +1,4 @@
-"""The projector and the read queries on the embedded engine (the real ClickHouse code, in process)."""
+"""The projector and the read queries, on both ClickHouse backends (embedded engine and server)."""
 
 import threading
 import time
@@ -58,7 +58,7 @@ def log(tmp_path):
     log.close()
 
 
-def test_run_state_folds_events_from_many_ranks(log, embedded_store):
+def test_run_state_folds_events_from_many_ranks(log, store):
     log.append(
         [
             message("ExperimentCreated", experiment_id="7", name="exp", artifact_location=None, tags={"a": "1"}),
@@ -94,8 +94,8 @@ def test_run_state_folds_events_from_many_ranks(log, embedded_store):
             message("RunUpdated", run_id=RUN, status="FINISHED", end_time=300, run_name=None),
         ]
     )
-    project(log, embedded_store)
-    run = queries.run(embedded_store.client, RUN)
+    project(log, store)
+    run = queries.run(store.client, RUN)
     assert run is not None
     assert (run["experiment_id"], run["run_name"], run["status"]) == ("7", "r", "FINISHED")
     assert (run["start_time"], run["end_time"], run["lifecycle_stage"]) == (100, 300, "active")
@@ -104,14 +104,14 @@ def test_run_state_folds_events_from_many_ranks(log, embedded_store):
     # latest = greatest (step, timestamp, value): step 1 at t=12 from rank 1
     assert run["metrics"]["loss"] == {"value": 0.7, "timestamp": 12, "step": 1}
     assert run["metrics"]["acc"]["value"] == 0.9
-    [experiment] = queries.experiments(embedded_store.client, name="exp")
+    [experiment] = queries.experiments(store.client, name="exp")
     assert experiment["tags"] == {"a": "1"} and experiment["experiment_id"] == "7"
-    page = queries.metric_history(embedded_store.client, RUN, "loss", 100, None)
+    page = queries.metric_history(store.client, RUN, "loss", 100, None)
     assert page.values.tolist() == [1.0, 0.5, 0.7]
     assert page.ranks.tolist() == [0, 0, 1]
 
 
-def test_events_of_one_millisecond_apply_in_log_order(log, embedded_store):
+def test_events_of_one_millisecond_apply_in_log_order(log, store):
     created = event(
         "RunCreated",
         run_id=RUN,
@@ -132,60 +132,60 @@ def test_events_of_one_millisecond_apply_in_log_order(log, embedded_store):
                    "profile": None, "tags": {"mlflow.data.context": "train"}}],
     )  # fmt: skip
     log.append([(RUN, encode(*e)) for e in [created, *same_ms, inputs]])
-    project(log, embedded_store)
-    run = queries.run(embedded_store.client, RUN)
+    project(log, store)
+    run = queries.run(store.client, RUN)
     assert run is not None and run["lifecycle_stage"] == "deleted"
-    rows = embedded_store.client.query("SELECT name, digest, tags FROM run_inputs").result_rows
+    rows = store.client.query("SELECT name, digest, tags FROM run_inputs").result_rows
     assert rows == [("d", "x1", {"mlflow.data.context": "train"})]
 
 
-def test_replaying_the_log_changes_no_answer(log, embedded_store):
+def test_replaying_the_log_changes_no_answer(log, store):
     log.append([metrics(RUN, 0, ["m"], [0] * 5, [1, 2, 3, 4, 5], [0, 1, 2, 3, 4], [1, 1, 1, 1, 1])])
     log.append([metrics(RUN, 0, ["m"], [0, 0], [2, 2], [1, 1], [1, 1])])  # exact re-send of a point
     log.append([message("RunDeleted", run_id=RUN)])
-    project(log, embedded_store)
-    first = queries.metric_history(embedded_store.client, RUN, "m", 100, None)
+    project(log, store)
+    first = queries.metric_history(store.client, RUN, "m", 100, None)
     assert first.values.tolist() == [1, 2, 3, 4, 5]
 
     consumer = log.consumer(GROUP)
     consumer.commit({0: 1})  # rewind: the whole log is applied a second time
     consumer.close()
-    replay = project(log, embedded_store)
+    replay = project(log, store)
     assert replay.points_written == 0  # every metric message was known to be stored already
-    again = queries.metric_history(embedded_store.client, RUN, "m", 100, None)
+    again = queries.metric_history(store.client, RUN, "m", 100, None)
     assert again.values.tolist() == [1, 2, 3, 4, 5]
 
 
-def test_a_crash_between_the_metric_inserts_is_repaired_exactly(log, embedded_store):
+def test_a_crash_between_the_metric_inserts_is_repaired_exactly(log, store):
     log.append([metrics(RUN, 0, ["m"], [0] * 200, np.arange(200.0), np.arange(200), np.ones(200))])
-    project(log, embedded_store)
-    client = embedded_store.client
+    project(log, store)
+    client = store.client
     # As if the projector died after inserting the points but before the rollup and the summary:
     client.command("TRUNCATE TABLE metric_rollup")
     client.command("TRUNCATE TABLE metric_summary")
     consumer = log.consumer(GROUP)
     consumer.commit({0: 1})
     consumer.close()
-    project(log, embedded_store)
+    project(log, store)
     assert client.query("SELECT count() FROM metrics").result_rows[0][0] == 200  # not inserted again
     assert client.query("SELECT sum(points) FROM metric_rollup").result_rows[0][0] == 200
     assert client.query("SELECT sum(points), max(latest) FROM metric_summary").result_rows[0] == (200, (199, 1, 199.0))
     project_again = log.consumer(GROUP)
     project_again.commit({0: 1})
     project_again.close()
-    project(log, embedded_store)  # a plain replay adds nothing anywhere
+    project(log, store)  # a plain replay adds nothing anywhere
     assert client.query("SELECT sum(points) FROM metric_rollup").result_rows[0][0] == 200
 
 
-def test_a_resent_event_is_stored_once(log, embedded_store):
+def test_a_resent_event_is_stored_once(log, store):
     batch = metrics(RUN, 0, ["m"], [0, 0, 0], [1, 2, 3], [0, 1, 2], [5, 5, 5])
     log.append([batch])
     log.append([batch])  # a client retry after a lost acknowledgement: same event, new offset
-    assert project(log, embedded_store).points_written == 3
-    assert embedded_store.client.query("SELECT count() FROM metrics").result_rows[0][0] == 3
+    assert project(log, store).points_written == 3
+    assert store.client.query("SELECT count() FROM metrics").result_rows[0][0] == 3
 
 
-def test_history_pages_through_ties_exactly(embedded_store, log):
+def test_history_pages_through_ties_exactly(store, log):
     rng = np.random.default_rng(7)
     n = 500
     steps = rng.integers(0, 20, n)  # many points share a step, a timestamp and a rank
@@ -195,11 +195,11 @@ def test_history_pages_through_ties_exactly(embedded_store, log):
     for rank in (0, 1):
         sel = ranks == rank
         log.append([metrics(RUN, rank, ["k"], [0] * sel.sum(), values[sel], steps[sel], stamps[sel])])
-    project(log, embedded_store)
+    project(log, store)
     for page_size in (1, 7, 64, 499, 500, 1000):
         got, token = [], None
         while True:
-            page = queries.metric_history(embedded_store.client, RUN, "k", page_size, token)
+            page = queries.metric_history(store.client, RUN, "k", page_size, token)
             got += list(
                 zip(
                     page.steps.tolist(),
@@ -216,14 +216,14 @@ def test_history_pages_through_ties_exactly(embedded_store, log):
         assert got == expected, page_size
 
 
-def test_bad_messages_are_dead_lettered_and_the_stream_goes_on(log, embedded_store):
+def test_bad_messages_are_dead_lettered_and_the_stream_goes_on(log, store):
     good = message("ParamsLogged", run_id=RUN, params={"p": "1"})
     unknown_schema = good[1][:2] + b"\xff" * 8 + good[1][10:]
     invalid = message("ParamsLogged", run_id=RUN, params={"": "empty key"})
     log.append([("x", b"\x00garbage"), ("x", unknown_schema), invalid, good])
-    projector = project(log, embedded_store)
+    projector = project(log, store)
     assert projector.dead_letters == 3
-    reasons = [r[0] for r in embedded_store.client.query("SELECT reason FROM dead_letters ORDER BY offset").result_rows]
+    reasons = [r[0] for r in store.client.query("SELECT reason FROM dead_letters ORDER BY offset").result_rows]
     assert "marker" in reasons[0] and "unknown schema" in reasons[1] and "empty" in reasons[2]
-    params = embedded_store.client.query("SELECT key, value FROM run_params_view").result_rows
+    params = store.client.query("SELECT key, value FROM run_params_view").result_rows
     assert params == [("p", "1")]
