@@ -79,7 +79,9 @@ def test_downsampling_keeps_first_last_and_true_envelope(log: LocalLog, store: C
             assert (merged["x_first"][i], merged["x_last"][i]) == (xs.min(), xs.max())
         assert merged["max"].max() == 1e9 and merged["x_of_max"][int(np.argmax(merged["max"]))] == 5000
         assert merged["x_first"][0] == 0 and merged["x_last"][-1] == n - 1  # first and last points kept
-        assert merged["first"][0] == values[0][0] and merged["last"][-1] == values[1][-1]
+        # both ranks have a point at the first and the last step: either one is the first/last point
+        assert merged["first"][0] in (values[0][0], values[1][0])
+        assert merged["last"][-1] in (values[0][-1], values[1][-1])
 
     per_rank = _series(store.client, SeriesRequest(run_ids=[run], keys=["loss"], max_points=100, per_rank=True))[
         "series"
