@@ -172,7 +172,7 @@ class HistoryPage:
 
 _HISTORY = (
     "SELECT step, timestamp, value, rank FROM metrics FINAL "
-    "WHERE run_id = {run_id:String} AND key = {key:String} "
+    "WHERE run_id = {run_id:String} AND key = {key:String} AND step >= {step:Int64} "  # the sort key prunes
     "AND (step, timestamp, rank) >= ({step:Int64}, {timestamp:Int64}, {rank:UInt32}) "
     "ORDER BY step, timestamp, rank, value LIMIT {skip:UInt64}, {limit:UInt64}"
 )
@@ -192,12 +192,13 @@ def metric_history(client: Client, run_id: str, key: str, max_results: int, page
             "timestamp": timestamp,
             "rank": rank,
             "skip": skip,
-            "limit": max_results,
+            "limit": max_results + 1,  # one more tells whether a next page exists
         },
     )
-    steps, timestamps, values, ranks = (table.column(i).to_numpy() for i in range(4))
+    more = table.num_rows > max_results
+    steps, timestamps, values, ranks = (table.column(i).to_numpy()[:max_results] for i in range(4))
     token = None
-    if len(steps) == max_results and max_results:
+    if more:
         last = (steps[-1], timestamps[-1], ranks[-1])
         same = (steps == last[0]) & (timestamps == last[1]) & (ranks == last[2])
         ties = int(same.sum())
