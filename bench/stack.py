@@ -1,0 +1,114 @@
+"""The runstream pipeline on real services, for benchmarks: a Kafka broker and a ClickHouse server on
+127.0.0.1 (tests/services), a `runstream projector` and, on request, a `runstream api` subprocess.
+Everything started is registered on the caller's ExitStack at once, so it is stopped by PID, last first.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from api.consistency import caught_up
+from api.queries import applied_positions
+from ingest.log.base import Positions
+from tests.integration.roles import Role
+from tests.services.clickhouse_server import ClickHouseServer
+from tests.services.kafka_broker import start_kafka
+from tests.services.ports import free_port, free_ports
+
+QUERY_LOG = (
+    "<query_log><database>system</database><table>query_log</table>"
+    "<flush_interval_milliseconds>1000</flush_interval_milliseconds></query_log>"
+)
+
+
+class LoggedClickHouse(ClickHouseServer):
+    """The test services' ClickHouse server with system.query_log on: what each read cost the server."""
+
+    def _write_config(self) -> None:
+        super()._write_config()
+        config = self.workdir / "config.xml"
+        config.write_text(config.read_text().replace("</clickhouse>", f"  {QUERY_LOG}\n</clickhouse>"))
+
+
+class Stack:
+    def __init__(self, workdir: Path, stack: ExitStack, partitions: int = 4) -> None:
+        self.workdir = workdir
+        self._stack = stack
+        self.kafka = start_kafka(workdir / "kafka")
+        stack.callback(self.kafka.stop)
+        self.clickhouse = LoggedClickHouse(workdir / "clickhouse", *free_ports(2))
+        stack.callback(self.clickhouse.stop)  # a no-op if it never started
+        self.clickhouse.start()
+        tag = uuid.uuid4().hex[:10]
+        self.topic_prefix = f"bench{tag}."
+        self.database = f"bench_{tag}"
+        self.consumer_group = f"bench-{tag}"
+        self.env = {
+            "RUNSTREAM_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
+            "RUNSTREAM_TOPIC_PREFIX": self.topic_prefix,
+            "RUNSTREAM_CLICKHOUSE_URL": f"{self.clickhouse.url}/{self.database}",
+            "RUNSTREAM_CONSUMER_GROUP": self.consumer_group,
+            "RUNSTREAM_KAFKA_PARTITIONS": str(partitions),
+        }
+        self.projector = self._role("projector")
+        self.api: Role | None = None
+        self.sql: Client = clickhouse_connect.get_client(
+            dsn=self.clickhouse.url, database=self.database, compress=False
+        )
+
+    def _role(self, name: str, *args: str) -> Role:
+        role = Role(self.workdir, name, *args, env=self.env)
+        self._stack.callback(role.stop)
+        return role
+
+    @property
+    def tracking_uri(self) -> str:
+        """What SDK writers use: Kafka directly (they also need RUNSTREAM_TOPIC_PREFIX=topic_prefix)."""
+        return f"kafka://{self.kafka.bootstrap}"
+
+    def start_api(self) -> str:
+        """Starts `runstream api` on a free port; returns its base URL."""
+        port = free_port()
+        self.api = self._role("api", "--host", "127.0.0.1", "--port", str(port))
+        return f"http://127.0.0.1:{port}"
+
+    def pids(self) -> dict[str, int]:
+        procs = {"kafka broker": self.kafka.pid, "clickhouse server": self.clickhouse.pid}
+        procs.update(projector=self.projector.pid, api=self.api.pid if self.api else None)
+        return {name: pid for name, pid in procs.items() if pid is not None}
+
+    def wait_applied(self, wanted: Positions, timeout: float) -> float:
+        """Polls until the projector applied these log positions; returns when it saw that."""
+        deadline = time.time() + timeout
+        while not caught_up(applied_positions(self.sql, self.consumer_group), wanted):
+            if time.time() > deadline:
+                raise TimeoutError(f"positions {wanted} not applied after {timeout} s")
+            time.sleep(0.1)
+        return time.time()
+
+    def wait_merges(self, timeout: float) -> float:
+        """Waits (bounded) until the server runs no merge in this database; returns the seconds waited."""
+        start = time.time()
+        sql = "SELECT count() FROM system.merges WHERE database = {db:String}"
+        while time.time() - start < timeout:
+            if not self.sql.query(sql, parameters={"db": self.database}).result_rows[0][0]:
+                break
+            time.sleep(1.0)
+        return time.time() - start
+
+    def parts(self, table: str) -> int:
+        sql = "SELECT count() FROM system.parts WHERE database = {db:String} AND table = {t:String} AND active"
+        return int(self.sql.query(sql, parameters={"db": self.database, "t": table}).result_rows[0][0])
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, all threads, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
