@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from api.search.grammar import COMPARATORS, SQL_KEYWORDS, Clause, Order
+from projector.rows import COLUMNS
 from schemas.codec import encode
 from schemas.events import MetricColumns, header, metric_batch_fields, partition_key
 
@@ -248,19 +249,7 @@ def build(seed: int = 7, n_runs: int = 300, n_experiments: int = 40) -> Corpus:
     return Corpus(runs, list(experiments.values()), out, inputs)
 
 
-INPUT_COLUMNS = [
-    "run_id",
-    "name",
-    "digest",
-    "source_type",
-    "source",
-    "schema",
-    "profile",
-    "tags",
-    "event_time",
-    "seq",
-    "event_id",
-]
+INPUT_COLUMNS = COLUMNS["run_inputs"]  # the projector's own column list
 
 
 # --- brute force --------------------------------------------------------------------------------
