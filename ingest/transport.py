@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 from typing import Protocol
 from urllib.parse import urlparse
@@ -81,16 +83,25 @@ class HttpTransport:
 
 
 class KafkaTransport:
+    """One per process and cluster, shared by every run: a producer's start (topic check, idempotent
+    producer id) costs far more than a run's events. Closing a run flushes; the producer lives on."""
+
     def __init__(self, bootstrap: str, topic_prefix: str) -> None:
         topic = events_topic(topic_prefix)
         ensure_topic(bootstrap, topic)
         self._log = KafkaLog(bootstrap, topic)
+        atexit.register(self._log.close)
 
     def send(self, messages: list[tuple[str, bytes]]) -> Positions:
-        return self._log.append(messages)
+        return self._log.append(messages)  # returns once every message is acknowledged
 
     def close(self) -> None:
-        self._log.close()
+        """Nothing to do: send() already waited for the acknowledgements; the producer is shared."""
+
+
+@functools.cache
+def _kafka_transport(bootstrap: str, topic_prefix: str) -> KafkaTransport:
+    return KafkaTransport(bootstrap, topic_prefix)
 
 
 def transport_for(uri: str) -> Transport:
@@ -99,5 +110,5 @@ def transport_for(uri: str) -> Transport:
         return HttpTransport(uri)
     if parsed.scheme == "kafka":
         prefix = os.environ.get("RUNSTREAM_TOPIC_PREFIX", DEFAULT_TOPIC_PREFIX)
-        return KafkaTransport(parsed.netloc, prefix)
+        return _kafka_transport(parsed.netloc, prefix)
     raise ValueError(f"unsupported tracking URI {uri!r}: use http://host:port or kafka://host:port")

@@ -118,9 +118,14 @@ def test_two_projectors_share_the_partitions(kafka_env: Stack) -> None:
         assert len(client.get_metric_history(run.run_id, "x", after=token)) == 5000
     admin = AdminClient({"bootstrap.servers": stack.env["RUNSTREAM_KAFKA_BOOTSTRAP_SERVERS"]})
     group = stack.env["RUNSTREAM_CONSUMER_GROUP"]
-    description = admin.describe_consumer_groups([group])[group].result(timeout=30)
-    assignments = [m.assignment.topic_partitions for m in description.members]
-    assert len(assignments) == 2 and all(assignments)
+    deadline = time.monotonic() + 60  # the second member's join rebalances the group in its own time
+    while True:
+        description = admin.describe_consumer_groups([group])[group].result(timeout=30)
+        assignments = [m.assignment.topic_partitions for m in description.members]
+        if len(assignments) == 2 and all(assignments):
+            break
+        assert time.monotonic() < deadline, assignments
+        time.sleep(0.5)
 
 
 def test_gateway_writes_over_http_and_refuses_bad_input_whole(kafka_env: Stack) -> None:
