@@ -35,17 +35,13 @@ from multiprocessing.synchronize import Barrier, Event
 from pathlib import Path
 from typing import Any
 
-import clickhouse_connect
 import numpy as np
 
 import runstream
 from api.consistency import caught_up
 from api.queries import applied_positions, metric_history
+from bench.stack import Stack, cpu_seconds
 from ingest.log.base import parse_token
-from tests.integration.roles import REPO
-from tests.services.clickhouse_server import start_clickhouse
-from tests.services.kafka_broker import start_kafka
-from tests.services.process import spawn, terminate, wait_until
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ingest.json"
 PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -125,14 +121,6 @@ def produce(job: Job, ready: Barrier, stop: Event, results: mp.Queue[dict[str, A
     results.put({"run_id": job.run_id, "points": sent, "start": start, "acked": acked, "cpu_s": cpu})
 
 
-def cpu_seconds(pid: int | None) -> float:
-    """utime + stime of a process, all threads, from /proc."""
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def percentiles(seconds: list[float]) -> dict[str, float]:
     return {f"p{q}": round(float(np.percentile(seconds, q)) * 1000, 1) for q in (50, 99)}
 
@@ -156,31 +144,14 @@ class Bench:
     def __init__(self, args: argparse.Namespace, workdir: Path, stack: ExitStack) -> None:
         self.args = args
         self.workdir = workdir
-        self.kafka = start_kafka(workdir / "kafka")
-        stack.callback(self.kafka.stop)
-        self.clickhouse = start_clickhouse(workdir / "clickhouse")
-        stack.callback(self.clickhouse.stop)
-        tag = uuid.uuid4().hex[:10]
-        self.prefix = f"bench{tag}."
-        self.database = f"bench_{tag}"
-        self.env = {
-            "RUNSTREAM_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
-            "RUNSTREAM_TOPIC_PREFIX": self.prefix,
-            "RUNSTREAM_CLICKHOUSE_URL": f"{self.clickhouse.url}/{self.database}",
-            "RUNSTREAM_CONSUMER_GROUP": f"bench-{tag}",
-            "RUNSTREAM_KAFKA_PARTITIONS": str(args.partitions),
-        }
+        services = Stack(workdir, stack, args.partitions)
+        self.kafka, self.clickhouse, self.sql = services.kafka, services.clickhouse, services.sql
+        self.prefix, self.database = services.topic_prefix, services.database
         os.environ["RUNSTREAM_TOPIC_PREFIX"] = self.prefix  # for the probe run, which runs in this process
-        log = workdir / "projector.log"
-        cmd = [sys.executable, "-m", "runstream", "projector"]
-        projector = spawn(cmd, cwd=REPO, log_path=log, env={**os.environ, **self.env})  # as tests/integration/roles.py
-        stack.callback(terminate, projector, 60)
-        ready = lambda: " consuming " in log.read_text(errors="replace")  # noqa: E731
-        wait_until(ready, proc=projector, what="runstream projector", timeout=90, logs=[log])
-        self.projector_pid = projector.pid
-        self.pids = {"kafka broker": self.kafka.pid, "clickhouse server": self.clickhouse.pid}
-        self.pids["projector"] = projector.pid
-        self.sql = clickhouse_connect.get_client(dsn=self.clickhouse.url, database=self.database, compress=False)
+        self.group = services.consumer_group
+        assert services.projector.pid is not None  # running: Stack waited until it consumes
+        self.projector_pid: int = services.projector.pid
+        self.pids = services.pids()
 
     def rows(self) -> int:
         """Rows in the active parts of `metrics`: what queries see, read from metadata (no table scan)."""
@@ -283,7 +254,7 @@ class Bench:
         meanwhile P producers log columnar batches at `load_rate` points/s in total (if not 0)."""
         before, rate = self.rows(), load_rate / self.args.producers
         jobs = [self.job("arrays", 10**12, rate) for _ in range(self.args.producers)] if load_rate else []
-        group = self.env["RUNSTREAM_CONSUMER_GROUP"]
+        group = self.group
         times: dict[str, list[float]] = {"acked": [], "queryable": [], "token_applied": []}
         run = runstream.start_run(experiment="bench", tracking_uri=f"kafka://{self.kafka.bootstrap}")
         run.flush()
