@@ -11,9 +11,12 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 import orjson
+import pyarrow as pa
 
+from api.series import split_series
 from ingest.sdk.run import get_tracking_uri
 from ingest.transport import http_retrying
+from runstream.responses import ARROW_STREAM, read_arrow
 
 HISTORY_PAGE = 500_000
 
@@ -53,11 +56,6 @@ class MetricHistory(Sequence[MetricPoint]):
             yield self[i]
 
 
-def _values(raw: list[Any]) -> np.ndarray:
-    """JSON floats, with MLflow's "NaN"/"Infinity"/"-Infinity" strings for non-finite values."""
-    return np.array([float(v) for v in raw] if any(isinstance(v, str) for v in raw) else raw, np.float64)
-
-
 def api_uri(tracking_uri: str | None = None) -> str:
     uri = tracking_uri or get_tracking_uri()
     if urlparse(uri).scheme in ("http", "https"):
@@ -76,20 +74,31 @@ class Client:
         self._retry_for_s = retry_for_s
 
     def _get(self, path: str, **params: Any) -> Any:
-        return self._request("GET", path, None, params)
+        return orjson.loads(self._request("GET", path, None, params))
 
     def _post(self, path: str, body: dict[str, Any], **params: Any) -> Any:
-        return self._request("POST", path, body, params)
+        return orjson.loads(self._request("POST", path, body, params))
 
-    def _request(self, method: str, path: str, body: dict[str, Any] | None, params: dict[str, Any]) -> Any:
+    def _arrow(self, method: str, path: str, body: dict[str, Any] | None, **params: Any) -> tuple[pa.Table, Any]:
+        """Large columns come as Arrow IPC: no text to write or parse."""
+        return read_arrow(self._request(method, path, body, params, {"Accept": ARROW_STREAM}))
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        params: dict[str, Any],
+        headers: dict[str, str] | None = None,
+    ) -> bytes:
         query = {k: v for k, v in params.items() if v is not None}
         for attempt in http_retrying(self._retry_for_s):
             with attempt:
-                response = self._http.request(method, path, params=query, json=body)
+                response = self._http.request(method, path, params=query, json=body, headers=headers)
                 if response.status_code == 404:
                     raise NotFound(response.json().get("message", path))
                 response.raise_for_status()
-        return orjson.loads(response.content)
+        return response.content
 
     def get_experiment(self, experiment_id: str, after: str | None = None) -> dict[str, Any]:
         return self._get(f"/api/v1/experiments/{experiment_id}", after=after)  # type: ignore[no-any-return]
@@ -145,7 +154,8 @@ class Client:
         per_rank: bool = False,
         after: str | None = None,
     ) -> dict[str, Any]:
-        """Many runs by keys, each downsampled onto one common x grid."""
+        """Many runs by keys, each downsampled onto one common x grid: the grid, and per series its
+        bucket columns as numpy arrays."""
         body = {
             "run_ids": run_ids,
             "keys": keys,
@@ -156,7 +166,8 @@ class Client:
             "rank": rank,
             "per_rank": per_rank,
         }
-        return self._post("/api/v1/series", body, after=after)  # type: ignore[no-any-return]
+        table, grid = self._arrow("POST", "/api/v1/series", body, after=after)
+        return {**grid, "series": split_series(table, run_ids, keys, per_rank, column=lambda c: c)}
 
     def get_run_summaries(self, run_ids: list[str], keys: list[str] | None = None) -> list[dict[str, Any]]:
         """Per run and key: last value and step, min, max, count (a dashboard's runs table)."""
@@ -212,28 +223,27 @@ class Client:
         return self._get(f"/api/v1/runs/{run_id}/parents")["run_ids"]  # type: ignore[no-any-return]
 
     def _raw_history(self, run_id: str, key: str, after: str | None) -> MetricHistory:
-        parts: list[dict[str, Any]] = []
+        pages: list[pa.Table] = []
         token = None
         while True:
-            page = self._get(
+            page, meta = self._arrow(
+                "GET",
                 f"/api/v1/runs/{run_id}/metric-history",
+                None,
                 key=key,
                 max_results=HISTORY_PAGE,
                 page_token=token,
                 after=after,
             )
-            parts.append(page)
-            token = page["next_page_token"]
+            pages.append(page)
+            token = meta["next_page_token"]
             if not token:
                 break
-
-        def column(name: str, dtype: type) -> np.ndarray:
-            return np.concatenate([np.asarray(p[name], dtype) for p in parts])
-
-        values = np.concatenate([_values(p["values"]) for p in parts])
-        return MetricHistory(
-            column("steps", np.int64), values, column("timestamps", np.int64), column("ranks", np.int64)
+        table = pa.concat_tables(pages)
+        steps, timestamps, values, ranks = (
+            table.column(c).to_numpy() for c in ("steps", "timestamps", "values", "ranks")
         )
+        return MetricHistory(steps, values, timestamps, ranks.astype(np.int64))
 
     def close(self) -> None:
         self._http.close()

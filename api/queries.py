@@ -76,18 +76,28 @@ def _grouped(client: Client, sql: str, ids: list[str]) -> dict[str, dict[str, st
     return out
 
 
-def _latest_metrics(client: Client, run_ids: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    if not run_ids:
-        return out
-    result = client.query(
-        "SELECT run_id, key, max(latest) AS l FROM metric_summary "
-        "WHERE run_id IN {ids:Array(String)} GROUP BY run_id, key",
-        parameters={"ids": run_ids},
-    )
-    for run_id, key, (step, timestamp, value) in result.result_rows:
-        out.setdefault(run_id, {})[key] = {"value": json_float(value), "timestamp": timestamp, "step": step}
-    return out
+# A run's params, tags and latest metrics in one query: ClickHouse reads the three tables at once.
+_RUN_DATA = (
+    "SELECT 0 AS kind, run_id, key, value, 0 AS step, 0 AS timestamp, nan AS number "
+    "FROM run_params_view WHERE run_id IN {ids:Array(String)} "
+    "UNION ALL SELECT 1, run_id, key, value, 0, 0, nan FROM run_tags_view WHERE run_id IN {ids:Array(String)} "
+    "UNION ALL SELECT 2, run_id, key, '', latest.1, latest.2, latest.3 FROM "
+    "(SELECT run_id, key, max(latest) AS latest FROM metric_summary WHERE run_id IN {ids:Array(String)} "
+    "GROUP BY run_id, key)"
+)
+RunData = dict[str, dict[str, Any]]
+
+
+def _run_data(client: Client, run_ids: list[str]) -> tuple[RunData, RunData, RunData]:
+    """Per run: params, tags, and the latest point of each metric (MLflow's rule)."""
+    data: tuple[RunData, RunData, RunData] = ({}, {}, {})
+    if run_ids:
+        rows = client.query(_RUN_DATA, parameters={"ids": run_ids}).result_rows
+        for kind, run_id, key, value, step, timestamp, number in rows:
+            if kind == 2:
+                value = {"value": json_float(number), "timestamp": timestamp, "step": step}
+            data[kind].setdefault(run_id, {})[key] = value
+    return data
 
 
 def _runs(client: Client, where: str, params: dict[str, Any], limit: int, offset: int) -> list[dict[str, Any]]:
@@ -98,13 +108,7 @@ def _runs(client: Client, where: str, params: dict[str, Any], limit: int, offset
     )
     rows = list(result.named_results())
     ids = [r["run_id"] for r in rows]
-    params_by_run = _grouped(
-        client, "SELECT run_id, key, value FROM run_params_view WHERE run_id IN {ids:Array(String)}", ids
-    )
-    tags_by_run = _grouped(
-        client, "SELECT run_id, key, value FROM run_tags_view WHERE run_id IN {ids:Array(String)}", ids
-    )
-    metrics_by_run = _latest_metrics(client, ids)
+    params_by_run, tags_by_run, metrics_by_run = _run_data(client, ids)
     return [
         {
             "run_id": r["run_id"],

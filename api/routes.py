@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+import pyarrow as pa
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 
 from api import queries
 from api.context import After, ReadContext, View
 from runstream.errors import not_found
-from runstream.responses import json_floats, json_response
+from runstream.responses import ARROW_STREAM, accepts_arrow, arrow_response, json_floats, json_response
 
 MAX_HISTORY_PAGE = 1_000_000
 
@@ -59,9 +60,15 @@ def read_router(ctx: ReadContext) -> APIRouter:
         max_results: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 100_000,
         page_token: str | None = None,
         after: After = None,
+        accept: Annotated[str | None, Header(description=f"{ARROW_STREAM} for an Arrow IPC stream")] = None,
     ) -> Response:
         await ctx.consistent(after)
         page = await ctx.query(queries.metric_history, run_id, key, max_results, page_token)
+        if accepts_arrow(accept):
+            columns = {"steps": page.steps, "timestamps": page.timestamps, "values": page.values, "ranks": page.ranks}
+            return arrow_response(
+                pa.table(columns), {"run_id": run_id, "key": key, "next_page_token": page.next_page_token}
+            )
         return json_response(
             {
                 "run_id": run_id,

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from api import hierarchy, series
 from api.context import After, ReadContext
-from runstream.responses import json_floats, json_response
+from runstream.responses import ARROW_STREAM, accepts_arrow, arrow_response, json_floats, json_response
 
 Keys = Annotated[list[Annotated[str, Field(min_length=1, max_length=250)]], Field(min_length=1, max_length=50)]
 RunIds = Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=series.MAX_RUNS)]
@@ -46,12 +47,17 @@ class AggregateRequest(BaseModel):
     x_max: int | None = None
 
 
-def _series(client: Client, request: SeriesRequest) -> dict[str, Any]:
+def _series_table(client: Client, request: SeriesRequest) -> tuple[series.Grid, pa.Table]:
     selection = series.Selection(
         client, request.run_ids, request.keys, request.x_axis, request.rank, request.x_min, request.x_max
     )
     grid = selection.grid(request.max_points)
-    return {**grid.as_dict(), "series": series.bucketed(selection, grid, request.per_rank)}
+    return grid, series.bucket_table(selection, grid, request.per_rank)
+
+
+def _series(client: Client, request: SeriesRequest) -> dict[str, Any]:
+    grid, table = _series_table(client, request)
+    return {**grid.as_dict(), "series": series.split_series(table, request.run_ids, request.keys, request.per_rank)}
 
 
 def _aggregate(client: Client, request: AggregateRequest) -> dict[str, Any]:
@@ -82,8 +88,15 @@ def series_router(ctx: ReadContext) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["charts"])
 
     @router.post("/series", summary="Downsampled metric series of one or many runs on one x grid")
-    async def get_series(request: SeriesRequest, after: After = None) -> Response:
+    async def get_series(
+        request: SeriesRequest,
+        after: After = None,
+        accept: Annotated[str | None, Header(description=f"{ARROW_STREAM}: the bucket rows as Arrow IPC")] = None,
+    ) -> Response:
         await ctx.consistent(after)
+        if accepts_arrow(accept):
+            grid, table = await ctx.query(_series_table, request)
+            return arrow_response(table, grid.as_dict())
         return json_response(await ctx.query(_series, request))
 
     @router.post("/runs/summary", summary="Per run and key: latest value and step, min, max, count")

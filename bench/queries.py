@@ -66,6 +66,7 @@ FIGURES = {  # name: (what, goal for runstream's p50 in s)
     "aggregate": ("aggregate {compare_runs} runs grouped by params.lr (mean/std per bucket)", None),
     "search": ("search {search_runs:,} runs: metric + param filter, order_by, 100 results", 0.100),
 }
+FOLDED = ("metric_summary", "run_state", "param_state", "tag_state")  # read with FINAL by searches
 Check = Callable[[Any], str | None]
 EQUIVALENTS = [
     "MLflow's calls: downsampled = GET metrics/get-history-bulk-interval (max_results 1,000, its row sampling);",
@@ -191,7 +192,7 @@ def load_runstream(stack: Stack, sizes: Sizes, args: argparse.Namespace) -> dict
         runs_per_s=round(sizes.search_runs / seconds),
         points_per_s=round(points / seconds),
     )
-    merge_wait = stack.wait_merges(args.merge_wait)
+    merge_wait = stack.wait_merges(args.merge_wait, FOLDED)
     counts = stack.sql.query("SELECT (SELECT count() FROM metrics), (SELECT count() FROM run_params)").result_rows[0]
     return {
         "history_runs": history,
@@ -199,7 +200,7 @@ def load_runstream(stack: Stack, sizes: Sizes, args: argparse.Namespace) -> dict
         "merge_wait_s": round(merge_wait, 1),
         "rows": {"metrics": counts[0], "run_params": counts[1]},
         "active_parts": {
-            t: stack.parts(t) for t in ("metrics", "metric_summary", "run_events", "run_params", "run_tags")
+            t: stack.parts(t) for t in ("metrics", "metric_rollup", *FOLDED)
         },
     }
 

@@ -93,12 +93,15 @@ class Stack:
             time.sleep(0.1)
         return time.time()
 
-    def wait_merges(self, timeout: float) -> float:
-        """Waits (bounded) until the server runs no merge in this database; returns the seconds waited."""
+    def wait_merges(self, timeout: float, folded: tuple[str, ...] = ()) -> float:
+        """Waits (bounded) until the server runs no merge in this database and each `folded` table is one
+        part (they are merged by age, see migrations/002): the state a quiet server settles in.
+        Returns the seconds waited."""
         start = time.time()
         sql = "SELECT count() FROM system.merges WHERE database = {db:String}"
         while time.time() - start < timeout:
-            if not self.sql.query(sql, parameters={"db": self.database}).result_rows[0][0]:
+            merging = self.sql.query(sql, parameters={"db": self.database}).result_rows[0][0]
+            if not merging and all(self.parts(t) <= 1 for t in folded):
                 break
             time.sleep(1.0)
         return time.time() - start

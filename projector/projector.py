@@ -25,6 +25,8 @@ from tenacity import (
 from ingest.log.base import LogConsumer, RevokeHandler
 from projector.dedup import METRIC_TABLES, MetricDedup
 from projector.rows import COLUMNS, Batch
+from projector.state import COLUMNS as STATE_COLUMNS
+from projector.state import state_rows
 from runstream.clickhouse import ClickHouse
 
 log = logging.getLogger(__name__)
@@ -118,6 +120,9 @@ class Projector:
         for table, rows in batch.rows.items():
             if rows:
                 client.insert(table, rows, column_names=COLUMNS[table])
+        for table, rows in state_rows(batch.rows).items():
+            if rows:
+                client.insert(table, rows, column_names=STATE_COLUMNS[table])
         now = datetime.now(UTC)
         progress = [[self.group, p, offset - 1, now] for p, offset in batch.next_offsets.items()]
         client.insert(

@@ -35,8 +35,8 @@ _COLUMNS = {
 _CONTEXT = "mlflow.data.context"  # the dataset input tag MLflow's datasets.context searches
 _DATASET_COLUMNS = {"name": "name", "digest": "digest", "context": f"tags['{_CONTEXT}']"}
 _VALUES = {"param": "run_params_view", "tag": "run_tags_view"}
-# Params are never deleted, so the raw table says whether a run has one (no fold needed).
-_PRESENT = {"param": "run_params", "tag": "run_tags_view"}
+# Params are never deleted, so any state row says a run has one (no fold needed).
+_PRESENT = {"param": "param_state", "tag": "run_tags_view"}
 
 
 class _Metrics:

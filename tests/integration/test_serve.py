@@ -145,3 +145,26 @@ def test_chart_reads_through_the_client(serve: str) -> None:
     assert [e["name"] for e in client.search_experiments("name LIKE 'chart%'")] == ["charts"]
     assert client.get_child_runs(runs[0].run_id) == [child.run_id]
     assert client.get_parent_runs(child.run_id) == [runs[0].run_id]
+
+
+def test_arrow_answers_equal_the_json_ones(serve: str) -> None:
+    values = np.arange(1000.0)
+    values[[10, 500]] = [np.nan, np.inf]
+    with runstream.start_run(experiment="arrow", tracking_uri=serve) as run:
+        run.log_metric_arrays("loss", values, np.arange(1000))
+    token = run.end()
+    client = runstream.Client(serve)
+    series = client.compare_runs([run.run_id], ["loss"], max_points=7, after=token)
+    body = {"run_ids": [run.run_id], "keys": ["loss"], "max_points": 7}
+    as_json = httpx.post(f"{serve}/api/v1/series", json=body).json()
+    assert {k: v for k, v in series.items() if k != "series"} == {k: v for k, v in as_json.items() if k != "series"}
+    [arrow], [json] = series["series"], as_json["series"]
+    assert arrow.keys() == json.keys()
+    for name, column in json.items():
+        if isinstance(column, list):
+            assert np.array_equal(arrow[name], np.array(column, float), equal_nan=True), name
+    assert arrow["max"][3] == np.inf and np.isfinite(arrow["mean"][0])  # step 500: inf; step 10: NaN skipped
+    history = client.get_metric_history(run.run_id, "loss")
+    page = httpx.get(f"{serve}/api/v1/runs/{run.run_id}/metric-history", params={"key": "loss"}).json()
+    assert np.array_equal(history.values, np.array(page["values"], float), equal_nan=True)
+    assert history.steps.tolist() == page["steps"] and history.ranks.tolist() == page["ranks"]

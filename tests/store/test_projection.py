@@ -1,17 +1,21 @@
 """The projector and the read queries, on both ClickHouse backends (embedded engine and server)."""
 
+import shutil
 import threading
 import time
 
 import numpy as np
 import pytest
 
+import projector.migrate as migrate_module
+import projector.projector as projector_module
 from api import queries
 from ingest.log.local import LocalLog
 from projector.projector import Projector
 from runstream.clickhouse import ClickHouse
 from schemas.codec import encode
 from schemas.events import MetricColumns, event, metric_batch_fields, partition_key
+from tests.conftest import BACKENDS, new_store
 
 RUN = "0123456789abcdef0123456789abcdef"
 GROUP = "test"
@@ -58,43 +62,44 @@ def log(tmp_path):
     log.close()
 
 
-def test_run_state_folds_events_from_many_ranks(log, store):
-    log.append(
-        [
-            message("ExperimentCreated", experiment_id="7", name="exp", artifact_location=None, tags={"a": "1"}),
-            message("ExperimentCreated", experiment_id="7", name="exp", artifact_location=None, tags={}),
-            message(
-                "RunCreated",
-                run_id=RUN,
-                experiment_id="7",
-                run_name="r",
-                user_id="u",
-                start_time=200,
-                tags={"team": "ds"},
-                parent_run_id=None,
-                artifact_uri=None,
-            ),
-            message(
-                "RunCreated",
-                run_id=RUN,
-                experiment_id="7",
-                run_name="r",
-                user_id="u",
-                start_time=100,
-                tags={"team": "ds"},
-                parent_run_id=None,
-                artifact_uri=None,
-            ),
-            message("ParamsLogged", run_id=RUN, params={"lr": "0.1", "depth": "3"}),
-            message("ParamsLogged", run_id=RUN, params={"lr": "0.2"}),  # params are write-once
-            message("TagsSet", run_id=RUN, tags={"stage": "dev", "gone": "x"}),
-            message("TagDeleted", run_id=RUN, key="gone"),
-            metrics(RUN, 0, ["loss"], [0, 0], [1.0, 0.5], [0, 1], [10, 11]),
-            metrics(RUN, 1, ["loss", "acc"], [0, 1], [0.7, 0.9], [1, 1], [12, 12]),
-            message("RunUpdated", run_id=RUN, status="FINISHED", end_time=300, run_name=None),
-        ]
-    )
-    project(log, store)
+def run_events_from_many_ranks():
+    """One run created by two ranks, params logged twice, a tag deleted, points from both ranks."""
+    return [
+        message("ExperimentCreated", experiment_id="7", name="exp", artifact_location=None, tags={"a": "1"}),
+        message("ExperimentCreated", experiment_id="7", name="exp", artifact_location=None, tags={}),
+        message(
+            "RunCreated",
+            run_id=RUN,
+            experiment_id="7",
+            run_name="r",
+            user_id="u",
+            start_time=200,
+            tags={"team": "ds"},
+            parent_run_id=None,
+            artifact_uri=None,
+        ),
+        message(
+            "RunCreated",
+            run_id=RUN,
+            experiment_id="7",
+            run_name="r",
+            user_id="u",
+            start_time=100,
+            tags={"team": "ds"},
+            parent_run_id=None,
+            artifact_uri=None,
+        ),
+        message("ParamsLogged", run_id=RUN, params={"lr": "0.1", "depth": "3"}),
+        message("ParamsLogged", run_id=RUN, params={"lr": "0.2"}),  # params are write-once
+        message("TagsSet", run_id=RUN, tags={"stage": "dev", "gone": "x"}),
+        message("TagDeleted", run_id=RUN, key="gone"),
+        metrics(RUN, 0, ["loss"], [0, 0], [1.0, 0.5], [0, 1], [10, 11]),
+        metrics(RUN, 1, ["loss", "acc"], [0, 1], [0.7, 0.9], [1, 1], [12, 12]),
+        message("RunUpdated", run_id=RUN, status="FINISHED", end_time=300, run_name=None),
+    ]
+
+
+def assert_run_folded(store):
     run = queries.run(store.client, RUN)
     assert run is not None
     assert (run["experiment_id"], run["run_name"], run["status"]) == ("7", "r", "FINISHED")
@@ -109,6 +114,28 @@ def test_run_state_folds_events_from_many_ranks(log, store):
     page = queries.metric_history(store.client, RUN, "loss", 100, None)
     assert page.values.tolist() == [1.0, 0.5, 0.7]
     assert page.ranks.tolist() == [0, 0, 1]
+
+
+def test_run_state_folds_events_from_many_ranks(log, store):
+    log.append(run_events_from_many_ranks())
+    project(log, store)
+    assert_run_folded(store)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_migration_folds_the_state_of_runs_projected_before_it(log, request, backend, tmp_path, monkeypatch):
+    before = tmp_path / "migrations"
+    before.mkdir()
+    shutil.copy(migrate_module.MIGRATIONS_DIR / "001_initial.sql", before)
+    monkeypatch.setattr(migrate_module, "MIGRATIONS_DIR", before)
+    monkeypatch.setattr(projector_module, "state_rows", lambda rows: {})  # the projector of 001
+    store = new_store(request, backend)
+    log.append(run_events_from_many_ranks())
+    project(log, store)
+    assert store.client.query("EXISTS TABLE run_state").result_rows == [(0,)]
+    monkeypatch.undo()
+    assert migrate_module.migrate(store) == [2]
+    assert_run_folded(store)
 
 
 def test_events_of_one_millisecond_apply_in_log_order(log, store):
