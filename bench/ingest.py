@@ -40,8 +40,9 @@ import numpy as np
 import runstream
 from api.consistency import caught_up
 from api.queries import applied_positions, metric_history
-from bench.stack import Stack, cpu_seconds
+from bench.stack import Stack
 from ingest.log.base import parse_token
+from tests.services.process import cpu_seconds
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ingest.json"
 PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))

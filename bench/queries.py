@@ -51,10 +51,11 @@ from bench.dataset import (
     expected_search,
     history_runs,
 )
-from bench.stack import Stack, cpu_seconds
+from bench.stack import Stack
 from ingest.log.base import Positions, merge_positions, parse_token
 from ingest.transport import KafkaTransport
 from schemas.events import experiment_id_for_name
+from tests.services.process import cpu_seconds
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "queries.json"
@@ -199,9 +200,7 @@ def load_runstream(stack: Stack, sizes: Sizes, args: argparse.Namespace) -> dict
         "search_runs": search,
         "merge_wait_s": round(merge_wait, 1),
         "rows": {"metrics": counts[0], "run_params": counts[1]},
-        "active_parts": {
-            t: stack.parts(t) for t in ("metrics", "metric_rollup", *FOLDED)
-        },
+        "active_parts": {t: stack.parts(t) for t in ("metrics", "metric_rollup", *FOLDED)},
     }
 
 

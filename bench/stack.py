@@ -5,7 +5,6 @@ Everything started is registered on the caller's ExitStack at once, so it is sto
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from contextlib import ExitStack
@@ -57,7 +56,7 @@ class Stack:
             "RUNSTREAM_CONSUMER_GROUP": self.consumer_group,
             "RUNSTREAM_KAFKA_PARTITIONS": str(partitions),
         }
-        self.projector = self._role("projector")
+        self.projector = self._role("projector", "--port", str(free_port()))
         self.api: Role | None = None
         self.sql: Client = clickhouse_connect.get_client(
             dsn=self.clickhouse.url, database=self.database, compress=False
@@ -109,9 +108,3 @@ class Stack:
     def parts(self, table: str) -> int:
         sql = "SELECT count() FROM system.parts WHERE database = {db:String} AND table = {t:String} AND active"
         return int(self.sql.query(sql, parameters={"db": self.database, "t": table}).result_rows[0][0])
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, all threads, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

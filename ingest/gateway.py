@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from prometheus_client import Counter, Histogram
 
 from ingest.framing import CONTENT_TYPE, unframe
 from ingest.log.base import AppendFailed, EventLog, format_token
@@ -18,6 +19,13 @@ from schemas.validation import InvalidEvent, validate
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 MAX_EVENTS = 10_000
+
+EVENTS = Counter("runstream_gateway_events", "Events written to the log (acknowledged)")
+REFUSED = Counter("runstream_gateway_refused_requests", "Write requests refused whole (4xx)")
+REQUEST_EVENTS = Histogram(
+    "runstream_gateway_request_events", "Events per accepted request", buckets=(1, 10, 100, 1_000, 10_000)
+)
+APPEND_SECONDS = Histogram("runstream_gateway_append_seconds", "Time until the log acknowledged a request's events")
 
 
 def keyed_events(body: bytes) -> list[tuple[str, bytes]]:
@@ -56,11 +64,18 @@ def gateway_router(log: EventLog) -> APIRouter:
             body += chunk
             if len(body) > MAX_BODY_BYTES:
                 raise ApiError(413, "INVALID_PARAMETER_VALUE", f"body larger than {MAX_BODY_BYTES} bytes")
-        keyed = await run_in_threadpool(keyed_events, bytes(body))
         try:
-            positions = await run_in_threadpool(log.append, keyed)
+            keyed = await run_in_threadpool(keyed_events, bytes(body))
+        except ApiError:
+            REFUSED.inc()
+            raise
+        try:
+            with APPEND_SECONDS.time():
+                positions = await run_in_threadpool(log.append, keyed)
         except AppendFailed as exc:
             raise unavailable(f"the event log did not acknowledge the write: {exc}") from exc
+        EVENTS.inc(len(keyed))
+        REQUEST_EVENTS.observe(len(keyed))
         return json_response({"events": len(keyed), "token": format_token(positions)})
 
     return router

@@ -89,19 +89,32 @@ class KafkaTransport:
     def __init__(self, bootstrap: str, topic_prefix: str) -> None:
         topic = events_topic(topic_prefix)
         ensure_topic(bootstrap, topic)
-        self._log = KafkaLog(bootstrap, topic)
-        atexit.register(self._log.close)
+        self.log = KafkaLog(bootstrap, topic)
+        _kafka_transports.append(self)
 
     def send(self, messages: list[tuple[str, bytes]]) -> Positions:
-        return self._log.append(messages)  # returns once every message is acknowledged
+        return self.log.append(messages)  # returns once every message is acknowledged
 
     def close(self) -> None:
         """Nothing to do: send() already waited for the acknowledgements; the producer is shared."""
 
 
+_kafka_transports: list[KafkaTransport] = []
+
+
 @functools.cache
 def _kafka_transport(bootstrap: str, topic_prefix: str) -> KafkaTransport:
     return KafkaTransport(bootstrap, topic_prefix)
+
+
+@atexit.register
+def close_kafka_transports() -> None:
+    """Flushes and closes the process's shared producers: at exit, or before their cluster goes away
+    (they would otherwise keep reconnecting to it)."""
+    for transport in _kafka_transports:
+        transport.log.close()
+    _kafka_transports.clear()
+    _kafka_transport.cache_clear()
 
 
 def transport_for(uri: str) -> Transport:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 from tenacity import (
+    RetryCallState,
     Retrying,
     before_sleep_log,
     retry_if_exception_type,
@@ -23,6 +24,7 @@ from tenacity import (
 )
 
 from ingest.log.base import LogConsumer, RevokeHandler
+from projector import metrics
 from projector.dedup import METRIC_TABLES, MetricDedup
 from projector.rows import COLUMNS, Batch
 from projector.state import COLUMNS as STATE_COLUMNS
@@ -32,7 +34,16 @@ from runstream.clickhouse import ClickHouse
 log = logging.getLogger(__name__)
 
 INSERT_BLOCK_ROWS = 4_000_000  # > max_rows + one message: a batch's points land in one part
+LAG_REPORT_S = 1.0
 ConsumerFactory = Callable[[RevokeHandler], LogConsumer]
+
+
+_log_retry = before_sleep_log(log, logging.WARNING)
+
+
+def _before_retry(state: RetryCallState) -> None:
+    metrics.WRITE_RETRIES.inc()
+    _log_retry(state)
 
 
 class Projector:
@@ -57,6 +68,7 @@ class Projector:
         self._consumer = consumer_factory(self._on_revoke)
         self.points_written = 0
         self.dead_letters = 0
+        self._lag_reported = -LAG_REPORT_S
 
     def _on_revoke(self, partitions: list[int]) -> None:
         # Finish what was read from these partitions while we still own them; the next owner
@@ -79,6 +91,7 @@ class Projector:
                     self.flush()
                 elif not batch.messages:
                     batch.started = time.monotonic()
+                self._report_lag()
             self.flush()
         finally:
             self._consumer.close()
@@ -95,15 +108,28 @@ class Projector:
             wait=wait_exponential(multiplier=0.1, max=5),
             retry=retry_if_exception_type(Exception),
             stop=stop_when_event_set(self._stop),  # at shutdown: give up, commit nothing
-            before_sleep=before_sleep_log(log, logging.WARNING),
+            before_sleep=_before_retry,
             reraise=True,
         ):
-            with attempt:
+            with attempt, metrics.WRITE_SECONDS.time():
                 self._write(batch)
         self._consumer.commit(batch.next_offsets)
+        dead_letters = len(batch.rows["dead_letters"])
         self.points_written += batch.metric_points
-        self.dead_letters += len(batch.rows["dead_letters"])
+        self.dead_letters += dead_letters
+        metrics.EVENTS.inc(batch.messages)
+        metrics.POINTS.inc(batch.metric_points)
+        metrics.DEAD_LETTERS.inc(dead_letters)
+        metrics.BATCH_MESSAGES.observe(batch.messages)
+        metrics.BATCH_POINTS.observe(batch.metric_points)
         self._batch = Batch(self.group, self._dedup)
+
+    def _report_lag(self) -> None:
+        now = time.monotonic()
+        if now - self._lag_reported >= LAG_REPORT_S:
+            self._lag_reported = now
+            for partition, behind in self._consumer.lag().items():
+                metrics.LAG.labels(str(partition)).set(behind)
 
     def _insert_arrow(self, table: str, rows: pa.Table) -> None:
         self.store.client.insert_arrow(table, rows, settings={"max_insert_block_size": INSERT_BLOCK_ROWS})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import Response
+from prometheus_fastapi_instrumentator import Instrumentator
 
 from api.context import ReadContext
 from api.routes import read_router
@@ -13,7 +13,7 @@ from ingest.gateway import gateway_router
 from ingest.log.base import EventLog
 from runstream.clickhouse import ClickHouse
 from runstream.errors import install_error_handlers
-from runstream.responses import json_response
+from runstream.health import Check, clickhouse_check, health_router
 
 VERSION = "0.1.0"
 
@@ -23,19 +23,26 @@ def build_app(
     log: EventLog | None = None,
     store: ClickHouse | None = None,
     consumer_group: str = "",
+    reads: bool = True,
+    checks: dict[str, Check] | None = None,
 ) -> FastAPI:
+    """Write routes when given a log; read routes when given a store (and `reads`); always /health,
+    /ready (the log, the store and `checks`) and /metrics (Prometheus)."""
     app = FastAPI(title=f"runstream {role}", version=VERSION)
     install_error_handlers(app)
+    probes = dict(checks or {})
     if log is not None:
         app.include_router(gateway_router(log))
+        probes["event_log"] = log.check
     if store is not None:
-        ctx = ReadContext(store, consumer_group)
-        app.include_router(read_router(ctx))
-        app.include_router(series_router(ctx))
-        app.include_router(search_router(ctx))
-
-    @app.get("/health", tags=["health"])
-    async def health() -> Response:
-        return json_response({"status": "ok", "role": role, "version": VERSION})
-
+        probes["clickhouse"] = clickhouse_check(store)
+        if reads:
+            ctx = ReadContext(store, consumer_group)
+            app.include_router(read_router(ctx))
+            app.include_router(series_router(ctx))
+            app.include_router(search_router(ctx))
+    app.include_router(health_router(role, VERSION, probes))
+    Instrumentator(excluded_handlers=["/metrics"]).instrument(app, metric_namespace="runstream").expose(
+        app, include_in_schema=False
+    )
     return app

@@ -59,14 +59,18 @@ def gateway(host: str, port: int, bootstrap: str, topic_prefix: str, partitions:
 
 
 @main.command()
+@host
+@_option("--port", envvar="RUNSTREAM_PORT", default=5003, help="for /health, /ready and /metrics")
 @kafka
 @prefix
 @clickhouse
 @group
 @partitions
-def projector(bootstrap: str, topic_prefix: str, clickhouse_url: str, consumer_group: str, partitions: int) -> None:
+def projector(
+    host: str, port: int, bootstrap: str, topic_prefix: str, clickhouse_url: str, consumer_group: str, partitions: int
+) -> None:
     """Kafka → ClickHouse (run several: they share the partitions)."""
-    roles.projector(bootstrap, topic_prefix, clickhouse_url, consumer_group, partitions)
+    roles.projector(host, port, bootstrap, topic_prefix, clickhouse_url, consumer_group, partitions)
 
 
 @main.command()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from projector.migrate import migrate
 from projector.projector import Projector
 from runstream.app import build_app
 from runstream.clickhouse import ClickHouse
+from runstream.health import thread_check
 
 log = logging.getLogger("runstream")
 
@@ -49,7 +49,8 @@ def serve(host: str, port: int, data_dir: Path) -> None:
     worker = threading.Thread(target=projector.run, name="projector", daemon=True)
     worker.start()
     try:
-        app = build_app("serve", log=event_log, store=store, consumer_group=EMBEDDED_GROUP)
+        checks = {"projector": thread_check("projector", worker.is_alive)}
+        app = build_app("serve", log=event_log, store=store, consumer_group=EMBEDDED_GROUP, checks=checks)
         _serve_http(app, host, port, f"runstream serve listening on http://{host}:{port} (data in {data_dir})")
     finally:
         projector.stop()
@@ -68,17 +69,32 @@ def gateway(host: str, port: int, bootstrap: str, topic_prefix: str, partitions:
         event_log.close()
 
 
-def projector(bootstrap: str, topic_prefix: str, clickhouse_url: str, consumer_group: str, partitions: int) -> None:
+def projector(
+    host: str, port: int, bootstrap: str, topic_prefix: str, clickhouse_url: str, consumer_group: str, partitions: int
+) -> None:
+    """Consumes in a thread; HTTP serves only /health, /ready and /metrics."""
     topic = events_topic(topic_prefix)
     ensure_topic(bootstrap, topic, partitions)
     store = ClickHouse(clickhouse_url)
     migrate(store)
-    worker = Projector(
+    projector = Projector(
         lambda revoke: KafkaLogConsumer(bootstrap, topic, consumer_group, on_revoke=revoke), store, consumer_group
     )
-    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
-    log.info("runstream projector consuming %s as group %s into %s", topic, consumer_group, store.url.database)
-    worker.run()
+    worker = threading.Thread(target=projector.run, name="projector")
+    worker.start()
+    try:
+        checks = {"projector": thread_check("projector", worker.is_alive)}
+        app = build_app("projector", store=store, reads=False, checks=checks)
+        _serve_http(
+            app,
+            host,
+            port,
+            f"runstream projector consuming {topic} as group {consumer_group} into {store.url.database}; "
+            f"health and metrics on http://{host}:{port}",
+        )
+    finally:
+        projector.stop()
+        worker.join(timeout=60)
 
 
 def api(host: str, port: int, clickhouse_url: str, consumer_group: str) -> None:

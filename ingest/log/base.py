@@ -30,6 +30,10 @@ class EventLog(Protocol):
         """Writes (key, value) messages and returns once all are durable (acknowledged by the log)."""
         ...
 
+    def check(self) -> None:
+        """Raises unless the log can take writes now (a readiness probe)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -43,6 +47,10 @@ class LogConsumer(Protocol):
 
     def commit(self, positions: Positions) -> None:
         """Records, durably, the next offset to read per partition."""
+        ...
+
+    def lag(self) -> Positions:
+        """Per partition this consumer reads: how many messages the log holds beyond its position."""
         ...
 
     def close(self) -> None: ...

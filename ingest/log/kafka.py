@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PARTITIONS = 6
 APPEND_TIMEOUT_S = 120.0
+CHECK_TIMEOUT_S = 1.5  # a readiness probe gets its answer in 2 s
 
 
 def events_topic(prefix: str) -> str:
@@ -105,6 +106,9 @@ class KafkaLog:
             raise AppendFailed(f"Kafka refused the messages: {acks.error.str()}")
         return acks.positions
 
+    def check(self) -> None:
+        self._producer.list_topics(self.topic, timeout=CHECK_TIMEOUT_S)  # raises KafkaException if unreachable
+
     def close(self) -> None:
         self._producer.flush(30)
         self._closed.set()
@@ -162,6 +166,15 @@ class KafkaLogConsumer:
         if positions:
             offsets = [TopicPartition(self.topic, p, o) for p, o in positions.items()]
             self._consumer.commit(offsets=offsets, asynchronous=False)
+
+    def lag(self) -> Positions:
+        out = {}
+        for tp in self._consumer.position(self._consumer.assignment()):
+            # Cached: the high watermark comes with every fetch response, no broker round trip.
+            low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            if high >= 0:
+                out[tp.partition] = max(0, high - (tp.offset if tp.offset >= 0 else low))
+        return out
 
     def close(self) -> None:
         self._consumer.close()

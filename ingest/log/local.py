@@ -22,6 +22,10 @@ CREATE TABLE IF NOT EXISTS consumer_offsets (consumer_group TEXT PRIMARY KEY, ne
 _MAX_GROUP = 512  # appends per transaction
 
 
+def _end_offset(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT coalesce(max(offset), 0) FROM events").fetchone()[0])
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -90,8 +94,11 @@ class LocalLog:
             self.appended.notify_all()
 
     def end_offset(self) -> int:
-        row = self._conn.execute("SELECT coalesce(max(offset), 0) FROM events").fetchone()
-        return int(row[0])
+        return _end_offset(self._conn)
+
+    def check(self) -> None:
+        if not self._writer.is_alive():
+            raise AppendFailed("the local log's writer has stopped")
 
     def consumer(self, group: str) -> LocalLogConsumer:
         return LocalLogConsumer(self, group)
@@ -134,6 +141,9 @@ class LocalLogConsumer:
                 "ON CONFLICT (consumer_group) DO UPDATE SET next_offset = excluded.next_offset",
                 (self._group, positions[PARTITION]),
             )
+
+    def lag(self) -> Positions:
+        return {PARTITION: max(0, _end_offset(self._conn) - (self._next - 1))}
 
     def close(self) -> None:
         self._conn.close()

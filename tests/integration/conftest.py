@@ -9,15 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from ingest.transport import close_kafka_transports
 from tests.integration.roles import Role
 from tests.services.clickhouse_server import ClickHouseServer
 from tests.services.kafka_broker import KafkaBroker, start_kafka
+from tests.services.ports import free_port
 
 
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     broker = start_kafka(tmp_path_factory.mktemp("kafka"))
     yield broker
+    close_kafka_transports()  # the SDK's shared producers, before their broker goes
     broker.stop()
 
 
@@ -39,13 +42,14 @@ class Stack:
         self.roles: list[Role] = []
 
     def start(self, role: str, *args: str) -> Role:
+        """Every role serves HTTP (the projector: health and metrics): on a free port unless given."""
+        if "--port" not in args:
+            args = (*args, "--port", str(free_port()))
         process = Role(self.workdir, role, *args, env=self.env)
         self.roles.append(process)
         return process
 
     def http_role(self, role: str) -> tuple[Role, str]:
-        from tests.services.ports import free_port
-
         port = free_port()
         return self.start(role, "--port", str(port)), f"http://127.0.0.1:{port}"
 

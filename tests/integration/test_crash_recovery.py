@@ -15,6 +15,7 @@ from tests.integration.roles import Role
 from tests.services.ports import free_port
 
 CHUNK = 50_000
+KILLS = 5  # kill -9 of the projector at this many random points of the stream
 
 
 def stream(run: runstream.Run, total: int, pause: float) -> None:
@@ -40,7 +41,7 @@ def test_projector_killed_mid_stream_answers_every_point_once(stack: Stack, monk
     writer = threading.Thread(target=stream, args=(run, total, 0.15))
     writer.start()
     rng = np.random.default_rng()
-    for threshold in sorted(rng.integers(total // 10, total * 8 // 10, size=2)):
+    for threshold in sorted(rng.integers(total // 10, total * 8 // 10, size=KILLS)):
         deadline = time.monotonic() + 120
         while stored() < threshold:
             assert time.monotonic() < deadline, projector.log_tail()

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 import runstream
 from tests.integration.roles import Role
@@ -168,3 +169,35 @@ def test_arrow_answers_equal_the_json_ones(serve: str) -> None:
     page = httpx.get(f"{serve}/api/v1/runs/{run.run_id}/metric-history", params={"key": "loss"}).json()
     assert np.array_equal(history.values, np.array(page["values"], float), equal_nan=True)
     assert history.steps.tolist() == page["steps"] and history.ranks.tolist() == page["ranks"]
+
+
+def metric_samples(base_url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """GET /metrics parsed: (sample name, labels) → value."""
+    text = httpx.get(f"{base_url}/metrics").text
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_health_readiness_and_metrics(serve: str) -> None:
+    assert httpx.get(f"{serve}/health").json()["status"] == "ok"
+    ready = httpx.get(f"{serve}/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"projector": "ok", "event_log": "ok", "clickhouse": "ok"}
+    before = metric_samples(serve)
+    with runstream.start_run(experiment="observed", tracking_uri=serve) as run:
+        run.log_metric_arrays("loss", np.arange(500.0), np.arange(500))
+    runstream.Client(serve).get_run(run.run_id, after=run.end())
+    after = metric_samples(serve)
+
+    def grew(name: str, labels: frozenset[tuple[str, str]] = frozenset()) -> float:
+        return after[(name, labels)] - before.get((name, labels), 0.0)
+
+    assert grew("runstream_gateway_events_total") >= 3  # created, metrics, ended
+    assert grew("runstream_projector_points_total") == 500
+    assert grew("runstream_projector_write_seconds_count") >= 1
+    events_route = frozenset({("handler", "/api/v1/events"), ("method", "POST")})
+    assert grew("runstream_http_request_duration_seconds_count", events_route) >= 1
+    assert ("runstream_projector_lag_messages", frozenset({("partition", "0")})) in after

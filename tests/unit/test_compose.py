@@ -50,8 +50,9 @@ def test_addresses_point_at_services_and_published_ports():
             assert urlparse(url).hostname in SERVICES
         if "RUNSTREAM_PORT" in env:
             assert env.get("RUNSTREAM_HOST") == "0.0.0.0"  # reachable from outside the container
-            published = [p.split(":")[1] for p in service["ports"]]
-            assert env["RUNSTREAM_PORT"] in published
+            # published on the host, or (replicated roles) exposed to the compose network
+            reachable = [p.split(":")[1] for p in service.get("ports", [])] + service.get("expose", [])
+            assert env["RUNSTREAM_PORT"] in reachable
 
 
 def test_projector_and_api_agree_on_the_consumer_group():
