@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -64,3 +65,40 @@ def test_clickhouse_outage_is_waited_out_and_answered_with_503(
     finally:
         stack.close()
         clickhouse.stop()
+
+
+def _write(run: runstream.Run, chunks: int, errors: list[BaseException]) -> None:
+    """Values are the point's index, so loss or duplication shows."""
+    try:
+        for i in range(chunks):
+            first = i * CHUNK
+            run.log_metric_arrays(
+                "x", np.arange(first, first + CHUNK, dtype=np.float64), np.arange(first, first + CHUNK)
+            )
+            run.flush()
+            time.sleep(0.2)
+    except BaseException as exc:  # reported by the test thread
+        errors.append(exc)
+
+
+def test_broker_restart_while_producers_write_loses_and_doubles_nothing(
+    stack: Stack, kafka: KafkaBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNSTREAM_TOPIC_PREFIX", stack.env["RUNSTREAM_TOPIC_PREFIX"])
+    stack.start("projector")
+    _, gateway = stack.http_role("gateway")
+    _, api = stack.http_role("api")
+    runs = [runstream.start_run(experiment="broker-restart", tracking_uri=uri) for uri in (stack.kafka_uri, gateway)]
+    chunks, errors = 40, []
+    writers = [threading.Thread(target=_write, args=(run, chunks, errors)) for run in runs]
+    for writer in writers:
+        writer.start()
+    time.sleep(2.0)
+    kafka.restart()  # SIGTERM, then the same ports and data
+    for writer in writers:
+        writer.join()
+    assert not errors, errors
+    client = runstream.Client(api)
+    for run in runs:
+        history = client.get_metric_history(run.run_id, "x", after=run.end())
+        assert np.array_equal(history.values, np.arange(chunks * CHUNK, dtype=np.float64))  # all, once
