@@ -89,7 +89,7 @@ def test_broker_restart_while_producers_write_loses_and_doubles_nothing(
     _, gateway = stack.http_role("gateway")
     _, api = stack.http_role("api")
     runs = [runstream.start_run(experiment="broker-restart", tracking_uri=uri) for uri in (stack.kafka_uri, gateway)]
-    chunks, errors = 40, []
+    chunks, errors = 40, list[BaseException]()
     writers = [threading.Thread(target=_write, args=(run, chunks, errors)) for run in runs]
     for writer in writers:
         writer.start()
