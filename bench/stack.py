@@ -74,9 +74,16 @@ class Stack:
 
     def start_api(self) -> str:
         """Starts `runstream api` on a free port; returns its base URL."""
+        self.api, url = self._http_role("api")
+        return url
+
+    def start_gateway(self) -> str:
+        """Starts `runstream gateway` on a free port; returns its base URL."""
+        return self._http_role("gateway")[1]
+
+    def _http_role(self, name: str) -> tuple[Role, str]:
         port = free_port()
-        self.api = self._role("api", "--host", "127.0.0.1", "--port", str(port))
-        return f"http://127.0.0.1:{port}"
+        return self._role(name, "--host", "127.0.0.1", "--port", str(port)), f"http://127.0.0.1:{port}"
 
     def pids(self) -> dict[str, int]:
         procs = {"kafka broker": self.kafka.pid, "clickhouse server": self.clickhouse.pid}
