@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 import projector.migrate as migrate_module
 import projector.projector as projector_module
@@ -244,13 +245,18 @@ def test_history_pages_through_ties_exactly(store, log):
 
 
 def test_bad_messages_are_dead_lettered_and_the_stream_goes_on(log, store):
+    counted = REGISTRY.get_sample_value("runstream_projector_dead_letters_total") or 0.0
     good = message("ParamsLogged", run_id=RUN, params={"p": "1"})
     unknown_schema = good[1][:2] + b"\xff" * 8 + good[1][10:]
     invalid = message("ParamsLogged", run_id=RUN, params={"": "empty key"})
-    log.append([("x", b"\x00garbage"), ("x", unknown_schema), invalid, good])
+    before_1970 = metrics(RUN, 0, ["loss"], [0], [1.0], [0], [-5])
+    oversized_key = message("TagsSet", run_id=RUN, tags={"k" * 251: "v"})
+    log.append([("x", b"\x00garbage"), ("x", unknown_schema), invalid, before_1970, oversized_key, good])
     projector = project(log, store)
-    assert projector.dead_letters == 3
+    assert projector.dead_letters == 5
+    assert REGISTRY.get_sample_value("runstream_projector_dead_letters_total") == counted + 5
     reasons = [r[0] for r in store.client.query("SELECT reason FROM dead_letters ORDER BY offset").result_rows]
     assert "marker" in reasons[0] and "unknown schema" in reasons[1] and "empty" in reasons[2]
+    assert "negative metric timestamp" in reasons[3] and "longer than 250" in reasons[4]
     params = store.client.query("SELECT key, value FROM run_params_view").result_rows
     assert params == [("p", "1")]
