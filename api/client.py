@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from api.series import split_series
 from ingest.sdk.run import get_tracking_uri
-from ingest.transport import http_retrying
+from ingest.transport import http_auth, http_retrying
 from runstream.responses import ARROW_STREAM, read_arrow
 
 HISTORY_PAGE = 500_000
@@ -70,7 +70,7 @@ class Client:
     def __init__(self, tracking_uri: str | None = None, timeout: float = 60.0, retry_for_s: float = 120.0) -> None:
         """Reads that meet a restarting server or a 503 (e.g. waiting on a consistency token) are
         retried with backoff for up to `retry_for_s` seconds."""
-        self._http = httpx.Client(base_url=api_uri(tracking_uri), timeout=timeout)
+        self._http = httpx.Client(base_url=api_uri(tracking_uri), timeout=timeout, auth=http_auth())
         self._retry_for_s = retry_for_s
 
     def _get(self, path: str, **params: Any) -> Any:

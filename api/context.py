@@ -8,8 +8,10 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import Query
 from fastapi.concurrency import run_in_threadpool
 
+from api import queries
 from api.consistency import wait_applied
 from ingest.log.base import parse_token
+from runstream.auth import Principal, require
 from runstream.clickhouse import ClickHouse
 from runstream.errors import invalid, unavailable
 
@@ -41,3 +43,10 @@ class ReadContext:
             raise invalid("malformed consistency token") from exc
         if not await wait_applied(self.store, self.consumer_group, wanted):
             raise unavailable("the write is not applied yet; retry later")
+
+    async def allow_runs(self, principal: Principal | None, run_ids: list[str]) -> None:
+        """403 unless the user may read the experiments of these runs (runs that do not exist pass:
+        the route answers 404 or nothing for them)."""
+        if principal is not None:
+            owners = await self.query(queries.run_experiments, run_ids)
+            require(principal, "read", owners.values())

@@ -129,6 +129,14 @@ def _runs(client: Client, where: str, params: dict[str, Any], limit: int, offset
     ]
 
 
+def run_experiments(client: Client, run_ids: list[str]) -> dict[str, str]:
+    """The experiment of each run that exists."""
+    rows = client.query(
+        "SELECT run_id, experiment_id FROM runs_view WHERE run_id IN {ids:Array(String)}", parameters={"ids": run_ids}
+    ).result_rows
+    return {run_id: experiment_id for run_id, experiment_id in rows}
+
+
 def run(client: Client, run_id: str) -> dict[str, Any] | None:
     found = _runs(client, "run_id = {run_id:String}", {"run_id": run_id}, 1, 0)
     return found[0] if found else None

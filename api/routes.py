@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from api import queries
 from api.context import After, ReadContext, View
+from runstream.auth import CurrentPrincipal, readable, require
 from runstream.errors import not_found
 from runstream.responses import ARROW_STREAM, accepts_arrow, arrow_response, json_floats, json_response
 
@@ -20,13 +21,16 @@ def read_router(ctx: ReadContext) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["read"])
 
     @router.get("/experiments", summary="List experiments, optionally the one with a given name")
-    async def list_experiments(view: View = "active", name: str | None = None, after: After = None) -> Response:
+    async def list_experiments(
+        principal: CurrentPrincipal, view: View = "active", name: str | None = None, after: After = None
+    ) -> Response:
         await ctx.consistent(after)
         found = await ctx.query(queries.experiments, view, name)
-        return json_response({"experiments": found})
+        return json_response({"experiments": readable(principal, found)})
 
     @router.get("/experiments/{experiment_id}", summary="One experiment")
-    async def get_experiment(experiment_id: str, after: After = None) -> Response:
+    async def get_experiment(experiment_id: str, principal: CurrentPrincipal, after: After = None) -> Response:
+        require(principal, "read", [experiment_id])
         await ctx.consistent(after)
         found = await ctx.query(queries.experiment, experiment_id)
         if found is None:
@@ -35,19 +39,22 @@ def read_router(ctx: ReadContext) -> APIRouter:
 
     @router.get("/runs", summary="Runs of experiments with params, tags and the latest value per metric")
     async def list_runs(
+        principal: CurrentPrincipal,
         experiment_id: Annotated[list[str], Query(min_length=1)],
         view: View = "active",
         max_results: Annotated[int, Query(ge=1, le=50_000)] = 1000,
         page_token: str | None = None,
         after: After = None,
     ) -> Response:
+        require(principal, "read", experiment_id)
         await ctx.consistent(after)
         found, token = await ctx.query(queries.runs, experiment_id, view, max_results, page_token)
         return json_response({"runs": found, "next_page_token": token})
 
     @router.get("/runs/{run_id}", summary="One run with params, tags and the latest value per metric")
-    async def get_run(run_id: str, after: After = None) -> Response:
+    async def get_run(run_id: str, principal: CurrentPrincipal, after: After = None) -> Response:
         await ctx.consistent(after)
+        await ctx.allow_runs(principal, [run_id])
         found = await ctx.query(queries.run, run_id)
         if found is None:
             raise not_found(f"run {run_id!r} does not exist")
@@ -57,12 +64,14 @@ def read_router(ctx: ReadContext) -> APIRouter:
     async def metric_history(
         run_id: str,
         key: str,
+        principal: CurrentPrincipal,
         max_results: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 100_000,
         page_token: str | None = None,
         after: After = None,
         accept: Annotated[str | None, Header(description=f"{ARROW_STREAM} for an Arrow IPC stream")] = None,
     ) -> Response:
         await ctx.consistent(after)
+        await ctx.allow_runs(principal, [run_id])
         page = await ctx.query(queries.metric_history, run_id, key, max_results, page_token)
         if accepts_arrow(accept):
             columns = {"steps": page.steps, "timestamps": page.timestamps, "values": page.values, "ranks": page.ranks}

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from api import hierarchy, series
 from api.context import After, ReadContext
+from runstream.auth import CurrentPrincipal
 from runstream.responses import ARROW_STREAM, accepts_arrow, arrow_response, json_floats, json_response
 
 Keys = Annotated[list[Annotated[str, Field(min_length=1, max_length=250)]], Field(min_length=1, max_length=50)]
@@ -90,34 +91,40 @@ def series_router(ctx: ReadContext) -> APIRouter:
     @router.post("/series", summary="Downsampled metric series of one or many runs on one x grid")
     async def get_series(
         request: SeriesRequest,
+        principal: CurrentPrincipal,
         after: After = None,
         accept: Annotated[str | None, Header(description=f"{ARROW_STREAM}: the bucket rows as Arrow IPC")] = None,
     ) -> Response:
         await ctx.consistent(after)
+        await ctx.allow_runs(principal, request.run_ids)
         if accepts_arrow(accept):
             grid, table = await ctx.query(_series_table, request)
             return arrow_response(table, grid.as_dict())
         return json_response(await ctx.query(_series, request))
 
     @router.post("/runs/summary", summary="Per run and key: latest value and step, min, max, count")
-    async def summary(request: SummaryRequest, after: After = None) -> Response:
+    async def summary(request: SummaryRequest, principal: CurrentPrincipal, after: After = None) -> Response:
         await ctx.consistent(after)
+        await ctx.allow_runs(principal, request.run_ids)
         rows = await ctx.query(series.summaries, request.run_ids, request.keys)
         return json_response({"summaries": rows})
 
     @router.post("/aggregate", summary="Mean, std, min, max, median and count across the runs of each group")
-    async def aggregate(request: AggregateRequest, after: After = None) -> Response:
+    async def aggregate(request: AggregateRequest, principal: CurrentPrincipal, after: After = None) -> Response:
         await ctx.consistent(after)
+        await ctx.allow_runs(principal, request.run_ids)
         return json_response(await ctx.query(_aggregate, request))
 
     @router.get("/runs/{run_id}/children", summary="Runs whose parent is this run")
-    async def children(run_id: str, after: After = None) -> Response:
+    async def children(run_id: str, principal: CurrentPrincipal, after: After = None) -> Response:
         await ctx.consistent(after)
+        await ctx.allow_runs(principal, [run_id])
         return json_response({"run_ids": await ctx.query(hierarchy.children, run_id)})
 
     @router.get("/runs/{run_id}/parents", summary="The parent chain of a run, nearest first")
-    async def parents(run_id: str, after: After = None) -> Response:
+    async def parents(run_id: str, principal: CurrentPrincipal, after: After = None) -> Response:
         await ctx.consistent(after)
+        await ctx.allow_runs(principal, [run_id])
         return json_response({"run_ids": await ctx.query(hierarchy.parents, run_id)})
 
     return router

@@ -4,13 +4,19 @@ refused whole (400), so nothing of it is half-written."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import dataclass
+
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from prometheus_client import Counter, Histogram
 
+from api.queries import run_experiments
 from ingest.framing import CONTENT_TYPE, unframe
 from ingest.log.base import AppendFailed, EventLog, format_token
+from runstream.auth import CurrentPrincipal, require
+from runstream.clickhouse import ClickHouse
 from runstream.errors import ApiError, invalid, unavailable
 from runstream.responses import json_response
 from schemas.codec import UndecodableEvent, decode
@@ -28,26 +34,68 @@ REQUEST_EVENTS = Histogram(
 APPEND_SECONDS = Histogram("runstream_gateway_append_seconds", "Time until the log acknowledged a request's events")
 
 
-def keyed_events(body: bytes) -> list[tuple[str, bytes]]:
-    """Checks every event; returns (partition key, message) pairs or raises a 400."""
+@dataclass
+class Checked:
+    keyed: list[tuple[str, bytes]]  # (partition key, message) per event
+    experiments: set[str]  # experiments the events name
+    runs: set[str]  # runs whose events name no experiment
+    created: dict[str, str]  # run → experiment, for the runs these events create
+
+
+def keyed_events(body: bytes) -> Checked:
+    """Checks every event, or raises a 400."""
     try:
         messages = unframe(body)
     except ValueError as exc:
         raise invalid(f"malformed body: {exc}") from exc
     if len(messages) > MAX_EVENTS:
         raise ApiError(413, "INVALID_PARAMETER_VALUE", f"more than {MAX_EVENTS} events in one request")
-    keyed = []
+    checked = Checked([], set(), set(), {})
     for i, message in enumerate(messages):
         try:
             name, record = decode(message)
             validate(name, record)
         except (UndecodableEvent, InvalidEvent) as exc:
             raise invalid(f"event {i}: {exc}") from exc
-        keyed.append((partition_key(name, record), message))
-    return keyed
+        checked.keyed.append((partition_key(name, record), message))
+        if "experiment_id" in record:
+            checked.experiments.add(record["experiment_id"])
+            if name == "RunCreated":
+                checked.created[record["run_id"]] = record["experiment_id"]
+        elif "run_id" in record:
+            checked.runs.add(record["run_id"])
+    return checked
 
 
-def gateway_router(log: EventLog) -> APIRouter:
+class RunOwners:
+    """Which experiment each run written to belongs to: the store's answer first (so naming another
+    experiment in a RunCreated never claims an existing run), then runs created through this gateway
+    and not projected yet. A run found in neither counts as None: the user's default access decides."""
+
+    def __init__(self, store: ClickHouse | None, remembered: int = 100_000) -> None:
+        self._store = store
+        self._created: OrderedDict[str, str] = OrderedDict()
+        self._remembered = remembered
+
+    def of(self, checked: Checked) -> list[str | None]:
+        touched = list(checked.runs | checked.created.keys())
+        stored = run_experiments(self._store.client, touched) if self._store is not None and touched else {}
+        for run_id, experiment_id in checked.created.items():
+            if run_id not in stored:
+                self._created[run_id] = experiment_id
+                self._created.move_to_end(run_id)
+        while len(self._created) > self._remembered:
+            self._created.popitem(last=False)
+        owners: list[str | None] = [*checked.experiments, *stored.values()]
+        for run_id in touched:
+            if run_id not in stored:
+                owners.append(self._created.get(run_id))
+        return owners
+
+
+def gateway_router(log: EventLog, store: ClickHouse | None = None) -> APIRouter:
+    """With auth on, a write needs write access to every experiment it touches."""
+    owners = RunOwners(store)
     router = APIRouter(prefix="/api/v1", tags=["write"])
 
     @router.post(
@@ -55,7 +103,7 @@ def gateway_router(log: EventLog) -> APIRouter:
         summary="Append events (framed Avro single-object messages) to the log",
         openapi_extra={"requestBody": {"content": {CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}}}},
     )
-    async def post_events(request: Request) -> Response:
+    async def post_events(request: Request, principal: CurrentPrincipal) -> Response:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             raise ApiError(413, "INVALID_PARAMETER_VALUE", f"body larger than {MAX_BODY_BYTES} bytes")
@@ -65,10 +113,13 @@ def gateway_router(log: EventLog) -> APIRouter:
             if len(body) > MAX_BODY_BYTES:
                 raise ApiError(413, "INVALID_PARAMETER_VALUE", f"body larger than {MAX_BODY_BYTES} bytes")
         try:
-            keyed = await run_in_threadpool(keyed_events, bytes(body))
+            checked = await run_in_threadpool(keyed_events, bytes(body))
+            if principal is not None:
+                require(principal, "write", await run_in_threadpool(owners.of, checked))
         except ApiError:
             REFUSED.inc()
             raise
+        keyed = checked.keyed
         try:
             with APPEND_SECONDS.time():
                 positions = await run_in_threadpool(log.append, keyed)

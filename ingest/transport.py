@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import functools
 import os
+from collections.abc import Generator
 from typing import Protocol
 from urllib.parse import urlparse
 
@@ -50,9 +51,28 @@ def http_retrying(retry_for_s: float) -> Retrying:
     )
 
 
+def http_auth() -> httpx.Auth | None:
+    """Credentials for a server with auth on, from the environment (as MLflow's client takes them):
+    RUNSTREAM_TRACKING_TOKEN (Bearer), or RUNSTREAM_TRACKING_USERNAME and _PASSWORD (Basic)."""
+    token = os.environ.get("RUNSTREAM_TRACKING_TOKEN")
+    if token:
+        return _Bearer(token)
+    user = os.environ.get("RUNSTREAM_TRACKING_USERNAME")
+    return httpx.BasicAuth(user, os.environ.get("RUNSTREAM_TRACKING_PASSWORD", "")) if user else None
+
+
+class _Bearer(httpx.Auth):
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request
+
+
 class HttpTransport:
     def __init__(self, base_url: str, retry_for_s: float = 300.0) -> None:
-        self._http = httpx.Client(base_url=base_url, timeout=60.0)
+        self._http = httpx.Client(base_url=base_url, timeout=60.0, auth=http_auth())
         self._retry_for_s = retry_for_s
 
     def send(self, messages: list[tuple[str, bytes]]) -> Positions:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from runstream import roles
+from runstream.auth import hash_password, hash_token
 
 DEFAULT_GROUP = "runstream-projector"
 
@@ -31,6 +32,13 @@ clickhouse = _option(
     "--clickhouse-url", envvar="RUNSTREAM_CLICKHOUSE_URL", default="http://default:@127.0.0.1:8123/runstream"
 )
 group = _option("--consumer-group", envvar="RUNSTREAM_CONSUMER_GROUP", default=DEFAULT_GROUP)
+auth_file = _option(
+    "--auth-file",
+    envvar="RUNSTREAM_AUTH_FILE",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="users, hashed secrets and access (TOML; see runstream/auth.py); without it, no auth",
+)
 
 
 @click.group()
@@ -42,9 +50,10 @@ def main() -> None:
 @host
 @_option("--port", envvar="RUNSTREAM_PORT", default=5000)
 @_option("--data-dir", envvar="RUNSTREAM_DATA_DIR", default="./runstream-data", type=click.Path(path_type=Path))
-def serve(host: str, port: int, data_dir: Path) -> None:
+@auth_file
+def serve(host: str, port: int, data_dir: Path, auth_file: Path | None) -> None:
     """Gateway + projector + read API in one process, on embedded storage under --data-dir."""
-    roles.serve(host, port, data_dir)
+    roles.serve(host, port, data_dir, auth_file)
 
 
 @main.command()
@@ -53,9 +62,10 @@ def serve(host: str, port: int, data_dir: Path) -> None:
 @kafka
 @prefix
 @partitions
-def gateway(host: str, port: int, bootstrap: str, topic_prefix: str, partitions: int) -> None:
+@auth_file
+def gateway(host: str, port: int, bootstrap: str, topic_prefix: str, partitions: int, auth_file: Path | None) -> None:
     """HTTP writes → Kafka."""
-    roles.gateway(host, port, bootstrap, topic_prefix, partitions)
+    roles.gateway(host, port, bootstrap, topic_prefix, partitions, auth_file)
 
 
 @main.command()
@@ -78,6 +88,15 @@ def projector(
 @_option("--port", envvar="RUNSTREAM_PORT", default=5002)
 @clickhouse
 @group
-def api(host: str, port: int, clickhouse_url: str, consumer_group: str) -> None:
+@auth_file
+def api(host: str, port: int, clickhouse_url: str, consumer_group: str, auth_file: Path | None) -> None:
     """ClickHouse → the read API."""
-    roles.api(host, port, clickhouse_url, consumer_group)
+    roles.api(host, port, clickhouse_url, consumer_group, auth_file)
+
+
+@main.command("hash-secret")
+@click.option("--token", is_flag=True, help="hash an API token (for `tokens`) instead of a password")
+def hash_secret(token: bool) -> None:
+    """Prints the hash of a password or token (read from the terminal) for the auth file."""
+    secret = click.prompt("token" if token else "password", hide_input=True, confirmation_prompt=not token)
+    click.echo(hash_token(secret) if token else hash_password(secret))

@@ -14,6 +14,7 @@ from ingest.log.local import LocalLog
 from projector.migrate import migrate
 from projector.projector import Projector
 from runstream.app import build_app
+from runstream.auth import Users
 from runstream.clickhouse import ClickHouse
 from runstream.health import thread_check
 
@@ -40,7 +41,15 @@ def _serve_http(app: Any, host: str, port: int, ready: str) -> None:
     _Server(config, ready).run()
 
 
-def serve(host: str, port: int, data_dir: Path) -> None:
+def _users(auth_file: Path | None) -> Users | None:
+    if auth_file is None:
+        return None
+    users = Users.load(auth_file)
+    log.info("auth on: users from %s", auth_file)
+    return users
+
+
+def serve(host: str, port: int, data_dir: Path, auth_file: Path | None = None) -> None:
     data_dir = data_dir.resolve()
     event_log = LocalLog(data_dir / "log" / "events.sqlite3")
     store = ClickHouse(f"chdb://{data_dir / 'clickhouse'}")
@@ -50,7 +59,9 @@ def serve(host: str, port: int, data_dir: Path) -> None:
     worker.start()
     try:
         checks = {"projector": thread_check("projector", worker.is_alive)}
-        app = build_app("serve", log=event_log, store=store, consumer_group=EMBEDDED_GROUP, checks=checks)
+        app = build_app(
+            "serve", log=event_log, store=store, consumer_group=EMBEDDED_GROUP, checks=checks, users=_users(auth_file)
+        )
         _serve_http(app, host, port, f"runstream serve listening on http://{host}:{port} (data in {data_dir})")
     finally:
         projector.stop()
@@ -58,12 +69,14 @@ def serve(host: str, port: int, data_dir: Path) -> None:
         event_log.close()
 
 
-def gateway(host: str, port: int, bootstrap: str, topic_prefix: str, partitions: int) -> None:
+def gateway(
+    host: str, port: int, bootstrap: str, topic_prefix: str, partitions: int, auth_file: Path | None = None
+) -> None:
     topic = events_topic(topic_prefix)
     ensure_topic(bootstrap, topic, partitions)
     event_log = KafkaLog(bootstrap, topic)
     try:
-        app = build_app("gateway", log=event_log)
+        app = build_app("gateway", log=event_log, users=_users(auth_file))
         _serve_http(app, host, port, f"runstream gateway listening on http://{host}:{port}, writing to {topic}")
     finally:
         event_log.close()
@@ -97,8 +110,8 @@ def projector(
         worker.join(timeout=60)
 
 
-def api(host: str, port: int, clickhouse_url: str, consumer_group: str) -> None:
+def api(host: str, port: int, clickhouse_url: str, consumer_group: str, auth_file: Path | None = None) -> None:
     store = ClickHouse(clickhouse_url)
     migrate(store)
-    app = build_app("api", store=store, consumer_group=consumer_group)
+    app = build_app("api", store=store, consumer_group=consumer_group, users=_users(auth_file))
     _serve_http(app, host, port, f"runstream api listening on http://{host}:{port}")

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.context import After, ReadContext, View
 from api.search.runs import search_experiments, search_runs
 from api.search.sql import MAX_RESULTS
+from runstream.auth import CurrentPrincipal, readable, require
 from runstream.responses import json_response
 
 
@@ -34,7 +35,8 @@ def search_router(ctx: ReadContext) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["search"])
 
     @router.post("/runs/search", summary="Runs matching an MLflow filter, ordered and paged")
-    async def runs(body: RunSearch, after: After = None) -> Response:
+    async def runs(body: RunSearch, principal: CurrentPrincipal, after: After = None) -> Response:
+        require(principal, "read", body.experiment_ids)
         await ctx.consistent(after)
         found, token = await ctx.query(
             search_runs, body.experiment_ids, body.filter, body.order_by, body.view, body.max_results, body.page_token
@@ -42,11 +44,11 @@ def search_router(ctx: ReadContext) -> APIRouter:
         return json_response({"runs": found, "next_page_token": token})
 
     @router.post("/experiments/search", summary="Experiments matching an MLflow filter, ordered and paged")
-    async def experiments(body: ExperimentSearch, after: After = None) -> Response:
+    async def experiments(body: ExperimentSearch, principal: CurrentPrincipal, after: After = None) -> Response:
         await ctx.consistent(after)
         found, token = await ctx.query(
             search_experiments, body.view, body.filter, body.order_by, body.max_results, body.page_token
         )
-        return json_response({"experiments": found, "next_page_token": token})
+        return json_response({"experiments": readable(principal, found), "next_page_token": token})
 
     return router

@@ -1,0 +1,154 @@
+"""With an auth file: every route but the probes needs credentials (Basic or Bearer, as the MLflow
+client sends them), access is checked per experiment on reads and writes, secrets never reach logs."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from ingest.framing import CONTENT_TYPE, frame
+from ingest.gateway import Checked, RunOwners
+from runstream.auth import AuthConfigError, Users, hash_password, hash_token
+from tests.hostile.conftest import RUNS, message, seeded_app
+
+ALICE, CAROL = ("alice", "alice-secret"), ("carol", "carol-secret")
+BOB_TOKEN = "bob-token-0123456789"
+
+
+@pytest.fixture(scope="module")
+def auth_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("auth") / "auth.toml"
+    path.write_text(
+        f"""
+[users.alice]
+password = "{hash_password(ALICE[1], iterations=1000)}"
+access = "write"
+
+[users.bob]
+tokens = ["{hash_token(BOB_TOKEN)}"]
+access = "none"
+experiments = {{ "1" = "read" }}
+
+[users.carol]
+password = "{hash_password(CAROL[1], iterations=1000)}"
+access = "read"
+"""
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, auth_file: Path) -> Iterator[FastAPI]:
+    with seeded_app(request, tmp_path_factory.mktemp("auth-app"), Users.load(auth_file)) as app:
+        yield app
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+BOB = {"Authorization": f"Bearer {BOB_TOKEN}"}
+
+
+def params_event(run_id: str) -> bytes:
+    return frame([message("ParamsLogged", run_id=run_id, params={"p": "1"})[1]])
+
+
+def post_events(http: TestClient, body: bytes, headers: dict[str, str]) -> int:
+    response = http.post("/api/v1/events", content=body, headers={**headers, "content-type": CONTENT_TYPE})
+    return int(response.status_code)
+
+
+def test_every_route_but_the_probes_needs_credentials(app: FastAPI) -> None:
+    http = TestClient(app)
+    for path in ("/health", "/ready", "/metrics", "/openapi.json"):
+        assert http.get(path).status_code == 200, path
+    for headers in (
+        {},
+        basic("alice", "wrong"),
+        basic("nobody", "x"),
+        {"Authorization": "Basic %%%"},
+        BOB | {"Authorization": "Bearer nope"},
+    ):
+        for response in (
+            http.get("/api/v1/experiments", headers=headers),
+            http.get(f"/api/v1/runs/{RUNS['1']}", headers=headers),
+            http.post("/api/v1/runs/search", json={"experiment_ids": ["1"]}, headers=headers),
+        ):
+            assert response.status_code == 401 and response.json()["error_code"] == "UNAUTHENTICATED"
+            assert "Basic" in response.headers["www-authenticate"]
+        assert post_events(http, params_event(RUNS["1"]), headers) == 401
+
+
+def test_access_is_checked_per_experiment(app: FastAPI) -> None:
+    http = TestClient(app)
+    alice = basic(*ALICE)
+    assert [e["experiment_id"] for e in http.get("/api/v1/experiments", headers=alice).json()["experiments"]] == [
+        "1",
+        "2",
+    ]
+    assert [e["experiment_id"] for e in http.get("/api/v1/experiments", headers=BOB).json()["experiments"]] == ["1"]
+    assert http.get(f"/api/v1/runs/{RUNS['1']}", headers=BOB).status_code == 200
+    for denied in (
+        http.get(f"/api/v1/runs/{RUNS['2']}", headers=BOB),
+        http.get("/api/v1/experiments/2", headers=BOB),
+        http.get(f"/api/v1/runs/{RUNS['2']}/metric-history", params={"key": "loss"}, headers=BOB),
+        http.post("/api/v1/series", json={"run_ids": [RUNS["1"], RUNS["2"]], "keys": ["loss"]}, headers=BOB),
+        http.post("/api/v1/runs/search", json={"experiment_ids": ["1", "2"]}, headers=BOB),
+        http.get("/api/v1/runs", params={"experiment_id": "2"}, headers=BOB),
+    ):
+        assert denied.status_code == 403 and denied.json()["error_code"] == "PERMISSION_DENIED"
+    # Writes: read access is not enough, write access to every experiment touched is.
+    assert post_events(http, params_event(RUNS["1"]), BOB) == 403
+    assert post_events(http, params_event(RUNS["2"]), basic(*CAROL)) == 403
+    assert post_events(http, params_event(RUNS["2"]), alice) == 200
+
+
+def test_a_run_created_in_a_writable_experiment_is_writable_before_it_is_projected(tmp_path: Path) -> None:
+    # bob may write experiment 7 only: he creates a run there and logs to it right away
+    auth = tmp_path / "auth.toml"
+    auth.write_text(f'[users.bob]\ntokens = ["{hash_token(BOB_TOKEN)}"]\nexperiments = {{ "7" = "write" }}\n')
+    users = Users.load(auth)
+    owners = RunOwners(store=None)
+    run_id = "ab" * 16
+    created = Checked([], {"7"}, set(), {run_id: "7"})
+    assert owners.of(created) == ["7", "7"]
+    assert owners.of(Checked([], set(), {run_id}, {})) == ["7"]
+    assert owners.of(Checked([], set(), {"cd" * 16}, {})) == [None]  # unknown: bob's default (none) applies
+    bob = users.authenticate(f"Bearer {BOB_TOKEN}")
+    assert bob is not None and bob.can("write", "7") and not bob.can("write", None) and not bob.can("read", "1")
+
+
+def test_secrets_never_reach_the_logs(app: FastAPI, caplog: pytest.LogCaptureFixture) -> None:
+    http = TestClient(app)
+    with caplog.at_level(logging.DEBUG):
+        http.get("/api/v1/experiments", headers=basic("alice", "guess-123"))
+        http.get("/api/v1/experiments", headers=basic(*ALICE))
+        http.get("/api/v1/experiments", headers={"Authorization": "Bearer leaked-token-xyz"})
+        post_events(http, params_event(RUNS["1"]), BOB)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for secret in ("guess-123", ALICE[1], "leaked-token-xyz", BOB_TOKEN):
+        assert secret not in logged
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "[users.x]\npassword = 'plain-text'\n",
+        "[users.x]\naccess = 'admin'\n",
+        "[users.x]\ntokens = ['raw-token']\n",
+        "not toml [",
+    ],
+)
+def test_a_bad_auth_file_is_refused_at_start(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "auth.toml"
+    path.write_text(text)
+    with pytest.raises(AuthConfigError):
+        Users.load(path)
