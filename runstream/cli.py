@@ -53,9 +53,24 @@ def serve(host: str, port: int, data_dir: Path) -> None:
 @kafka
 @prefix
 @partitions
-def gateway(host: str, port: int, bootstrap: str, topic_prefix: str, partitions: int) -> None:
-    """HTTP writes → Kafka."""
-    roles.gateway(host, port, bootstrap, topic_prefix, partitions)
+@_option(
+    "--clickhouse-url",
+    envvar="RUNSTREAM_CLICKHOUSE_URL",
+    default=None,
+    help="also serve MLflow's REST API (it reads back from ClickHouse); off without it",
+)
+@group
+def gateway(
+    host: str,
+    port: int,
+    bootstrap: str,
+    topic_prefix: str,
+    partitions: int,
+    clickhouse_url: str | None,
+    consumer_group: str,
+) -> None:
+    """HTTP writes → Kafka (and, with --clickhouse-url, MLflow's whole tracking API)."""
+    roles.gateway(host, port, bootstrap, topic_prefix, partitions, clickhouse_url, consumer_group)
 
 
 @main.command()
