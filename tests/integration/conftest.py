@@ -12,6 +12,7 @@ import pytest
 from tests.integration.roles import Role
 from tests.services.clickhouse_server import ClickHouseServer
 from tests.services.kafka_broker import KafkaBroker, start_kafka
+from tests.services.ports import free_port
 
 
 @pytest.fixture(scope="session")
@@ -44,14 +45,22 @@ class Stack:
         return process
 
     def http_role(self, role: str) -> tuple[Role, str]:
-        from tests.services.ports import free_port
-
         port = free_port()
         return self.start(role, "--port", str(port)), f"http://127.0.0.1:{port}"
 
     def close(self) -> None:
         for role in self.roles:
             role.stop()
+
+
+@pytest.fixture(scope="module")
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`runstream serve` on embedded storage, one per test module; its base URL."""
+    workdir: Path = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    role = Role(workdir, "serve", "--port", str(port), "--data-dir", str(workdir / "data"))
+    yield f"http://127.0.0.1:{port}"
+    role.stop()
 
 
 @pytest.fixture
