@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.conftest import Stack
 from tests.mlflow_client.venv import HERE, client_python
 
 API = "/api/2.0/mlflow"
@@ -195,3 +196,26 @@ def test_ajax_api_alias_and_get_search(serve: str) -> None:
     assert response.json()["next_page_token"]
     missing = httpx.get(f"{serve}{API}/runs/get", params={"run_id": "nope"})
     assert (missing.status_code, missing.json()["error_code"]) == (404, MISSING)
+
+
+def test_distributed_gateway_serves_mlflow_reading_its_own_writes(stack: Stack) -> None:
+    """Gateway (with a ClickHouse URL) → Kafka → projector → ClickHouse: one URL, and a read right
+    after a write sees it with no token."""
+    stack.start("projector")
+    _, gateway = stack.http_role("gateway")
+    created = _post(gateway, "/experiments/create", {"name": "distributed"})
+    assert created.status_code == 200, created.text
+    experiment_id = created.json()["experiment_id"]
+    run = _post(gateway, "/runs/create", {"experiment_id": experiment_id, "run_name": "r"}).json()["run"]
+    run_id = run["info"]["run_id"]
+    batch = {
+        "run_id": run_id,
+        "metrics": [{"key": "loss", "value": 0.5, "timestamp": 1, "step": 3}],
+        "params": [{"key": "lr", "value": "0.1"}],
+    }
+    assert _post(gateway, "/runs/log-batch", batch).status_code == 200
+    got = httpx.get(f"{gateway}{API}/runs/get", params={"run_id": run_id}).json()["run"]
+    assert got["data"]["params"] == [{"key": "lr", "value": "0.1"}]
+    assert got["data"]["metrics"] == [{"key": "loss", "value": 0.5, "timestamp": 1, "step": 3}]
+    by_name = httpx.get(f"{gateway}{API}/experiments/get-by-name", params={"experiment_name": "distributed"})
+    assert by_name.json()["experiment"]["experiment_id"] == experiment_id
