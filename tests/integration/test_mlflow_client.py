@@ -19,12 +19,19 @@ INVALID = "INVALID_PARAMETER_VALUE"
 MISSING = "RESOURCE_DOES_NOT_EXIST"
 
 
-@pytest.fixture(scope="module")
-def client_results(serve: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    python = client_python(HERE / "requirements-3.txt")
+@pytest.fixture(scope="module", params=["3", "2"], ids=["mlflow3", "mlflow2"])
+def client_results(
+    request: pytest.FixtureRequest, serve: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """What the scenarios read back through one major version of the client (both share the server)."""
+    major = request.param
+    python = client_python(HERE / f"requirements-{major}.txt")
     out = tmp_path_factory.mktemp("mlflow-client") / "results.json"
     done = subprocess.run(
-        [str(python), str(HERE / "scenarios.py"), serve, str(out)], capture_output=True, text=True, timeout=300
+        [str(python), str(HERE / "scenarios.py"), serve, str(out), f"v{major}-"],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     results: dict[str, Any] = json.loads(out.read_text())["results"]

@@ -1,6 +1,7 @@
 """Runs under the MLflow client's own venv (tests/mlflow_client/venv.py), not the project's:
-`python scenarios.py TRACKING_URI OUT.json`. Each scenario drives the official client against a
-runstream server and records what the client read back; the test asserts on that JSON."""
+`python scenarios.py TRACKING_URI OUT.json PREFIX`. Each scenario drives the official client against
+a runstream server and records what the client read back; the test asserts on that JSON. Experiment
+names start with PREFIX, so several client versions can share one server."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ from mlflow.exceptions import MlflowException
 
 Result = dict[str, Any]
 SCENARIOS: dict[str, Callable[[MlflowClient], Result]] = {}
+PREFIX = ""
+
+
+def named(name: str) -> str:
+    return PREFIX + name
 
 
 def scenario(fn: Callable[[MlflowClient], Result]) -> Callable[[MlflowClient], Result]:
@@ -54,7 +60,7 @@ def run_json(run: Any) -> Result:
 
 @scenario
 def fluent_tracking(client: MlflowClient) -> Result:
-    experiment = mlflow.set_experiment("compat-fluent")
+    experiment = mlflow.set_experiment(named("compat-fluent"))
     with mlflow.start_run(run_name="parent") as parent:
         mlflow.log_param("lr", 0.01)
         mlflow.log_params({"optimizer": "adam", "layers": 3})
@@ -92,7 +98,7 @@ def default_experiment(client: MlflowClient) -> Result:
 
 @scenario
 def search_runs(client: MlflowClient) -> Result:
-    experiment_id = client.create_experiment("compat-search", tags={"purpose": "search"})
+    experiment_id = client.create_experiment(named("compat-search"), tags={"purpose": "search"})
     for i, (opt, acc) in enumerate([("adam", 0.5), ("sgd", 0.9), ("adam", 0.7), ("adam", 0.1), ("adam", 0.95)]):
         run = client.create_run(experiment_id, run_name=f"r{i}")
         client.log_batch(
@@ -123,7 +129,7 @@ def search_runs(client: MlflowClient) -> Result:
 
 @scenario
 def history_paging(client: MlflowClient) -> Result:
-    experiment_id = client.create_experiment("compat-history")
+    experiment_id = client.create_experiment(named("compat-history"))
     run = client.create_run(experiment_id)
     points = 30_000  # more than one page of the client's 25,000
     for start in range(0, points, 1000):
@@ -141,7 +147,7 @@ def history_paging(client: MlflowClient) -> Result:
 
 @scenario
 def lifecycle(client: MlflowClient) -> Result:
-    experiment_id = client.create_experiment("compat-lifecycle")
+    experiment_id = client.create_experiment(named("compat-lifecycle"))
     run = client.create_run(experiment_id, run_name="to-delete")
     run_id = run.info.run_id
     client.delete_run(run_id)
@@ -155,14 +161,14 @@ def lifecycle(client: MlflowClient) -> Result:
     updated = client.get_run(run_id)
 
     client.set_experiment_tag(experiment_id, "owner", "me")
-    client.rename_experiment(experiment_id, "compat-lifecycle-renamed")
+    client.rename_experiment(experiment_id, named("compat-lifecycle-renamed"))
     renamed = client.get_experiment(experiment_id)
     client.delete_experiment(experiment_id)
     experiment_deleted = client.get_experiment(experiment_id).lifecycle_stage
-    by_name = client.get_experiment_by_name("compat-lifecycle-renamed")
+    by_name = client.get_experiment_by_name(named("compat-lifecycle-renamed"))
     client.restore_experiment(experiment_id)
     searched = client.search_experiments(
-        filter_string="name LIKE 'compat-%'", order_by=["name ASC"], view_type=ViewType.ALL
+        filter_string=f"name LIKE '{named('compat-')}%'", order_by=["name ASC"], view_type=ViewType.ALL
     )
     return {
         "deleted": deleted,
@@ -171,18 +177,18 @@ def lifecycle(client: MlflowClient) -> Result:
         "log_to_deleted": log_to_deleted,
         "restored": restored,
         "updated": [updated.info.status, updated.info.run_name, updated.data.tags.get("mlflow.runName")],
-        "renamed": [renamed.name, renamed.tags],
+        "renamed": [renamed.name.removeprefix(PREFIX), renamed.tags],
         "experiment_deleted": experiment_deleted,
         "by_name_stage": by_name.lifecycle_stage if by_name else None,
         "restored_experiment": client.get_experiment(experiment_id).lifecycle_stage,
-        "searched": [e.name for e in searched],
+        "searched": [e.name.removeprefix(PREFIX) for e in searched],
         "run_id": run_id,
     }
 
 
 @scenario
 def datasets(client: MlflowClient) -> Result:
-    experiment_id = client.create_experiment("compat-datasets")
+    experiment_id = client.create_experiment(named("compat-datasets"))
     run = client.create_run(experiment_id)
     dataset = Dataset(name="iris", digest="abc123", source_type="local", source='{"uri": "/data/iris.csv"}')
     client.log_inputs(run.info.run_id, [DatasetInput(dataset, [InputTag("mlflow.data.context", "training")])])
@@ -192,14 +198,14 @@ def datasets(client: MlflowClient) -> Result:
 
 @scenario
 def errors(client: MlflowClient) -> Result:
-    experiment_id = client.create_experiment("compat-errors")
+    experiment_id = client.create_experiment(named("compat-errors"))
     run_id = client.create_run(experiment_id).info.run_id
     client.log_param(run_id, "p", "1")
     return {
         "same_param_again": error_code(lambda: client.log_param(run_id, "p", "1")),
         "changed_param": error_code(lambda: client.log_param(run_id, "p", "2")),
         "changed_param_in_batch": error_code(lambda: client.log_batch(run_id, params=[Param("p", "3")])),
-        "duplicate_experiment": error_code(lambda: client.create_experiment("compat-errors")),
+        "duplicate_experiment": error_code(lambda: client.create_experiment(named("compat-errors"))),
         "missing_run": error_code(lambda: client.get_run("0" * 32)),
         "missing_experiment": error_code(lambda: client.get_experiment("424242")),
         "missing_name": client.get_experiment_by_name("no-such-experiment") is None,
@@ -213,7 +219,9 @@ def errors(client: MlflowClient) -> Result:
 
 
 def main() -> None:
+    global PREFIX
     mlflow.set_tracking_uri(sys.argv[1])
+    PREFIX = sys.argv[3]
     client = MlflowClient()
     results: dict[str, Result] = {}
     for name, fn in SCENARIOS.items():
