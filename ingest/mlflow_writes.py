@@ -296,6 +296,11 @@ class MlflowWriter:
         if len(self._runs) > MAX_CACHED_RUNS:
             self._runs.popitem(last=False)
 
+    def forget(self, run_ids: Iterable[str]) -> None:
+        """Their facts changed elsewhere: the next check reads them back."""
+        for run_id in run_ids:
+            self._runs.pop(run_id, None)
+
     async def run(self, run_id: str) -> RunFacts:
         facts = self._runs.get(run_id)
         if facts is None:
@@ -408,22 +413,27 @@ def mlflow_write_router(w: MlflowWriter) -> APIRouter:
         await w.append([renamed], experiment_entity(body.experiment_id))
         return ok()
 
+    async def set_experiment_lifecycle(experiment_id: str, deleted: bool) -> Response:
+        """MLflow deletes (restores) an experiment's runs with it."""
+        await w.experiment(experiment_id)
+        await w.ctx.settled_all()  # every run this process created in it
+        run_ids = await w.ctx.query(mlflow_queries.run_ids, experiment_id, "active" if deleted else "deleted")
+        run_event = "RunDeleted" if deleted else "RunRestored"
+        events = [event("ExperimentDeleted" if deleted else "ExperimentRestored", experiment_id=experiment_id)]
+        events += [event(run_event, run_id=run_id) for run_id in run_ids]
+        await w.append(events, experiment_entity(experiment_id), *map(run_entity, run_ids))
+        w.forget(run_ids)
+        return ok()
+
     @router.post("/experiments/delete")
     async def delete_experiment(body: ExperimentRef) -> Response:
         if body.experiment_id == DEFAULT_EXPERIMENT_ID:
             raise invalid("Cannot delete the default experiment '0'. This is an internally reserved experiment.")
-        await w.experiment(body.experiment_id)
-        await w.append(
-            [event("ExperimentDeleted", experiment_id=body.experiment_id)], experiment_entity(body.experiment_id)
-        )
-        return ok()
+        return await set_experiment_lifecycle(body.experiment_id, True)
 
     @router.post("/experiments/restore")
     async def restore_experiment(body: ExperimentRef) -> Response:
-        await w.experiment(body.experiment_id)
-        restored = event("ExperimentRestored", experiment_id=body.experiment_id)
-        await w.append([restored], experiment_entity(body.experiment_id))
-        return ok()
+        return await set_experiment_lifecycle(body.experiment_id, False)
 
     @router.post("/experiments/set-experiment-tag")
     async def set_experiment_tag(body: ExperimentTag) -> Response:

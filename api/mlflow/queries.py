@@ -94,6 +94,14 @@ def history_bulk_interval(
     return out
 
 
+def run_ids(client: Client, experiment_id: str, view: str) -> list[str]:
+    result = client.query(
+        f"SELECT run_id FROM runs_view WHERE experiment_id = {{id:String}} AND {queries.LIFECYCLE[view]}",
+        parameters={"id": experiment_id},
+    )
+    return [row[0] for row in result.result_rows]
+
+
 def experiment_by_name(client: Client, name: str) -> dict[str, Any] | None:
     """Active or deleted (MLflow's get-by-name finds both; a deleted name still blocks creation)."""
     found = queries.experiments(client, "all", name)

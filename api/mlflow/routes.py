@@ -28,8 +28,8 @@ def mlflow_json(body: dict[str, Any]) -> Response:
     return json_response({k: v for k, v in body.items() if v is not None})
 
 
-def view(view_type: str | None) -> str:
-    found = shapes.VIEW_TYPES.get(view_type or "ACTIVE_ONLY")
+def view(view_type: str | int | None) -> str:
+    found = shapes.VIEW_TYPES.get(str(view_type or "ACTIVE_ONLY"))
     if found is None:
         raise invalid(f"invalid view type {view_type!r}: ACTIVE_ONLY, DELETED_ONLY or ALL")
     return found
@@ -40,13 +40,13 @@ class SearchExperiments(BaseModel):
     page_token: str | None = None
     filter: str | None = None
     order_by: list[str] = Field(default_factory=list)
-    view_type: str | None = None
+    view_type: str | int | None = None
 
 
 class SearchRuns(BaseModel):
     experiment_ids: list[str] = Field(default_factory=list)
     filter: str | None = None
-    run_view_type: str | None = None
+    run_view_type: str | int | None = None
     max_results: int = Field(1000, ge=1, le=MAX_RESULTS)
     order_by: list[str] = Field(default_factory=list)
     page_token: str | None = None

@@ -93,6 +93,7 @@ def test_delete_restore_rename_and_experiment_search(client_results: dict[str, A
         "deleted",
         "active",
     )
+    assert got["run_with_experiment"] == ["deleted", "active"]
     assert "compat-lifecycle-renamed" in got["searched"]
     assert got["searched"] == sorted(got["searched"])
 

@@ -165,6 +165,7 @@ def lifecycle(client: MlflowClient) -> Result:
     renamed = client.get_experiment(experiment_id)
     client.delete_experiment(experiment_id)
     experiment_deleted = client.get_experiment(experiment_id).lifecycle_stage
+    run_with_experiment = client.get_run(run_id).info.lifecycle_stage  # MLflow deletes its runs too
     by_name = client.get_experiment_by_name(named("compat-lifecycle-renamed"))
     client.restore_experiment(experiment_id)
     searched = client.search_experiments(
@@ -179,6 +180,7 @@ def lifecycle(client: MlflowClient) -> Result:
         "updated": [updated.info.status, updated.info.run_name, updated.data.tags.get("mlflow.runName")],
         "renamed": [renamed.name.removeprefix(PREFIX), renamed.tags],
         "experiment_deleted": experiment_deleted,
+        "run_with_experiment": [run_with_experiment, client.get_run(run_id).info.lifecycle_stage],
         "by_name_stage": by_name.lifecycle_stage if by_name else None,
         "restored_experiment": client.get_experiment(experiment_id).lifecycle_stage,
         "searched": [e.name.removeprefix(PREFIX) for e in searched],
