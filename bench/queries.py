@@ -199,7 +199,9 @@ def load_runstream(stack: Stack, sizes: Sizes, args: argparse.Namespace) -> dict
         "search_runs": search,
         "merge_wait_s": round(merge_wait, 1),
         "rows": {"metrics": counts[0], "run_params": counts[1]},
-        "active_parts": {t: stack.parts(t) for t in ("metrics", "metric_rollup", *FOLDED)},
+        "active_parts": {
+            t: stack.parts(t) for t in ("metrics", "metric_rollup", *FOLDED)
+        },
     }
 
 
