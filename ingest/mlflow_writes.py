@@ -7,20 +7,18 @@ projection's folds (the first param value wins)."""
 from __future__ import annotations
 
 import asyncio
-import posixpath
 import re
 import secrets
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 
 from api import queries
 from api.mlflow import queries as mlflow_queries
@@ -28,6 +26,30 @@ from api.mlflow import shapes
 from api.mlflow.context import MlflowContext
 from api.mlflow.routes import mlflow_json
 from ingest.log.base import AppendFailed, EventLog
+from ingest.mlflow_requests import (
+    MAX_BATCH_BYTES,
+    MAX_ENTITIES_PER_BATCH,
+    MAX_METRICS_PER_BATCH,
+    MAX_PARAMS_TAGS_PER_BATCH,
+    CreateExperiment,
+    CreateRun,
+    DeleteExperimentTag,
+    DeleteTag,
+    ExperimentRef,
+    ExperimentTag,
+    LogBatch,
+    LogInputs,
+    LogMetric,
+    LogParam,
+    MetricIn,
+    RunRef,
+    SetTag,
+    UpdateExperiment,
+    UpdateRun,
+    check_batch_limit,
+    check_name,
+    distinct_params,
+)
 from ingest.write_marks import experiment_entity, run_entity
 from runstream.clickhouse import ClickHouse
 from runstream.errors import ApiError, invalid, not_found, unavailable
@@ -43,159 +65,17 @@ from schemas.events import (
 )
 from schemas.validation import InvalidEvent, validate
 
-MAX_METRICS_PER_BATCH = 1000
-MAX_PARAMS_TAGS_PER_BATCH = 100
-MAX_ENTITIES_PER_BATCH = 1000
-MAX_BATCH_BYTES = 1_000_000
 MAX_CACHED_RUNS = 10_000
 RUN_NAME_TAG = "mlflow.runName"
 PARENT_RUN_TAG = "mlflow.parentRunId"
-_NAME = re.compile(r"^[/\w.\- :]*$")  # MLflow's rule for metric, param and tag names (POSIX)
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _LOCKS = 64
 
 Event = tuple[str, dict[str, Any]]
-Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
-RunStatus = Literal["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"]
 
 
 def already_exists(message: str) -> ApiError:
     return ApiError(400, "RESOURCE_ALREADY_EXISTS", message)
-
-
-class KeyValue(BaseModel):
-    key: str
-    value: str = ""
-
-
-class MetricIn(BaseModel):
-    key: str
-    value: float
-    timestamp: Int64
-    step: Int64 = 0
-
-
-class DatasetIn(BaseModel):
-    name: str
-    digest: str
-    source_type: str
-    source: str
-    schema_: str | None = Field(None, alias="schema")
-    profile: str | None = None
-
-
-class DatasetInputIn(BaseModel):
-    tags: list[KeyValue] = Field(default_factory=list)
-    dataset: DatasetIn
-
-
-class RunRef(BaseModel):
-    run_id: str | None = None
-    run_uuid: str | None = None  # MLflow's older name for run_id; clients still send both
-
-    @property
-    def id(self) -> str:
-        run_id = self.run_id or self.run_uuid
-        if not run_id:
-            raise invalid("Missing value for required parameter 'run_id'")
-        return run_id
-
-
-class CreateExperiment(BaseModel):
-    name: str
-    artifact_location: str | None = None
-    tags: list[KeyValue] = Field(default_factory=list)
-
-
-class ExperimentRef(BaseModel):
-    experiment_id: str
-
-
-class UpdateExperiment(ExperimentRef):
-    new_name: str
-
-
-class ExperimentTag(ExperimentRef):
-    key: str
-    value: str = ""
-
-
-class DeleteExperimentTag(ExperimentRef):
-    key: str
-
-
-class CreateRun(BaseModel):
-    experiment_id: str = DEFAULT_EXPERIMENT_ID
-    user_id: str = ""
-    run_name: str | None = None
-    start_time: Int64 | None = None
-    tags: list[KeyValue] = Field(default_factory=list)
-
-
-class UpdateRun(RunRef):
-    status: RunStatus | None = None
-    end_time: Int64 | None = None
-    run_name: str | None = None
-
-
-class LogMetric(RunRef, MetricIn):
-    pass
-
-
-class LogParam(RunRef):
-    key: str
-    value: str
-
-
-class SetTag(RunRef):
-    key: str
-    value: str
-
-
-class DeleteTag(RunRef):
-    key: str
-
-
-class LogBatch(RunRef):
-    metrics: list[MetricIn] = Field(default_factory=list)
-    params: list[KeyValue] = Field(default_factory=list)
-    tags: list[KeyValue] = Field(default_factory=list)
-
-
-class LogInputs(RunRef):
-    datasets: list[DatasetInputIn] = Field(default_factory=list)
-
-
-def check_name(kind: str, name: str) -> None:
-    """MLflow's rule: names are treated as file paths in places, so they must be plain relative ones."""
-    if not _NAME.match(name):
-        raise invalid(
-            f"Invalid {kind} name: {name!r}. Names may only contain alphanumerics, underscores (_), "
-            "dashes (-), periods (.), spaces ( ), colon(:) and slashes (/)."
-        )
-    norm = posixpath.normpath(name)
-    if norm != name or norm == "." or norm.startswith(("..", "/")):
-        raise invalid(f"Invalid {kind} name: {name!r}. It would resolve to {norm!r} as a path.")
-
-
-def check_batch_limit(what: str, limit: int, count: int) -> None:
-    if count > limit:
-        raise invalid(
-            f"A batch logging request can contain at most {limit} {what}. Got {count} {what}. "
-            f"Please split up {what} across multiple requests and try again."
-        )
-
-
-def distinct_params(params: Iterable[KeyValue]) -> dict[str, str]:
-    """MLflow drops exact repeats within a batch and refuses a key repeated with another value."""
-    out: dict[str, str] = {}
-    for p in params:
-        if out.setdefault(p.key, p.value) != p.value:
-            raise invalid(
-                f"Duplicate parameter keys have been submitted: [{p.key!r}]. Please ensure the request "
-                "contains only one param value per param key."
-            )
-    return out
 
 
 def metric_batch(run_id: str, metrics: list[MetricIn]) -> Event:
@@ -397,6 +277,8 @@ def mlflow_write_router(w: MlflowWriter) -> APIRouter:
         experiment_id = await w.new_experiment_id(body.name)
         location = body.artifact_location or shapes.default_artifact_location(experiment_id)
         tags = {t.key: t.value for t in body.tags}
+        for key in tags:
+            check_name("tag", key)
         created = event(
             "ExperimentCreated", experiment_id=experiment_id, name=body.name, artifact_location=location, tags=tags
         )

@@ -48,7 +48,8 @@ def run_info(r: dict[str, Any]) -> dict[str, Any]:
         "user_id": r["user_id"],
         "status": r["status"],
         "start_time": r["start_time"],
-        "artifact_uri": r["artifact_uri"],
+        # runs the SDK started have none recorded: where MLflow's server would put them
+        "artifact_uri": r["artifact_uri"] or f"{default_artifact_location(r['experiment_id'])}/{r['run_id']}/artifacts",
         "lifecycle_stage": r["lifecycle_stage"],
     }
     if r["end_time"] is not None:  # unset fields are absent in protobuf JSON
