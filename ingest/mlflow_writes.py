@@ -24,7 +24,7 @@ from api import queries
 from api.mlflow import queries as mlflow_queries
 from api.mlflow import shapes
 from api.mlflow.context import MlflowContext
-from api.mlflow.routes import mlflow_json
+from api.mlflow.shapes import mlflow_json
 from ingest.log.base import AppendFailed, EventLog
 from ingest.mlflow_requests import (
     MAX_BATCH_BYTES,

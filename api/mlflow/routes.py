@@ -12,20 +12,15 @@ from api import queries
 from api.mlflow import queries as mlflow_queries
 from api.mlflow import shapes
 from api.mlflow.context import MlflowContext
+from api.mlflow.shapes import mlflow_json
+from api.routes import MAX_HISTORY_PAGE
 from api.search.runs import search_experiments, search_runs
 from api.search.sql import MAX_RESULTS
 from ingest.write_marks import experiment_entity, run_entity
 from runstream.errors import invalid, not_found
-from runstream.responses import json_response
 
 MAX_BULK_RUNS = 100
 MAX_BULK_RESULTS = 2500
-HISTORY_PAGE = 1_000_000  # without max_results MLflow returns every point; a page this big is close
-
-
-def mlflow_json(body: dict[str, Any]) -> Response:
-    """Protobuf JSON leaves unset fields out."""
-    return json_response({k: v for k, v in body.items() if v is not None})
 
 
 def view(view_type: str | int | None) -> str:
@@ -125,7 +120,8 @@ def mlflow_read_router(ctx: MlflowContext) -> APIRouter:
         metric_key: str,
         run_id: str | None = None,
         run_uuid: str | None = None,
-        max_results: Annotated[int, Query(ge=1, le=HISTORY_PAGE)] = HISTORY_PAGE,
+        # without max_results MLflow returns every point; the largest page is the closest
+        max_results: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = MAX_HISTORY_PAGE,
         page_token: str | None = None,
     ) -> Response:
         run_id = run_id or run_uuid

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from runstream.responses import json_float
+from fastapi.responses import Response
+
+from runstream.responses import json_float, json_response
 
 # MLflow's view types, by name (JSON) or number (what a query string may carry).
 VIEW_TYPES = {
@@ -68,3 +70,8 @@ def run(r: dict[str, Any], dataset_inputs: list[dict[str, Any]]) -> dict[str, An
         "data": {"metrics": metrics, "params": key_values(r["params"]), "tags": key_values(r["tags"])},
         "inputs": {"dataset_inputs": dataset_inputs},
     }
+
+
+def mlflow_json(body: dict[str, Any]) -> Response:
+    """Protobuf JSON leaves unset fields out."""
+    return json_response({k: v for k, v in body.items() if v is not None})
