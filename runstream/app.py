@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from api.context import ReadContext
+from api.mlflow.access import mlflow_access
+from api.mlflow.context import MlflowContext
+from api.mlflow.routes import mlflow_read_router
 from api.routes import read_router
 from api.search.routes import search_router
 from api.series_routes import series_router
 from ingest.gateway import gateway_router
 from ingest.log.base import EventLog
+from ingest.mlflow_writes import MlflowWriter, ensure_default_experiment, mlflow_write_router
+from ingest.write_marks import WriteMarks
 from runstream.auth import AuthMiddleware, Users
 from runstream.clickhouse import ClickHouse
 from runstream.errors import install_error_handlers
 from runstream.health import Check, clickhouse_check, health_router
 
 VERSION = "0.1.0"
+MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")  # the second is what MLflow's UI calls
 
 
 def build_app(
@@ -46,8 +52,26 @@ def build_app(
             app.include_router(read_router(ctx))
             app.include_router(series_router(ctx))
             app.include_router(search_router(ctx))
+            _mount_mlflow(app, ctx, log)
     app.include_router(health_router(role, VERSION, probes))
     Instrumentator(excluded_handlers=["/metrics"]).instrument(app, metric_namespace="runstream").expose(
         app, include_in_schema=False
     )
     return app
+
+
+def _mount_mlflow(app: FastAPI, ctx: ReadContext, log: EventLog | None) -> None:
+    """MLflow's tracking API: reads wherever ClickHouse is reachable; writes where the log is too,
+    sharing one record of this process's writes so the client reads what it wrote. Artifacts,
+    logged models and the registry mount beside these under the same prefixes."""
+    mlflow = MlflowContext(ctx, WriteMarks())
+    access = Depends(mlflow_access(ctx.store))
+    routers = [mlflow_read_router(mlflow)]
+    if log is not None:
+        ensure_default_experiment(log, ctx.store)
+        routers.append(mlflow_write_router(MlflowWriter(log, mlflow)))
+    for router in routers:
+        for prefix in MLFLOW_PREFIXES:
+            app.include_router(
+                router, prefix=prefix, include_in_schema=prefix == MLFLOW_PREFIXES[0], dependencies=[access]
+            )

@@ -62,10 +62,26 @@ def serve(host: str, port: int, data_dir: Path, auth_file: Path | None) -> None:
 @kafka
 @prefix
 @partitions
+@_option(
+    "--clickhouse-url",
+    envvar="RUNSTREAM_CLICKHOUSE_URL",
+    default=None,
+    help="also serve MLflow's REST API (it reads back from ClickHouse); off without it",
+)
+@group
 @auth_file
-def gateway(host: str, port: int, bootstrap: str, topic_prefix: str, partitions: int, auth_file: Path | None) -> None:
-    """HTTP writes → Kafka."""
-    roles.gateway(host, port, bootstrap, topic_prefix, partitions, auth_file)
+def gateway(
+    host: str,
+    port: int,
+    bootstrap: str,
+    topic_prefix: str,
+    partitions: int,
+    clickhouse_url: str | None,
+    consumer_group: str,
+    auth_file: Path | None,
+) -> None:
+    """HTTP writes → Kafka (and, with --clickhouse-url, MLflow's whole tracking API)."""
+    roles.gateway(host, port, bootstrap, topic_prefix, partitions, clickhouse_url, consumer_group, auth_file)
 
 
 @main.command()

@@ -70,13 +70,26 @@ def serve(host: str, port: int, data_dir: Path, auth_file: Path | None = None) -
 
 
 def gateway(
-    host: str, port: int, bootstrap: str, topic_prefix: str, partitions: int, auth_file: Path | None = None
+    host: str,
+    port: int,
+    bootstrap: str,
+    topic_prefix: str,
+    partitions: int,
+    clickhouse_url: str | None = None,
+    consumer_group: str = "",
+    auth_file: Path | None = None,
 ) -> None:
+    """With a ClickHouse URL the gateway also serves MLflow's API (reads too): the MLflow client
+    takes one URL, and reads its writes through the process that recorded where they went."""
     topic = events_topic(topic_prefix)
     ensure_topic(bootstrap, topic, partitions)
     event_log = KafkaLog(bootstrap, topic)
+    store = None
+    if clickhouse_url:
+        store = ClickHouse(clickhouse_url)
+        migrate(store)
     try:
-        app = build_app("gateway", log=event_log, users=_users(auth_file))
+        app = build_app("gateway", log=event_log, store=store, consumer_group=consumer_group, users=_users(auth_file))
         _serve_http(app, host, port, f"runstream gateway listening on http://{host}:{port}, writing to {topic}")
     finally:
         event_log.close()

@@ -89,11 +89,11 @@ def test_every_route_but_the_probes_needs_credentials(app: FastAPI) -> None:
 def test_access_is_checked_per_experiment(app: FastAPI) -> None:
     http = TestClient(app)
     alice = basic(*ALICE)
-    assert [e["experiment_id"] for e in http.get("/api/v1/experiments", headers=alice).json()["experiments"]] == [
-        "1",
-        "2",
-    ]
-    assert [e["experiment_id"] for e in http.get("/api/v1/experiments", headers=BOB).json()["experiments"]] == ["1"]
+
+    def visible(headers: dict[str, str]) -> list[str]:
+        return [e["experiment_id"] for e in http.get("/api/v1/experiments", headers=headers).json()["experiments"]]
+
+    assert visible(alice) == ["1", "2", "0"] and visible(BOB) == ["1"]  # 0: Default, made at start
     assert http.get(f"/api/v1/runs/{RUNS['1']}", headers=BOB).status_code == 200
     for denied in (
         http.get(f"/api/v1/runs/{RUNS['2']}", headers=BOB),
@@ -152,3 +152,18 @@ def test_a_bad_auth_file_is_refused_at_start(tmp_path: Path, text: str) -> None:
     path.write_text(text)
     with pytest.raises(AuthConfigError):
         Users.load(path)
+
+
+def test_mlflow_routes_check_access_too(app: FastAPI) -> None:
+    http = TestClient(app)
+    api = "/api/2.0/mlflow"
+    assert http.get(f"{api}/runs/get", params={"run_id": RUNS["1"]}).status_code == 401
+    assert http.get(f"{api}/runs/get", params={"run_id": RUNS["1"]}, headers=BOB).status_code == 200
+    denied = http.get(f"{api}/runs/get", params={"run_id": RUNS["2"]}, headers=BOB)
+    assert denied.status_code == 403 and denied.json()["error_code"] == "PERMISSION_DENIED"
+    param = {"run_id": RUNS["1"], "key": "k", "value": "v"}
+    assert http.post(f"{api}/runs/log-parameter", json=param, headers=BOB).status_code == 403
+    assert http.post(f"{api}/runs/search", json={"experiment_ids": ["2"]}, headers=BOB).status_code == 403
+    assert http.post(f"{api}/runs/search", json={"experiment_ids": ["1"]}, headers=BOB).status_code == 200
+    assert http.post(f"{api}/experiments/create", json={"name": "new"}, headers=basic(*CAROL)).status_code == 403
+    assert http.post(f"{api}/runs/log-parameter", json=param, headers=basic(*ALICE)).status_code == 200

@@ -58,6 +58,16 @@ class Stack:
             role.stop()
 
 
+@pytest.fixture(scope="module")
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`runstream serve` on embedded storage, one per test module; its base URL."""
+    workdir: Path = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    role = Role(workdir, "serve", "--port", str(port), "--data-dir", str(workdir / "data"))
+    yield f"http://127.0.0.1:{port}"
+    role.stop()
+
+
 @pytest.fixture
 def stack(tmp_path: Path, kafka: KafkaBroker, clickhouse: ClickHouseServer) -> Iterator[Stack]:
     s = Stack(tmp_path, kafka, clickhouse)

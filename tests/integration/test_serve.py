@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import runstream
-from tests.integration.roles import Role
-from tests.services.ports import free_port
 
 INVALID = "INVALID_PARAMETER_VALUE"
-
-
-@pytest.fixture(scope="module")
-def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workdir: Path = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    role = Role(workdir, "serve", "--port", str(port), "--data-dir", str(workdir / "data"))
-    yield f"http://127.0.0.1:{port}"
-    role.stop()
 
 
 def test_sdk_to_serve_reads_back_what_was_logged(serve: str) -> None:

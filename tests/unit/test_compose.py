@@ -55,6 +55,7 @@ def test_addresses_point_at_services_and_published_ports():
             assert env["RUNSTREAM_PORT"] in reachable
 
 
-def test_projector_and_api_agree_on_the_consumer_group():
-    groups = {SERVICES[name]["environment"]["RUNSTREAM_CONSUMER_GROUP"] for name in ("projector", "api")}
-    assert len(groups) == 1  # the api waits on the group's progress for read-your-writes
+def test_projector_and_readers_agree_on_the_consumer_group():
+    # the api, and the gateway's MLflow endpoints, wait on the group's progress for read-your-writes
+    groups = {SERVICES[name]["environment"]["RUNSTREAM_CONSUMER_GROUP"] for name in ("projector", "api", "gateway")}
+    assert len(groups) == 1

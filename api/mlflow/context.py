@@ -1,0 +1,35 @@
+"""Read-your-writes without tokens: an MLflow read waits, bounded, until the projector applied what
+this process last wrote to the run or experiment it reads (a search: everything this process wrote)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from api.consistency import wait_applied
+from api.context import ReadContext
+from ingest.log.base import Positions
+from ingest.write_marks import WriteMarks
+from runstream.errors import unavailable
+
+T = TypeVar("T")
+
+
+class MlflowContext:
+    def __init__(self, reads: ReadContext, marks: WriteMarks) -> None:
+        self.reads = reads
+        self.marks = marks
+
+    async def query(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self.reads.query(fn, *args)
+
+    async def _wait(self, wanted: Positions) -> None:
+        if wanted and not await wait_applied(self.reads.store, self.reads.consumer_group, wanted):
+            raise unavailable("earlier writes are not applied yet; retry later")
+
+    async def settled(self, *entities: str) -> None:
+        """Returns once this process's writes to these entities (write_marks names) are readable."""
+        await self._wait(self.marks.of(*entities))
+
+    async def settled_all(self) -> None:
+        await self._wait(self.marks.latest())

@@ -1,0 +1,229 @@
+"""The official MLflow client, unchanged, against `runstream serve`: it runs in its own venv
+(tests/mlflow_client/) through tests/mlflow_client/scenarios.py, whose JSON results are asserted
+here; the limits the client never lets through are checked over plain HTTP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import Stack
+from tests.mlflow_client.venv import HERE, client_python
+
+API = "/api/2.0/mlflow"
+INVALID = "INVALID_PARAMETER_VALUE"
+MISSING = "RESOURCE_DOES_NOT_EXIST"
+
+
+@pytest.fixture(scope="module", params=["3", "2"], ids=["mlflow3", "mlflow2"])
+def client_results(
+    request: pytest.FixtureRequest, serve: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """What the scenarios read back through one major version of the client (both share the server)."""
+    major = request.param
+    python = client_python(HERE / f"requirements-{major}.txt")
+    out = tmp_path_factory.mktemp("mlflow-client") / "results.json"
+    done = subprocess.run(
+        [str(python), str(HERE / "scenarios.py"), serve, str(out), f"v{major}-"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    results: dict[str, Any] = json.loads(out.read_text())["results"]
+    return results
+
+
+def result(results: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = results[name]
+    assert "crashed" not in found, found["crashed"]
+    return found
+
+
+def test_fluent_logging_reads_back_through_the_client(client_results: dict[str, Any]) -> None:
+    got = result(client_results, "fluent_tracking")
+    parent, child = got["parent"], got["child"]
+    assert (parent["run_name"], parent["status"], parent["end_time_set"]) == ("parent", "FINISHED", True)
+    assert parent["params"] == {"lr": "0.01", "optimizer": "adam", "layers": "3"}
+    assert parent["metrics"] == {"loss": 0.2, "acc": 0.9, "f1": 0.8}
+    assert parent["tags"]["team"] == "ds" and parent["tags"]["stage"] == "dev"
+    assert "doomed" not in parent["tags"]
+    assert parent["tags"]["mlflow.runName"] == "parent"
+    assert got["history"] == [[s, 1 / (s + 1)] for s in range(5)]
+    assert child["tags"]["mlflow.parentRunId"] == parent["run_id"]
+    assert child["metrics"] == {"child_metric": 1.5} and child["experiment_id"] == got["experiment_id"]
+    assert got["children"] == ["child"]
+
+
+def test_runs_start_in_the_default_experiment(client_results: dict[str, Any]) -> None:
+    got = result(client_results, "default_experiment")
+    assert got["default"] == ["0", "active"]
+    assert (got["experiment_id"], got["status"]) == ("0", "RUNNING")
+    assert got["run_name"]  # named for the user, as MLflow does
+
+
+def test_search_runs_filters_orders_and_pages(client_results: dict[str, Any]) -> None:
+    got = result(client_results, "search_runs")
+    assert got["filtered"] == ["r4", "r2", "r0"]
+    assert got["pages"] == [["r0", "r1"], ["r2", "r3"], ["r4"]]
+    assert got["like"] == ["r4"]
+    assert got["bad_filter"] == got["or_filter"] == INVALID
+
+
+def test_metric_history_pages_past_the_clients_page_size(client_results: dict[str, Any]) -> None:
+    got = result(client_results, "history_paging")
+    assert (got["count"], got["steps_in_order"]) == (30_000, True)
+    assert got["last"] == [29_999, 14_999.5, 30_999]
+    assert got["latest"] == {"m": 14_999.5}
+
+
+def test_delete_restore_rename_and_experiment_search(client_results: dict[str, Any]) -> None:
+    got = result(client_results, "lifecycle")
+    assert (got["deleted"], got["restored"]) == ("deleted", "active")
+    assert (got["deleted_only"], got["active_only"]) == ([got["run_id"]], [])
+    assert got["log_to_deleted"] == INVALID
+    assert got["updated"] == ["KILLED", "renamed-run", "renamed-run"]
+    assert got["renamed"] == ["compat-lifecycle-renamed", {"owner": "me"}]
+    assert (got["experiment_deleted"], got["by_name_stage"], got["restored_experiment"]) == (
+        "deleted",
+        "deleted",
+        "active",
+    )
+    assert got["run_with_experiment"] == ["deleted", "active"]
+    assert "compat-lifecycle-renamed" in got["searched"]
+    assert got["searched"] == sorted(got["searched"])
+
+
+def test_dataset_inputs_are_logged_and_searchable(client_results: dict[str, Any]) -> None:
+    got = result(client_results, "datasets")
+    assert got["run"]["datasets"] == [{"name": "iris", "digest": "abc123", "tags": {"mlflow.data.context": "training"}}]
+    assert got["searched"] == [got["run"]["run_id"]]
+
+
+def test_refused_writes_raise_mlflow_errors(client_results: dict[str, Any]) -> None:
+    got = result(client_results, "errors")
+    assert got["same_param_again"] is None  # re-logging the same value is allowed
+    assert got["changed_param"] == got["changed_param_in_batch"] == INVALID
+    assert got["params"] == {"p": "1"}
+    assert got["duplicate_experiment"] == "RESOURCE_ALREADY_EXISTS"
+    assert got["missing_run"] == got["missing_experiment"] == got["run_in_missing_experiment"] == MISSING
+    assert got["missing_name"] is True
+    assert got["bad_metric_name"] == got["long_param"] == INVALID
+    assert (got["nan_metric"], got["nan_read_back"]) == (None, "nan")
+
+
+def _post(serve: str, path: str, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(f"{serve}{API}{path}", json=body)
+
+
+def _new_run(serve: str) -> str:
+    run = _post(serve, "/runs/create", {"experiment_id": "0"})
+    assert run.status_code == 200, run.text
+    run_id: str = run.json()["run"]["info"]["run_id"]
+    return run_id
+
+
+@pytest.mark.parametrize(
+    ("field", "items"),
+    [
+        ("metrics", [{"key": "m", "value": 1.0, "timestamp": 0, "step": s} for s in range(1001)]),
+        ("params", [{"key": f"p{i}", "value": "v"} for i in range(101)]),
+        ("tags", [{"key": f"t{i}", "value": "v"} for i in range(101)]),
+    ],
+)
+def test_log_batch_limits(serve: str, field: str, items: list[dict[str, Any]]) -> None:
+    run_id = _new_run(serve)
+    response = _post(serve, "/runs/log-batch", {"run_id": run_id, field: items})
+    assert response.status_code == 400
+    assert response.json()["error_code"] == INVALID and "at most" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/runs/log-metric", {"key": "m", "value": "high", "timestamp": 0}),
+        ("/runs/log-metric", {"key": "m", "value": 1.0}),  # timestamp is required
+        ("/runs/log-metric", {"key": "m", "value": 1.0, "timestamp": 0, "step": 2**64}),
+        ("/runs/log-metric", {"key": "m", "value": 1.0, "timestamp": -5}),
+        ("/runs/update", {"status": "SLEEPING"}),
+        ("/runs/log-batch", {"params": [{"key": "a", "value": "1"}, {"key": "a", "value": "2"}]}),
+        ("/runs/set-tag", {"key": "", "value": "v"}),
+        ("/runs/log-parameter", {"key": "p", "value": ["not", "a", "string"]}),
+    ],
+)
+def test_bad_writes_are_400s(serve: str, path: str, body: dict[str, Any]) -> None:
+    response = _post(serve, path, {"run_id": _new_run(serve), **body})
+    assert response.status_code == 400, response.text
+    assert response.json()["error_code"] == INVALID
+
+
+def test_batch_bodies_over_one_megabyte_are_refused(serve: str) -> None:
+    run_id = _new_run(serve)
+    tags = [{"key": f"t{i}", "value": "x" * 8000} for i in range(100)]
+    params = [{"key": f"p{i}", "value": "x" * 6000} for i in range(100)]
+    response = _post(serve, "/runs/log-batch", {"run_id": run_id, "tags": tags, "params": params})
+    assert response.status_code == 400 and "1000000 bytes" in response.json()["message"]
+
+
+def test_history_bulk_interval_samples_each_run_keeping_its_ends(serve: str) -> None:
+    runs = [_new_run(serve) for _ in range(2)]
+    for run_id, last in zip(runs, (99, 49), strict=True):
+        metrics = [{"key": "loss", "value": float(s), "timestamp": s, "step": s} for s in range(last + 1)]
+        assert _post(serve, "/runs/log-batch", {"run_id": run_id, "metrics": metrics}).status_code == 200
+    response = httpx.get(
+        f"{serve}{API}/metrics/get-history-bulk-interval",
+        params={"run_ids": runs, "metric_key": "loss", "max_results": 10},
+    )
+    assert response.status_code == 200, response.text
+    points = response.json()["metrics"]
+    steps = {run_id: [p["step"] for p in points if p["run_id"] == run_id] for run_id in runs}
+    assert steps[runs[0]] == [0, 10, 20, 30, 40, 49, 50, 60, 70, 80, 90, 99]
+    assert steps[runs[1]] == [0, 10, 20, 30, 40, 49]
+    ranged = httpx.get(
+        f"{serve}{API}/metrics/get-history-bulk-interval",
+        params={"run_ids": runs[0], "metric_key": "loss", "start_step": 10, "end_step": 5},
+    )
+    assert ranged.status_code == 400
+
+
+def test_ajax_api_alias_and_get_search(serve: str) -> None:
+    refused = httpx.get(
+        f"{serve}/ajax-api/2.0/mlflow/experiments/search", params={"filter": "name = 'Default' OR name = 'x'"}
+    )
+    assert (refused.status_code, refused.json()["error_code"]) == (400, INVALID)
+    for name in ("a-1", "a-2", "a-3"):
+        assert _post(serve, "/experiments/create", {"name": name}).status_code == 200
+    query: dict[str, Any] = {"filter": "name LIKE 'a-%'", "order_by": ["name DESC"], "max_results": 2}
+    response = httpx.get(f"{serve}/ajax-api/2.0/mlflow/experiments/search", params=query)
+    assert response.status_code == 200, response.text
+    assert [e["name"] for e in response.json()["experiments"]] == ["a-3", "a-2"]
+    assert response.json()["next_page_token"]
+    missing = httpx.get(f"{serve}{API}/runs/get", params={"run_id": "nope"})
+    assert (missing.status_code, missing.json()["error_code"]) == (404, MISSING)
+
+
+def test_distributed_gateway_serves_mlflow_reading_its_own_writes(stack: Stack) -> None:
+    """Gateway (with a ClickHouse URL) → Kafka → projector → ClickHouse: one URL, and a read right
+    after a write sees it with no token."""
+    stack.start("projector")
+    _, gateway = stack.http_role("gateway")
+    created = _post(gateway, "/experiments/create", {"name": "distributed"})
+    assert created.status_code == 200, created.text
+    experiment_id = created.json()["experiment_id"]
+    run = _post(gateway, "/runs/create", {"experiment_id": experiment_id, "run_name": "r"}).json()["run"]
+    run_id = run["info"]["run_id"]
+    batch = {
+        "run_id": run_id,
+        "metrics": [{"key": "loss", "value": 0.5, "timestamp": 1, "step": 3}],
+        "params": [{"key": "lr", "value": "0.1"}],
+    }
+    assert _post(gateway, "/runs/log-batch", batch).status_code == 200
+    got = httpx.get(f"{gateway}{API}/runs/get", params={"run_id": run_id}).json()["run"]
+    assert got["data"]["params"] == [{"key": "lr", "value": "0.1"}]
+    assert got["data"]["metrics"] == [{"key": "loss", "value": 0.5, "timestamp": 1, "step": 3}]
+    by_name = httpx.get(f"{gateway}{API}/experiments/get-by-name", params={"experiment_name": "distributed"})
+    assert by_name.json()["experiment"]["experiment_id"] == experiment_id

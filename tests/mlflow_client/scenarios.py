@@ -1,0 +1,239 @@
+"""Runs under the MLflow client's own venv (tests/mlflow_client/venv.py), not the project's:
+`python scenarios.py TRACKING_URI OUT.json PREFIX`. Each scenario drives the official client against
+a runstream server and records what the client read back; the test asserts on that JSON. Experiment
+names start with PREFIX, so several client versions can share one server."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag, ViewType
+from mlflow.exceptions import MlflowException
+
+Result = dict[str, Any]
+SCENARIOS: dict[str, Callable[[MlflowClient], Result]] = {}
+PREFIX = ""
+
+
+def named(name: str) -> str:
+    return PREFIX + name
+
+
+def scenario(fn: Callable[[MlflowClient], Result]) -> Callable[[MlflowClient], Result]:
+    SCENARIOS[fn.__name__] = fn
+    return fn
+
+
+def error_code(call: Callable[[], object]) -> str | None:
+    """The MLflow error code the call raised, or None when it succeeded."""
+    try:
+        call()
+    except MlflowException as exc:
+        code: str = exc.error_code
+        return code
+    return None
+
+
+def run_json(run: Any) -> Result:
+    return {
+        "run_id": run.info.run_id,
+        "run_name": run.info.run_name,
+        "status": run.info.status,
+        "lifecycle_stage": run.info.lifecycle_stage,
+        "experiment_id": run.info.experiment_id,
+        "end_time_set": run.info.end_time is not None,
+        "params": run.data.params,
+        "metrics": run.data.metrics,
+        "tags": run.data.tags,
+        "datasets": [
+            {"name": d.dataset.name, "digest": d.dataset.digest, "tags": {t.key: t.value for t in d.tags}}
+            for d in run.inputs.dataset_inputs
+        ],
+    }
+
+
+@scenario
+def fluent_tracking(client: MlflowClient) -> Result:
+    experiment = mlflow.set_experiment(named("compat-fluent"))
+    with mlflow.start_run(run_name="parent") as parent:
+        mlflow.log_param("lr", 0.01)
+        mlflow.log_params({"optimizer": "adam", "layers": 3})
+        for step in range(5):
+            mlflow.log_metric("loss", 1 / (step + 1), step=step)
+        mlflow.log_metrics({"acc": 0.9, "f1": 0.8}, step=4)
+        mlflow.set_tag("team", "ds")
+        mlflow.set_tags({"stage": "dev", "doomed": "yes"})
+        mlflow.delete_tag("doomed")
+        with mlflow.start_run(run_name="child", nested=True) as child:
+            mlflow.log_metric("child_metric", 1.5)
+    history = client.get_metric_history(parent.info.run_id, "loss")
+    children = client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    return {
+        "experiment_id": experiment.experiment_id,
+        "parent": run_json(client.get_run(parent.info.run_id)),
+        "child": run_json(client.get_run(child.info.run_id)),
+        "history": [(m.step, m.value) for m in history],
+        "children": [r.info.run_name for r in children],
+    }
+
+
+@scenario
+def default_experiment(client: MlflowClient) -> Result:
+    default = client.get_experiment_by_name("Default")  # a fresh MLflow server has it too
+    run = client.create_run("0")  # what mlflow.start_run() does when no experiment is set
+    found = client.get_run(run.info.run_id)
+    return {
+        "default": [default.experiment_id, default.lifecycle_stage] if default else None,
+        "experiment_id": found.info.experiment_id,
+        "run_name": found.info.run_name,
+        "status": found.info.status,
+    }
+
+
+@scenario
+def search_runs(client: MlflowClient) -> Result:
+    experiment_id = client.create_experiment(named("compat-search"), tags={"purpose": "search"})
+    for i, (opt, acc) in enumerate([("adam", 0.5), ("sgd", 0.9), ("adam", 0.7), ("adam", 0.1), ("adam", 0.95)]):
+        run = client.create_run(experiment_id, run_name=f"r{i}")
+        client.log_batch(
+            run.info.run_id,
+            metrics=[Metric("acc", acc, 0, 0)],
+            params=[Param("opt", opt), Param("i", str(i))],
+            tags=[RunTag("kind", "search")],
+        )
+        client.set_terminated(run.info.run_id)
+    found = client.search_runs(
+        [experiment_id], "metrics.acc > 0.2 AND params.opt = 'adam'", order_by=["metrics.acc DESC"]
+    )
+    pages, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], order_by=["params.i ASC"], max_results=2, page_token=token)
+        pages.append([r.info.run_name for r in page])
+        token = page.token
+        if not token:
+            break
+    return {
+        "filtered": [r.info.run_name for r in found],
+        "pages": pages,
+        "like": sorted(r.info.run_name for r in client.search_runs([experiment_id], "attributes.run_name LIKE 'r%4'")),
+        "bad_filter": error_code(lambda: client.search_runs([experiment_id], "metrics.acc >> 1")),
+        "or_filter": error_code(lambda: client.search_runs([experiment_id], "params.a = '1' OR params.b = '2'")),
+    }
+
+
+@scenario
+def history_paging(client: MlflowClient) -> Result:
+    experiment_id = client.create_experiment(named("compat-history"))
+    run = client.create_run(experiment_id)
+    points = 30_000  # more than one page of the client's 25,000
+    for start in range(0, points, 1000):
+        batch = [Metric("m", s * 0.5, 1000 + s, s) for s in range(start, start + 1000)]
+        client.log_batch(run.info.run_id, metrics=batch)
+    history = client.get_metric_history(run.info.run_id, "m")
+    return {
+        "run_id": run.info.run_id,
+        "count": len(history),
+        "steps_in_order": [m.step for m in history] == list(range(points)),
+        "last": [history[-1].step, history[-1].value, history[-1].timestamp],
+        "latest": client.get_run(run.info.run_id).data.metrics,
+    }
+
+
+@scenario
+def lifecycle(client: MlflowClient) -> Result:
+    experiment_id = client.create_experiment(named("compat-lifecycle"))
+    run = client.create_run(experiment_id, run_name="to-delete")
+    run_id = run.info.run_id
+    client.delete_run(run_id)
+    deleted = client.get_run(run_id).info.lifecycle_stage
+    deleted_only = [r.info.run_id for r in client.search_runs([experiment_id], run_view_type=ViewType.DELETED_ONLY)]
+    active_only = [r.info.run_id for r in client.search_runs([experiment_id])]
+    log_to_deleted = error_code(lambda: client.log_metric(run_id, "m", 1.0))
+    client.restore_run(run_id)
+    restored = client.get_run(run_id).info.lifecycle_stage
+    client.update_run(run_id, status="KILLED", name="renamed-run")
+    updated = client.get_run(run_id)
+
+    client.set_experiment_tag(experiment_id, "owner", "me")
+    client.rename_experiment(experiment_id, named("compat-lifecycle-renamed"))
+    renamed = client.get_experiment(experiment_id)
+    client.delete_experiment(experiment_id)
+    experiment_deleted = client.get_experiment(experiment_id).lifecycle_stage
+    run_with_experiment = client.get_run(run_id).info.lifecycle_stage  # MLflow deletes its runs too
+    by_name = client.get_experiment_by_name(named("compat-lifecycle-renamed"))
+    client.restore_experiment(experiment_id)
+    searched = client.search_experiments(
+        filter_string=f"name LIKE '{named('compat-')}%'", order_by=["name ASC"], view_type=ViewType.ALL
+    )
+    return {
+        "deleted": deleted,
+        "deleted_only": deleted_only,
+        "active_only": active_only,
+        "log_to_deleted": log_to_deleted,
+        "restored": restored,
+        "updated": [updated.info.status, updated.info.run_name, updated.data.tags.get("mlflow.runName")],
+        "renamed": [renamed.name.removeprefix(PREFIX), renamed.tags],
+        "experiment_deleted": experiment_deleted,
+        "run_with_experiment": [run_with_experiment, client.get_run(run_id).info.lifecycle_stage],
+        "by_name_stage": by_name.lifecycle_stage if by_name else None,
+        "restored_experiment": client.get_experiment(experiment_id).lifecycle_stage,
+        "searched": [e.name.removeprefix(PREFIX) for e in searched],
+        "run_id": run_id,
+    }
+
+
+@scenario
+def datasets(client: MlflowClient) -> Result:
+    experiment_id = client.create_experiment(named("compat-datasets"))
+    run = client.create_run(experiment_id)
+    dataset = Dataset(name="iris", digest="abc123", source_type="local", source='{"uri": "/data/iris.csv"}')
+    client.log_inputs(run.info.run_id, [DatasetInput(dataset, [InputTag("mlflow.data.context", "training")])])
+    found = client.search_runs([experiment_id], "datasets.name = 'iris' AND datasets.context = 'training'")
+    return {"run": run_json(client.get_run(run.info.run_id)), "searched": [r.info.run_id for r in found]}
+
+
+@scenario
+def errors(client: MlflowClient) -> Result:
+    experiment_id = client.create_experiment(named("compat-errors"))
+    run_id = client.create_run(experiment_id).info.run_id
+    client.log_param(run_id, "p", "1")
+    return {
+        "same_param_again": error_code(lambda: client.log_param(run_id, "p", "1")),
+        "changed_param": error_code(lambda: client.log_param(run_id, "p", "2")),
+        "changed_param_in_batch": error_code(lambda: client.log_batch(run_id, params=[Param("p", "3")])),
+        "duplicate_experiment": error_code(lambda: client.create_experiment(named("compat-errors"))),
+        "missing_run": error_code(lambda: client.get_run("0" * 32)),
+        "missing_experiment": error_code(lambda: client.get_experiment("424242")),
+        "missing_name": client.get_experiment_by_name("no-such-experiment") is None,
+        "bad_metric_name": error_code(lambda: client.log_metric(run_id, "../escape", 1.0)),
+        "long_param": error_code(lambda: client.log_param(run_id, "long", "x" * 6001)),
+        "run_in_missing_experiment": error_code(lambda: client.create_run("424242")),
+        "nan_metric": error_code(lambda: client.log_metric(run_id, "nan", float("nan"))),
+        "nan_read_back": str(client.get_run(run_id).data.metrics.get("nan")),
+        "params": client.get_run(run_id).data.params,
+    }
+
+
+def main() -> None:
+    global PREFIX
+    mlflow.set_tracking_uri(sys.argv[1])
+    PREFIX = sys.argv[3]
+    client = MlflowClient()
+    results: dict[str, Result] = {}
+    for name, fn in SCENARIOS.items():
+        try:
+            results[name] = fn(client)
+        except Exception:  # recorded, so the other scenarios still run and the test shows why
+            results[name] = {"crashed": traceback.format_exc()}
+    with open(sys.argv[2], "w") as out:
+        json.dump({"mlflow_version": mlflow.__version__, "results": results}, out)
+
+
+if __name__ == "__main__":
+    main()
