@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from artifacts.store import DEFAULT_MAX_SIZE
 from runstream import roles
 
 DEFAULT_GROUP = "runstream-projector"
@@ -31,6 +32,15 @@ clickhouse = _option(
     "--clickhouse-url", envvar="RUNSTREAM_CLICKHOUSE_URL", default="http://default:@127.0.0.1:8123/runstream"
 )
 group = _option("--consumer-group", envvar="RUNSTREAM_CONSUMER_GROUP", default=DEFAULT_GROUP)
+artifact_root = _option(
+    "--artifact-root",
+    envvar="RUNSTREAM_ARTIFACT_ROOT",
+    default=None,
+    help="s3://bucket/prefix (endpoint, credentials: AWS_* variables) or a folder",
+)
+artifact_max_size = _option(
+    "--artifact-max-size", envvar="RUNSTREAM_ARTIFACT_MAX_SIZE", default=DEFAULT_MAX_SIZE, help="bytes per file"
+)
 
 
 @click.group()
@@ -42,9 +52,12 @@ def main() -> None:
 @host
 @_option("--port", envvar="RUNSTREAM_PORT", default=5000)
 @_option("--data-dir", envvar="RUNSTREAM_DATA_DIR", default="./runstream-data", type=click.Path(path_type=Path))
-def serve(host: str, port: int, data_dir: Path) -> None:
-    """Gateway + projector + read API in one process, on embedded storage under --data-dir."""
-    roles.serve(host, port, data_dir)
+@artifact_root
+@artifact_max_size
+def serve(host: str, port: int, data_dir: Path, artifact_root: str | None, artifact_max_size: int) -> None:
+    """Gateway + projector + read API in one process, on embedded storage under --data-dir
+    (artifacts in --data-dir/artifacts unless --artifact-root says otherwise)."""
+    roles.serve(host, port, data_dir, artifact_root, artifact_max_size)
 
 
 @main.command()
@@ -53,9 +66,19 @@ def serve(host: str, port: int, data_dir: Path) -> None:
 @kafka
 @prefix
 @partitions
-def gateway(host: str, port: int, bootstrap: str, topic_prefix: str, partitions: int) -> None:
-    """HTTP writes → Kafka."""
-    roles.gateway(host, port, bootstrap, topic_prefix, partitions)
+@artifact_root
+@artifact_max_size
+def gateway(
+    host: str,
+    port: int,
+    bootstrap: str,
+    topic_prefix: str,
+    partitions: int,
+    artifact_root: str | None,
+    artifact_max_size: int,
+) -> None:
+    """HTTP writes → Kafka (and artifact upload URLs, given --artifact-root)."""
+    roles.gateway(host, port, bootstrap, topic_prefix, partitions, artifact_root, artifact_max_size)
 
 
 @main.command()
@@ -74,6 +97,10 @@ def projector(bootstrap: str, topic_prefix: str, clickhouse_url: str, consumer_g
 @_option("--port", envvar="RUNSTREAM_PORT", default=5002)
 @clickhouse
 @group
-def api(host: str, port: int, clickhouse_url: str, consumer_group: str) -> None:
-    """ClickHouse → the read API."""
-    roles.api(host, port, clickhouse_url, consumer_group)
+@artifact_root
+@artifact_max_size
+def api(
+    host: str, port: int, clickhouse_url: str, consumer_group: str, artifact_root: str | None, artifact_max_size: int
+) -> None:
+    """ClickHouse → the read API (and artifacts, given --artifact-root)."""
+    roles.api(host, port, clickhouse_url, consumer_group, artifact_root, artifact_max_size)

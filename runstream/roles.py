@@ -10,6 +10,7 @@ from typing import Any
 
 import uvicorn
 
+from artifacts.store import ArtifactStore, store_for
 from ingest.log.kafka import KafkaLog, KafkaLogConsumer, ensure_topic, events_topic
 from ingest.log.local import LocalLog
 from projector.migrate import migrate
@@ -40,8 +41,17 @@ def _serve_http(app: Any, host: str, port: int, ready: str) -> None:
     _Server(config, ready).run()
 
 
-def serve(host: str, port: int, data_dir: Path) -> None:
+def _artifacts(root: str | None) -> ArtifactStore | None:
+    if root is None:
+        return None
+    store = store_for(root)
+    log.info("runstream artifacts in %s", store.root_uri)
+    return store
+
+
+def serve(host: str, port: int, data_dir: Path, artifact_root: str | None, artifact_max_size: int) -> None:
     data_dir = data_dir.resolve()
+    artifacts = _artifacts(artifact_root or str(data_dir / "artifacts"))
     event_log = LocalLog(data_dir / "log" / "events.sqlite3")
     store = ClickHouse(f"chdb://{data_dir / 'clickhouse'}")
     migrate(store)
@@ -49,7 +59,14 @@ def serve(host: str, port: int, data_dir: Path) -> None:
     worker = threading.Thread(target=projector.run, name="projector", daemon=True)
     worker.start()
     try:
-        app = build_app("serve", log=event_log, store=store, consumer_group=EMBEDDED_GROUP)
+        app = build_app(
+            "serve",
+            log=event_log,
+            store=store,
+            consumer_group=EMBEDDED_GROUP,
+            artifacts=artifacts,
+            artifact_max_size=artifact_max_size,
+        )
         _serve_http(app, host, port, f"runstream serve listening on http://{host}:{port} (data in {data_dir})")
     finally:
         projector.stop()
@@ -57,12 +74,22 @@ def serve(host: str, port: int, data_dir: Path) -> None:
         event_log.close()
 
 
-def gateway(host: str, port: int, bootstrap: str, topic_prefix: str, partitions: int) -> None:
+def gateway(
+    host: str,
+    port: int,
+    bootstrap: str,
+    topic_prefix: str,
+    partitions: int,
+    artifact_root: str | None,
+    artifact_max_size: int,
+) -> None:
     topic = events_topic(topic_prefix)
     ensure_topic(bootstrap, topic, partitions)
     event_log = KafkaLog(bootstrap, topic)
     try:
-        app = build_app("gateway", log=event_log)
+        app = build_app(
+            "gateway", log=event_log, artifacts=_artifacts(artifact_root), artifact_max_size=artifact_max_size
+        )
         _serve_http(app, host, port, f"runstream gateway listening on http://{host}:{port}, writing to {topic}")
     finally:
         event_log.close()
@@ -81,8 +108,16 @@ def projector(bootstrap: str, topic_prefix: str, clickhouse_url: str, consumer_g
     worker.run()
 
 
-def api(host: str, port: int, clickhouse_url: str, consumer_group: str) -> None:
+def api(
+    host: str, port: int, clickhouse_url: str, consumer_group: str, artifact_root: str | None, artifact_max_size: int
+) -> None:
     store = ClickHouse(clickhouse_url)
     migrate(store)
-    app = build_app("api", store=store, consumer_group=consumer_group)
+    app = build_app(
+        "api",
+        store=store,
+        consumer_group=consumer_group,
+        artifacts=_artifacts(artifact_root),
+        artifact_max_size=artifact_max_size,
+    )
     _serve_http(app, host, port, f"runstream api listening on http://{host}:{port}")

@@ -1,0 +1,292 @@
+"""The client side of artifacts, shared by the SDK's Run (uploads) and runstream.Client (listing,
+downloads). Bytes go through presigned URLs the API issues (or its content endpoint when its store is a
+local folder); a caller with a store of its own (RUNSTREAM_ARTIFACT_ROOT and S3 credentials) uploads
+and downloads directly. sha256 is computed while the bytes stream, never holding a whole file."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from artifacts.paths import artifact_dir, artifact_path, object_key
+from artifacts.store import ArtifactNotFound, ArtifactStore, store_for
+from ingest.transport import http_retrying
+
+CHUNK = 1024 * 1024
+CONCURRENCY = 8  # files (or parts of one large file) in flight at once
+UPLOADS_PER_REQUEST = 500
+
+
+class ArtifactCorrupted(ValueError):
+    """Downloaded bytes do not match the sha256 recorded when the artifact was logged."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One uploaded file, as its ArtifactLogged event records it."""
+
+    path: str
+    size: int
+    sha256: str
+    uri: str
+
+
+class HashingReader:
+    """Reads a file once, front to back, hashing as it goes. Not seekable, so boto3 reads each byte
+    once in order (it buffers parts itself) and the digest covers exactly what was sent."""
+
+    def __init__(self, raw: BinaryIO, limit: int | None = None) -> None:
+        self._raw = raw
+        self._left = limit
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1, /) -> bytes:
+        if self._left is not None:
+            n = self._left if n < 0 else min(n, self._left)
+        data = self._raw.read(n)
+        self.sha.update(data)
+        self.size += len(data)
+        if self._left is not None:
+            self._left -= len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+
+def _content_type(path: str) -> str:
+    return mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+
+def _exactly(reader: HashingReader, size: int) -> Iterator[bytes]:
+    """The body of a PUT whose length was declared (and signed): exactly `size` bytes or an error."""
+    left = size
+    while left:
+        chunk = reader.read(min(CHUNK, left))
+        if not chunk:
+            raise OSError(f"file shrank while uploading: {left} of {size} bytes missing")
+        left -= len(chunk)
+        yield chunk
+
+
+def _check(response: httpx.Response) -> httpx.Response:
+    if response.status_code == 404:
+        raise ArtifactNotFound(_message(response))
+    response.raise_for_status()
+    return response
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("message", response.text))
+    except ValueError:
+        return response.text
+
+
+class ArtifactClient:
+    def __init__(self, api_uri: str | None, artifact_root: str | None = None, retry_for_s: float = 120.0) -> None:
+        """`api_uri` may be None only with `artifact_root` (direct uploads, no API needed)."""
+        root = artifact_root if artifact_root is not None else os.environ.get("RUNSTREAM_ARTIFACT_ROOT")
+        self.store: ArtifactStore | None = store_for(root) if root else None
+        self._api = httpx.Client(base_url=api_uri, timeout=60.0) if api_uri else None
+        # Presigned URLs point elsewhere (S3): a client without base URL, and long transfers.
+        self._http = httpx.Client(timeout=httpx.Timeout(300.0, connect=10.0), limits=httpx.Limits(max_connections=32))
+        self._retry_for_s = retry_for_s
+
+    def _call(self, method: str, route: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+        if self._api is None:
+            raise ValueError("artifact reads need the read API: set RUNSTREAM_API_URI or an http tracking URI")
+        query = {k: v for k, v in params.items() if v is not None}
+        for attempt in http_retrying(self._retry_for_s):
+            with attempt:
+                response = self._api.request(method, route, params=query, json=body)
+                if 400 <= response.status_code < 500 and response.status_code != 404:
+                    raise ValueError(f"{response.status_code}: {_message(response)}")
+                _check(response)
+        return orjson.loads(response.content)
+
+    # uploads
+
+    def upload(self, run_id: str, files: Sequence[tuple[Path, str]]) -> list[Stored]:
+        """Uploads (local file, artifact path) pairs; returns what to record, in the same order."""
+        for _, path in files:
+            artifact_path(path)  # refuse bad paths before any byte moves
+        if self.store is not None:
+            store = self.store
+            return self._each(files, lambda f, p: _upload_direct(store, run_id, f, p))
+        stored: list[Stored] = []
+        for start in range(0, len(files), UPLOADS_PER_REQUEST):
+            batch = files[start : start + UPLOADS_PER_REQUEST]
+            sizes = [f.stat().st_size for f, _ in batch]
+            body = {
+                "files": [
+                    {"path": p, "size": size, "content_type": _content_type(p)}
+                    for (_, p), size in zip(batch, sizes, strict=True)
+                ]
+            }
+            targets = self._call("POST", f"/api/v1/runs/{run_id}/artifacts/uploads", body)["uploads"]
+            single = [(f, t) for (f, _), t in zip(batch, targets, strict=True) if "multipart" not in t]
+            stored_single = iter(self._each(single, self._put))
+            # Large files one at a time, each with its parts in parallel.
+            for (f, _), t in zip(batch, targets, strict=True):
+                stored.append(self._multipart(run_id, f, t) if "multipart" in t else next(stored_single))
+        return stored
+
+    def _each(self, items: Sequence[tuple[Any, Any]], fn: Any) -> list[Stored]:
+        if len(items) <= 1:
+            return [fn(a, b) for a, b in items]
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            return list(pool.map(lambda item: fn(*item), items))
+
+    def _put(self, file: Path, target: dict[str, Any]) -> Stored:
+        size = target["size"]
+        with file.open("rb") as f:
+            reader = HashingReader(f)
+            headers = {"Content-Length": str(size), "Content-Type": target["content_type"]}
+            response = self._http.put(target["url"], content=_exactly(reader, size), headers=headers)
+            if response.status_code >= 400:
+                raise OSError(f"upload of {target['path']!r} refused ({response.status_code}): {response.text[:500]}")
+        return Stored(target["path"], reader.size, reader.sha.hexdigest(), target["uri"])
+
+    def _multipart(self, run_id: str, file: Path, target: dict[str, Any]) -> Stored:
+        upload = target["multipart"]
+        base = f"/api/v1/runs/{run_id}/artifacts/multipart"
+        ids = {"path": target["path"], "upload_id": upload["upload_id"]}
+        try:
+            with file.open("rb") as f, ThreadPoolExecutor(CONCURRENCY) as pool:
+                reader = HashingReader(f, limit=target["size"])
+                in_flight = threading.BoundedSemaphore(CONCURRENCY + 1)  # bounds the parts held in memory
+                failed = threading.Event()
+
+                def done(future: Future[str]) -> None:
+                    if future.exception() is not None:
+                        failed.set()
+                    in_flight.release()
+
+                parts: list[Future[str]] = []
+                for url in upload["urls"]:
+                    in_flight.acquire()
+                    if failed.is_set():
+                        break  # stop reading: the first failed part's error is raised below
+                    future = pool.submit(self._put_part, url, reader.read(upload["part_size"]))
+                    future.add_done_callback(done)
+                    parts.append(future)
+                etags = [p.result() for p in parts]
+            if reader.size != target["size"]:
+                raise OSError(f"{file} changed size while uploading")
+            self._call("POST", f"{base}/complete", {**ids, "etags": etags, "size": reader.size})
+        except BaseException:
+            # No orphaned multipart upload: S3 keeps (and bills) its parts until aborted.
+            self._call("POST", f"{base}/abort", ids)
+            raise
+        return Stored(target["path"], reader.size, reader.sha.hexdigest(), target["uri"])
+
+    def _put_part(self, url: str, data: bytes) -> str:
+        for attempt in http_retrying(self._retry_for_s):
+            with attempt:
+                response = self._http.put(url, content=data)
+                if 400 <= response.status_code < 500:
+                    raise OSError(f"part refused ({response.status_code}): {response.text[:500]}")
+                response.raise_for_status()
+        return response.headers["etag"]
+
+    # reads
+
+    def list(self, run_id: str, path: str = "", recursive: bool = False) -> list[dict[str, Any]]:
+        found = self._call("GET", f"/api/v1/runs/{run_id}/artifacts", path=path, recursive=recursive)
+        return found["files"]  # type: ignore[no-any-return]
+
+    def download(self, run_id: str, path: str, dest: Path) -> Path:
+        """Downloads a file to `dest`, or a folder into `dest`/; every file checked against its sha256."""
+        path = artifact_dir(path)
+        try:
+            info = self._call("GET", f"/api/v1/runs/{run_id}/artifacts/download", path=path) if path else None
+        except ArtifactNotFound:
+            info = None
+        if info is not None:
+            self._download_file(run_id, info, dest)
+            return dest
+        files = [f for f in self.list(run_id, path, recursive=True) if not f["is_dir"]]
+        if not files:
+            raise ArtifactNotFound(f"run {run_id} has no artifact {path!r}")
+        cut = len(path) + 1 if path else 0
+        self._each(
+            [(f, dest / f["path"][cut:]) for f in files],
+            lambda f, target: self._download_file(run_id, {**f, "url": None}, target),
+        )
+        return dest
+
+    def _download_file(self, run_id: str, info: dict[str, Any], dest: Path) -> Stored:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        part = dest.with_name(f".{dest.name}.part")
+        try:
+            if self.store is not None:
+                self.store.download(object_key(run_id, info["path"]), part)
+                sha = _file_sha256(part)
+            else:
+                url = (
+                    info["url"]
+                    or self._call("GET", f"/api/v1/runs/{run_id}/artifacts/download", path=info["path"])["url"]
+                )
+                sha = self._fetch(url, part)
+            if sha != info["sha256"]:
+                raise ArtifactCorrupted(f"{info['path']}: sha256 {sha} != recorded {info['sha256']}")
+            os.replace(part, dest)
+        finally:
+            part.unlink(missing_ok=True)
+        return Stored(info["path"], info["size"], sha, "")
+
+    def _fetch(self, url: str, part: Path) -> str:
+        sha = hashlib.sha256()
+        with self._http.stream("GET", url) as response, part.open("wb") as out:
+            if response.status_code >= 400:
+                response.read()
+                _check(response)
+            for chunk in response.iter_bytes(CHUNK):
+                sha.update(chunk)
+                out.write(chunk)
+        return sha.hexdigest()
+
+    def read(self, run_id: str, path: str, start: int = 0, length: int | None = None) -> bytes:
+        """Bytes [start, start+length) of one artifact (to its end without `length`)."""
+        if self._api is None:
+            raise ValueError("artifact reads need the read API: set RUNSTREAM_API_URI or an http tracking URI")
+        end = "" if length is None else str(start + length - 1)
+        url = f"/api/v1/runs/{run_id}/artifacts/content/{quote(artifact_path(path))}"
+        response = self._api.get(url, headers={"Range": f"bytes={start}-{end}"})
+        if response.status_code == 416:
+            return b""
+        return _check(response).content
+
+    def close(self) -> None:
+        self._http.close()
+        if self._api is not None:
+            self._api.close()
+
+
+def _upload_direct(store: ArtifactStore, run_id: str, file: Path, path: str) -> Stored:
+    key = object_key(run_id, path)
+    with file.open("rb") as f:
+        reader = HashingReader(f)
+        store.upload(key, reader)
+    return Stored(path, reader.size, reader.sha.hexdigest(), store.uri(key))
+
+
+def _file_sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
