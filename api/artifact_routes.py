@@ -185,15 +185,20 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 
 def _verified(chunks: Iterator[bytes], path: str, sha256: str) -> Iterator[bytes]:
-    """Passes the bytes on; if they do not match the recorded checksum, breaks the response off
-    before its end, so the client sees a failed transfer rather than a complete wrong file."""
+    """Passes the bytes on, holding the last chunk back until the checksum is known: bytes that do
+    not match the record break the response off short of its length, so no client takes a complete
+    but wrong file."""
     digest = hashlib.sha256()
+    held = b""
     for chunk in chunks:
+        if held:
+            yield held
         digest.update(chunk)
-        yield chunk
+        held = chunk
     if digest.hexdigest() != sha256:
         log.error("artifact %s: stored bytes have sha256 %s, recorded %s", path, digest.hexdigest(), sha256)
         raise OSError(f"artifact {path} does not match its recorded sha256")
+    yield held
 
 
 def artifact_read_router(ctx: ReadContext, store: ArtifactStore) -> APIRouter:

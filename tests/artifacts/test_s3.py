@@ -1,0 +1,242 @@
+"""Artifacts in a real S3 server (SeaweedFS) through `runstream serve`: SDK uploads (presigned by the
+server, or direct with credentials), listings from ClickHouse, verified downloads, bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+import runstream
+from artifacts.client import ArtifactClient, HashingReader
+from artifacts.paths import UnsafePath
+from artifacts.s3 import S3Store
+from tests.artifacts.conftest import Served, keys, new_bucket, s3_env, start_serve, uploads_in_progress
+from tests.services.s3_server import S3Server
+
+MiB = 1024 * 1024
+
+
+def _random_file(path: Path, size: int, seed: int = 0) -> str:
+    """Writes `size` pseudo-random bytes in 16 MiB blocks; returns their sha256."""
+    rng = np.random.default_rng(seed)
+    digest = hashlib.sha256()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        for start in range(0, size, 16 * MiB):
+            block = rng.integers(0, 256, min(16 * MiB, size - start), dtype=np.uint8).tobytes()
+            digest.update(block)
+            f.write(block)
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def direct(s3: S3Server, served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK process holds S3 credentials and the artifact root: it uploads without the server."""
+    for name, value in s3_env(s3).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("RUNSTREAM_ARTIFACT_ROOT", served.root)
+
+
+@pytest.mark.parametrize("mode", ["presigned", "direct"])
+def test_200_mb_round_trip_through_the_sdk_is_verified(
+    mode: str, served: Served, s3: S3Server, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if mode == "direct":
+        request.getfixturevalue("direct")
+    sha = _random_file(tmp_path / "model.bin", 200 * MiB)
+    with runstream.start_run(experiment="artifacts", tracking_uri=served.url) as run:
+        run.log_artifact(tmp_path / "model.bin", artifact_path="models")
+    token = run.end()
+
+    client = runstream.Client(served.url)
+    client.get_run(run.run_id, after=token)
+    [entry] = client.list_artifacts(run.run_id, "models")
+    assert entry == {"path": "models/model.bin", "is_dir": False, "size": 200 * MiB, "sha256": sha}
+    got = client.download_artifacts(run.run_id, "models/model.bin", tmp_path / "back.bin")
+    assert got.stat().st_size == 200 * MiB
+    assert hashlib.file_digest(got.open("rb"), "sha256").hexdigest() == sha
+    assert f"mlruns/{run.run_id}/artifacts/models/model.bin" in keys(s3, served.bucket or "")
+    assert uploads_in_progress(s3, served.bucket or "") == []  # multipart uploads all completed
+
+
+def test_a_folder_of_1000_small_files(served: Served, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    expected = {}
+    for i in range(1000):
+        path = f"shard{i % 10}/f{i:04d}.txt"
+        (src / path).parent.mkdir(parents=True, exist_ok=True)
+        (src / path).write_bytes(f"file {i}\n".encode() * (i % 7 + 1))
+        expected[f"data/{path}"] = (src / path).read_bytes()
+    with runstream.start_run(experiment="artifacts", tracking_uri=served.url) as run:
+        run.log_artifacts(src, artifact_path="data")
+    token = run.end()
+
+    client = runstream.Client(served.url)
+    client.get_run(run.run_id, after=token)
+    top = client.list_artifacts(run.run_id)
+    assert top == [{"path": "data", "is_dir": True, "size": sum(map(len, expected.values())), "sha256": None}]
+    shards = client.list_artifacts(run.run_id, "data")
+    assert [e["path"] for e in shards] == [f"data/shard{i}" for i in range(10)]
+    files = client.list_artifacts(run.run_id, "data", recursive=True)
+    assert {f["path"]: f["sha256"] for f in files} == {p: hashlib.sha256(b).hexdigest() for p, b in expected.items()}
+    client.download_artifacts(run.run_id, "data/shard3", tmp_path / "back")
+    back = {p.relative_to(tmp_path / "back").as_posix(): p.read_bytes() for p in (tmp_path / "back").rglob("*")}
+    assert back == {p.removeprefix("data/shard3/"): b for p, b in expected.items() if p.startswith("data/shard3/")}
+    assert client.read_artifact(run.run_id, "data/shard0/f0010.txt", 5, 3) == b"10\n"
+
+
+def test_presigned_put_and_get_with_plain_http(s3: S3Server, served: Served) -> None:
+    run_id = "ab" * 16
+    body = b"hello presigned world"
+    api = httpx.Client(base_url=served.url)
+    files = [{"path": "notes/a.txt", "size": len(body), "content_type": "text/plain"}]
+    [target] = api.post(f"/api/v1/runs/{run_id}/artifacts/uploads", json={"files": files}).json()["uploads"]
+    assert target["url"].startswith(s3.endpoint_url) and "X-Amz-Signature=" in target["url"]
+    assert target["uri"] == f"{served.root}/{run_id}/artifacts/notes/a.txt"
+    # The length and type are signed: anything else is refused by S3 itself.
+    assert httpx.put(target["url"], content=body + b"!", headers={"Content-Type": "text/plain"}).status_code == 403
+    assert httpx.put(target["url"], content=body, headers={"Content-Type": "text/html"}).status_code == 403
+    tampered = target["url"].replace("notes/a.txt", "notes/b.txt")
+    assert httpx.put(tampered, content=body, headers={"Content-Type": "text/plain"}).status_code == 403
+    assert httpx.put(target["url"], content=body, headers={"Content-Type": "text/plain"}).status_code == 200
+
+    store = S3Store(served.root, s3.client())
+    get_url = store.client.generate_presigned_url(
+        "get_object", Params={"Bucket": store.bucket, "Key": f"mlruns/{run_id}/artifacts/notes/a.txt"}, ExpiresIn=1
+    )
+    assert httpx.get(get_url).content == body
+    assert httpx.get(get_url, headers={"Range": "bytes=6-14"}).content == b"presigned"
+    assert httpx.get(get_url.replace("X-Amz-Signature=", "X-Amz-Signature=0")).status_code == 403
+    time.sleep(2.1)
+    expired = httpx.get(get_url)
+    assert expired.status_code == 403 and b"expired" in expired.content
+
+
+def test_reads_verify_and_serve_ranges(s3: S3Server, served: Served, tmp_path: Path) -> None:
+    (tmp_path / "w.bin").write_bytes(bytes(range(256)) * 100)
+    with runstream.start_run(experiment="artifacts", tracking_uri=served.url) as run:
+        run.log_artifact(tmp_path / "w.bin")
+    token = run.end()
+    content = f"{served.url}/api/v1/runs/{run.run_id}/artifacts/content/w.bin"
+    whole = httpx.get(content, params={"after": token})
+    assert whole.status_code == 200 and whole.content == bytes(range(256)) * 100
+    assert whole.headers["x-runstream-sha256"] == hashlib.sha256(whole.content).hexdigest()
+    part = httpx.get(content, headers={"Range": "bytes=-3"})
+    assert (part.status_code, part.content, part.headers["content-range"]) == (
+        206,
+        b"\xfd\xfe\xff",
+        "bytes 25597-25599/25600",
+    )
+    assert httpx.get(content, headers={"Range": "bytes=30000-"}).status_code == 416
+
+    # Bytes changed behind runstream's back: the client refuses them, the server breaks the stream off.
+    s3.client().put_object(Bucket=served.bucket, Key=f"mlruns/{run.run_id}/artifacts/w.bin", Body=b"x" * 25600)
+    client = runstream.Client(served.url)
+    with pytest.raises(runstream.ArtifactCorrupted):
+        client.download_artifacts(run.run_id, "w.bin", tmp_path / "back.bin")
+    assert not (tmp_path / "back.bin").exists()
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(content)
+
+    # Recorded but gone from the store, and never recorded: both 404, not 500.
+    s3.client().delete_object(Bucket=served.bucket, Key=f"mlruns/{run.run_id}/artifacts/w.bin")
+    for url in [content, f"{served.url}/api/v1/runs/{run.run_id}/artifacts/content/nope.bin"]:
+        response = httpx.get(url)
+        assert response.status_code == 404 and response.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    with pytest.raises(runstream.ArtifactNotFound):
+        client.download_artifacts(run.run_id, "w.bin", tmp_path / "back.bin")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["../escape.txt", "a/../../escape.txt", "/etc/passwd", "a\\..\\escape.txt", "a\x00b", "a//b", "./a"],
+)
+def test_path_traversal_is_refused_with_400(s3: S3Server, served: Served, path: str) -> None:
+    run_id = "cd" * 16
+    before = keys(s3, served.bucket or "")
+    api = httpx.Client(base_url=served.url)
+    files = [{"path": path, "size": 1}]
+    for response in [
+        api.post(f"/api/v1/runs/{run_id}/artifacts/uploads", json={"files": files}),
+        api.get(f"/api/v1/runs/{run_id}/artifacts/download", params={"path": path}),
+        api.get(f"/api/v1/runs/{run_id}/artifacts", params={"path": path}),
+        api.post("/api/v1/runs/%2e%2e/artifacts/uploads", json={"files": [{"path": "a", "size": 1}]}),
+    ]:
+        assert response.status_code == 400, response.text
+        assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE" and response.json()["message"]
+    with pytest.raises(UnsafePath):
+        ArtifactClient(served.url).upload(run_id, [(Path(__file__), path)])
+    assert keys(s3, served.bucket or "") == before
+
+
+def test_size_limit_and_bad_requests(served: Served) -> None:
+    run_id = "ef" * 16
+    api = httpx.Client(base_url=served.url)
+    too_big = api.post(
+        f"/api/v1/runs/{run_id}/artifacts/uploads", json={"files": [{"path": "huge.bin", "size": 301 * MiB}]}
+    )
+    assert too_big.status_code == 413 and "limit" in too_big.json()["message"]
+    bad_type = api.post(
+        f"/api/v1/runs/{run_id}/artifacts/uploads",
+        json={"files": [{"path": "a", "size": 1, "content_type": "text/plain\r\nx-evil: 1"}]},
+    )
+    assert bad_type.status_code == 400
+    assert api.put(f"/api/v1/runs/{run_id}/artifacts/content/a.txt", content=b"x").status_code == 405
+
+
+def test_failed_multipart_upload_leaves_no_parts_behind(s3: S3Server, served: Served, tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    _random_file(big, 80 * MiB)
+    client = ArtifactClient(served.url)
+    original = client._put_part
+    calls = 0
+
+    def flaky(url: str, data: bytes) -> str:  # the third part's PUT meets a dead network
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise OSError("network down")
+        return original(url, data)
+
+    client._put_part = flaky  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="network down"):
+        client.upload("12" * 16, [(big, "big.bin")])
+    assert uploads_in_progress(s3, served.bucket or "") == []
+    assert not any("big.bin" in k for k in keys(s3, served.bucket or ""))
+
+
+def test_failed_direct_upload_leaves_no_parts_behind(s3: S3Server, served: Served) -> None:
+    store = S3Store(served.root, s3.client())
+    started = []
+
+    class Failing(HashingReader):
+        def read(self, n: int = -1, /) -> bytes:
+            if self.size > 100 * MiB:  # past the multipart threshold: parts are on their way
+                started.extend(uploads_in_progress(s3, served.bucket or ""))
+                raise OSError("disk read error")
+            return super().read(n)
+
+    with pytest.raises(OSError, match="disk read error"), open("/dev/urandom", "rb") as source:
+        store.upload("34" * 16 + "/artifacts/big.bin", Failing(source))
+    assert started and uploads_in_progress(s3, served.bucket or "") == []
+
+
+def test_s3_outage_is_a_retriable_503(s3: S3Server, tmp_path: Path) -> None:
+    bucket = new_bucket(s3)
+    env = {**s3_env(s3), "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9"}  # nothing listens there
+    url, role = start_serve(tmp_path, env, "--artifact-root", f"s3://{bucket}/x")
+    try:
+        response = httpx.post(
+            f"{url}/api/v1/runs/{'56' * 16}/artifacts/uploads",
+            json={"files": [{"path": "big.bin", "size": 100 * MiB}]},
+            timeout=60,
+        )
+        assert response.status_code == 503 and response.headers["retry-after"] == "1"
+        assert response.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
+    finally:
+        role.stop()
