@@ -9,8 +9,10 @@ from typing import Any, TypeVar
 
 import click
 
-from artifacts.store import DEFAULT_MAX_SIZE
+from artifacts.gc import Policy, collect
+from artifacts.store import DEFAULT_MAX_SIZE, store_for
 from runstream import roles
+from runstream.clickhouse import ClickHouse
 
 DEFAULT_GROUP = "runstream-projector"
 
@@ -90,6 +92,24 @@ def gateway(
 def projector(bootstrap: str, topic_prefix: str, clickhouse_url: str, consumer_group: str, partitions: int) -> None:
     """Kafka → ClickHouse (run several: they share the partitions)."""
     roles.projector(bootstrap, topic_prefix, clickhouse_url, consumer_group, partitions)
+
+
+@main.command()
+@clickhouse
+@_option("--artifact-root", envvar="RUNSTREAM_ARTIFACT_ROOT", required=True, help="s3://bucket/prefix or a folder")
+@_option(
+    "--artifact-policy",
+    envvar="RUNSTREAM_ARTIFACT_POLICY",
+    type=click.Choice(["keep", "delete"]),
+    default="delete",
+    help="what happens to a deleted run's artifacts",
+)
+@_option("--grace", envvar="RUNSTREAM_ARTIFACT_GRACE_S", default=7 * 86400.0, help="seconds a run stays deleted first")
+@_option("--stale-uploads", envvar="RUNSTREAM_ARTIFACT_STALE_UPLOAD_S", default=86400.0, help="abort older uploads")
+def gc(clickhouse_url: str, artifact_root: str, artifact_policy: Policy, grace: float, stale_uploads: float) -> None:
+    """Artifact garbage collection (run it from cron): deleted runs' artifacts, abandoned uploads."""
+    done = collect(ClickHouse(clickhouse_url).client, store_for(artifact_root), artifact_policy, grace, stale_uploads)
+    click.echo(f"runs: {done.runs}, objects removed: {done.objects}, uploads aborted: {done.aborted_uploads}")
 
 
 @main.command()
