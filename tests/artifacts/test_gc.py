@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from click.testing import CliRunner
 
@@ -23,7 +25,7 @@ def test_deleted_runs_lose_or_keep_their_artifacts_by_policy(
         monkeypatch.setenv(name, value)
     store = new_store(request, "server")
     log = LocalLog(tmp_path / "events.sqlite3")
-    created = {"experiment_id": "0", "run_name": None, "user_id": "u", "start_time": 1, "tags": {},
+    created: dict[str, Any] = {"experiment_id": "0", "run_name": None, "user_id": "u", "start_time": 1, "tags": {},
                "parent_run_id": None, "artifact_uri": None}  # fmt: skip
     log.append([message("RunCreated", run_id=run, **created) for run in (LIVE, DELETED, RESTORED)])
     log.append([message("RunDeleted", run_id=DELETED), message("RunDeleted", run_id=RESTORED)])
