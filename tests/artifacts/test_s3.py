@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 
 import runstream
@@ -16,22 +15,10 @@ from artifacts.client import ArtifactClient, HashingReader
 from artifacts.paths import UnsafePath
 from artifacts.s3 import S3Store
 from tests.artifacts.conftest import Served, keys, new_bucket, s3_env, start_serve, uploads_in_progress
+from tests.artifacts.files import random_file
 from tests.services.s3_server import S3Server
 
 MiB = 1024 * 1024
-
-
-def _random_file(path: Path, size: int, seed: int = 0) -> str:
-    """Writes `size` pseudo-random bytes in 16 MiB blocks; returns their sha256."""
-    rng = np.random.default_rng(seed)
-    digest = hashlib.sha256()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as f:
-        for start in range(0, size, 16 * MiB):
-            block = rng.integers(0, 256, min(16 * MiB, size - start), dtype=np.uint8).tobytes()
-            digest.update(block)
-            f.write(block)
-    return digest.hexdigest()
 
 
 @pytest.fixture
@@ -48,7 +35,7 @@ def test_200_mb_round_trip_through_the_sdk_is_verified(
 ) -> None:
     if mode == "direct":
         request.getfixturevalue("direct")
-    sha = _random_file(tmp_path / "model.bin", 200 * MiB)
+    sha = random_file(tmp_path / "model.bin", 200 * MiB)
     with runstream.start_run(experiment="artifacts", tracking_uri=served.url) as run:
         run.log_artifact(tmp_path / "model.bin", artifact_path="models")
     token = run.end()
@@ -191,7 +178,7 @@ def test_size_limit_and_bad_requests(served: Served) -> None:
 
 def test_failed_multipart_upload_leaves_no_parts_behind(s3: S3Server, served: Served, tmp_path: Path) -> None:
     big = tmp_path / "big.bin"
-    _random_file(big, 80 * MiB)
+    random_file(big, 80 * MiB)
     client = ArtifactClient(served.url)
     original = client._put_part
     calls = 0
