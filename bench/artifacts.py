@@ -38,11 +38,12 @@ MiB = 1024 * 1024
 AWS_CLI = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB, max_concurrency=10)
 
 
-def timed(fn: Callable[[], Any], size: int, pids: dict[str, int]) -> dict[str, Any]:
+def timed(size: int, pids: dict[str, int], fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
+    """Wall time, throughput and CPU seconds (the caller, each service) of fn(*args)."""
     cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
     own = time.process_time()
     start = time.perf_counter()
-    fn()
+    fn(*args)
     seconds = time.perf_counter() - start
     used = {name: round(cpu_seconds(pid) - cpu[name], 1) for name, pid in pids.items()}
     return {
@@ -71,15 +72,15 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         boto = s3.client()
         results: dict[str, list[dict[str, Any]]] = {}
 
-        def record(name: str, fn: Callable[[], Any]) -> None:
-            results.setdefault(name, []).append(timed(fn, size, pids))
+        def record(name: str, fn: Callable[..., Any], *args: Any) -> None:
+            results.setdefault(name, []).append(timed(size, pids, fn, *args))
             print(name, results[name][-1], flush=True)
 
         for _ in range(args.repeats):
             key = f"ceiling/{uuid.uuid4().hex}"
-            record("boto3 upload_file (ceiling)", lambda: boto.upload_file(str(source), bucket, key, Config=AWS_CLI))
             dest = workdir / "down.bin"
-            record("boto3 download_file (ceiling)", lambda: boto.download_file(bucket, key, str(dest), Config=AWS_CLI))
+            record("boto3 upload_file (ceiling)", boto.upload_file, str(source), bucket, key, None, None, AWS_CLI)
+            record("boto3 download_file (ceiling)", boto.download_file, bucket, key, str(dest), None, None, AWS_CLI)
             dest.unlink()
             boto.delete_object(Bucket=bucket, Key=key)
             for mode in ("direct", "presigned"):
@@ -88,11 +89,11 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 else:
                     os.environ.pop("RUNSTREAM_ARTIFACT_ROOT", None)
                 with runstream.start_run(experiment="bench", tracking_uri=url) as run:
-                    record(f"SDK upload, {mode}", lambda: run.log_artifact(source))
+                    record(f"SDK upload, {mode}", run.log_artifact, source)
                 token = run.end()
                 client = runstream.Client(url)
                 client.get_run(run.run_id, after=token)
-                record(f"SDK download, {mode}", lambda: client.download_artifacts(run.run_id, source.name, dest))
+                record(f"SDK download, {mode}", client.download_artifacts, run.run_id, source.name, dest)
                 assert client.list_artifacts(run.run_id)[0]["sha256"] == sha
                 dest.unlink()
                 client.close()
@@ -124,7 +125,7 @@ def serve_store_delete(boto: Any, bucket: str, prefix: str) -> None:
 def table(results: dict[str, Any]) -> str:
     rows = [("figure (best of repeats)", "MB/s", "vs ceiling")]
     for name, value in results["best_mb_per_s"].items():
-        rows.append((name, f"{value:,.0f}", f"{results['sdk_vs_ceiling'].get(name, 1.0):.2f}×"))
+        rows.append((name, f"{value:,.0f}", f"{results['sdk_vs_ceiling'].get(name, 1.0):.2f}x"))
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{a:<{width}}  {b:>8}  {c:>10}" for a, b, c in rows)
 
