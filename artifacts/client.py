@@ -9,11 +9,12 @@ import hashlib
 import mimetypes
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -24,8 +25,12 @@ from artifacts.store import ArtifactNotFound, ArtifactStore, store_for
 from ingest.transport import http_retrying
 
 CHUNK = 1024 * 1024
+DOWNLOAD_PART = 8 * CHUNK
 CONCURRENCY = 8  # files (or parts of one large file) in flight at once
 UPLOADS_PER_REQUEST = 500
+A = TypeVar("A")
+B = TypeVar("B")
+T = TypeVar("T")
 
 
 class ArtifactCorrupted(ValueError):
@@ -147,7 +152,7 @@ class ArtifactClient:
                 stored.append(self._multipart(run_id, f, t) if "multipart" in t else next(stored_single))
         return stored
 
-    def _each(self, items: Sequence[tuple[Any, Any]], fn: Any) -> list[Stored]:
+    def _each(self, items: Sequence[tuple[A, B]], fn: Callable[[A, B], T]) -> list[T]:
         if len(items) <= 1:
             return [fn(a, b) for a, b in items]
         with ThreadPoolExecutor(CONCURRENCY) as pool:
@@ -155,12 +160,14 @@ class ArtifactClient:
 
     def _put(self, file: Path, target: dict[str, Any]) -> Stored:
         size = target["size"]
-        with file.open("rb") as f:
-            reader = HashingReader(f)
-            headers = {"Content-Length": str(size), "Content-Type": target["content_type"]}
-            response = self._http.put(target["url"], content=_exactly(reader, size), headers=headers)
-            if response.status_code >= 400:
-                raise OSError(f"upload of {target['path']!r} refused ({response.status_code}): {response.text[:500]}")
+        headers = {"Content-Length": str(size), "Content-Type": target["content_type"]}
+        for attempt in http_retrying(self._retry_for_s):
+            with attempt, file.open("rb") as f:  # each attempt reads (and hashes) the file afresh
+                reader = HashingReader(f)
+                response = self._http.put(target["url"], content=_exactly(reader, size), headers=headers)
+                if 400 <= response.status_code < 500:
+                    raise OSError(f"upload of {target['path']!r} refused ({response.status_code}): {response.text}")
+                response.raise_for_status()
         return Stored(target["path"], reader.size, reader.sha.hexdigest(), target["uri"])
 
     def _multipart(self, run_id: str, file: Path, target: dict[str, Any]) -> Stored:
@@ -231,36 +238,45 @@ class ArtifactClient:
         )
         return dest
 
-    def _download_file(self, run_id: str, info: dict[str, Any], dest: Path) -> Stored:
+    def _download_file(self, run_id: str, info: dict[str, Any], dest: Path) -> None:
+        """Parts fetched in parallel (byte ranges), hashed and written in order as they arrive."""
+        fetch = self._fetcher(run_id, info)
+        size = info["size"]
+        spans = [(start, min(DOWNLOAD_PART, size - start)) for start in range(0, size, DOWNLOAD_PART)]
         dest.parent.mkdir(parents=True, exist_ok=True)
         part = dest.with_name(f".{dest.name}.part")
+        sha = hashlib.sha256()
         try:
-            if self.store is not None:
-                self.store.download(object_key(run_id, info["path"]), part)
-                sha = _file_sha256(part)
-            else:
-                url = (
-                    info["url"]
-                    or self._call("GET", f"/api/v1/runs/{run_id}/artifacts/download", path=info["path"])["url"]
-                )
-                sha = self._fetch(url, part)
-            if sha != info["sha256"]:
-                raise ArtifactCorrupted(f"{info['path']}: sha256 {sha} != recorded {info['sha256']}")
+            with part.open("wb") as out:
+                for data in _in_order(fetch, spans) if len(spans) > 1 else (fetch(*s) for s in spans):
+                    sha.update(data)
+                    out.write(data)
+            if sha.hexdigest() != info["sha256"]:
+                raise ArtifactCorrupted(f"{info['path']}: sha256 {sha.hexdigest()} != recorded {info['sha256']}")
             os.replace(part, dest)
         finally:
             part.unlink(missing_ok=True)
-        return Stored(info["path"], info["size"], sha, "")
 
-    def _fetch(self, url: str, part: Path) -> str:
-        sha = hashlib.sha256()
-        with self._http.stream("GET", url) as response, part.open("wb") as out:
-            if response.status_code >= 400:
-                response.read()
-                _check(response)
-            for chunk in response.iter_bytes(CHUNK):
-                sha.update(chunk)
-                out.write(chunk)
-        return sha.hexdigest()
+    def _fetcher(self, run_id: str, info: dict[str, Any]) -> Callable[[int, int], bytes]:
+        """(start, length) → bytes: from the caller's own store, or through a presigned URL."""
+        if self.store is not None:
+            store, key = self.store, object_key(run_id, info["path"])
+            return lambda start, length: b"".join(store.read(key, start, length))
+        url = info["url"] or self._call("GET", f"/api/v1/runs/{run_id}/artifacts/download", path=info["path"])["url"]
+        return lambda start, length: self._get_range(url, start, length, info["size"])
+
+    def _get_range(self, url: str, start: int, length: int, size: int) -> bytes:
+        for attempt in http_retrying(self._retry_for_s):
+            with attempt:
+                response = self._http.get(url, headers={"Range": f"bytes={start}-{start + length - 1}"})
+                if response.status_code < 500 and response.status_code not in (200, 206):
+                    _check(response)
+                    raise OSError(f"download refused ({response.status_code}): {response.text}")
+                response.raise_for_status()
+        total = response.headers.get("content-range", "").rpartition("/")[2]
+        if len(response.content) != length or (total and int(total) != size):
+            raise ArtifactCorrupted(f"the stored object is not the {size} bytes recorded")
+        return response.content
 
     def read(self, run_id: str, path: str, start: int = 0, length: int | None = None) -> bytes:
         """Bytes [start, start+length) of one artifact (to its end without `length`)."""
@@ -287,6 +303,17 @@ def _upload_direct(store: ArtifactStore, run_id: str, file: Path, path: str) -> 
     return Stored(path, reader.size, reader.sha.hexdigest(), store.uri(key))
 
 
-def _file_sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+def _in_order(fetch: Callable[[int, int], bytes], spans: list[tuple[int, int]]) -> Iterator[bytes]:
+    """fetch(*span) for every span, CONCURRENCY at a time, yielded in order (memory stays bounded)."""
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        window: deque[Future[bytes]] = deque()
+        try:
+            for span in spans:
+                window.append(pool.submit(fetch, *span))
+                if len(window) > CONCURRENCY:
+                    yield window.popleft().result()
+            while window:
+                yield window.popleft().result()
+        finally:
+            for future in window:
+                future.cancel()
