@@ -267,16 +267,18 @@ class ArtifactClient:
 
     def _get_range(self, url: str, start: int, length: int, size: int) -> bytes:
         for attempt in http_retrying(self._retry_for_s):
-            with attempt:
-                response = self._http.get(url, headers={"Range": f"bytes={start}-{start + length - 1}"})
-                if response.status_code < 500 and response.status_code not in (200, 206):
-                    _check(response)
-                    raise OSError(f"download refused ({response.status_code}): {response.text}")
-                response.raise_for_status()
-        total = response.headers.get("content-range", "").rpartition("/")[2]
-        if len(response.content) != length or (total and int(total) != size):
+            with attempt, self._http.stream("GET", url, headers={"Range": f"bytes={start}-{start + length - 1}"}) as r:
+                if r.status_code < 500 and r.status_code not in (200, 206):
+                    r.read()
+                    _check(r)
+                    raise OSError(f"download refused ({r.status_code}): {r.text}")
+                r.raise_for_status()
+                # Raw: the stored bytes, as hashed at upload (no decoding); joined once, not grown.
+                data = b"".join(r.iter_raw(CHUNK))
+                total = r.headers.get("content-range", "").rpartition("/")[2]
+        if len(data) != length or (total and int(total) != size):
             raise ArtifactCorrupted(f"the stored object is not the {size} bytes recorded")
-        return response.content
+        return data
 
     def read(self, run_id: str, path: str, start: int = 0, length: int | None = None) -> bytes:
         """Bytes [start, start+length) of one artifact (to its end without `length`)."""
