@@ -4,10 +4,12 @@ listings, download URLs, and the content GET with byte ranges, checked against t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import asdict
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
@@ -19,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from api import artifacts as queries
 from api.context import After, ReadContext
-from artifacts.paths import UnsafePath, artifact_dir, object_key
+from artifacts.paths import UnsafePath, artifact_dir, object_key, run_prefix
 from artifacts.store import ArtifactNotFound, ArtifactStore, StoreUnavailable
 from runstream.errors import ApiError, invalid, not_found, unavailable
 from runstream.responses import json_response
@@ -89,20 +91,28 @@ def artifact_write_router(store: ArtifactStore, max_size: int) -> APIRouter:
         for f in body.files:
             if f.size > max_size:
                 raise _too_large(f.size, max_size)
-        out = []
-        for f, key in zip(body.files, keys, strict=True):
-            target: dict[str, Any] = {"path": f.path, "size": f.size, "content_type": f.content_type}
-            target["uri"] = store.uri(key)
-            multipart = None
-            if store.presigned and f.size > MULTIPART_THRESHOLD:
-                multipart = await _store(store.start_multipart, key, f.size, f.content_type)
-            if multipart is not None:
-                target["multipart"] = {"upload_id": multipart.upload_id, "part_size": multipart.part_size,
-                                       "urls": multipart.urls}  # fmt: skip
-            else:
-                url = store.presign_put(key, f.size, f.content_type)
-                target["url"] = url or _content_url(request, run_id, f.path)
-            out.append(target)
+        out: list[dict[str, Any]] = []
+        started: list[tuple[str, str]] = []
+        try:
+            for f, key in zip(body.files, keys, strict=True):
+                target: dict[str, Any] = {"path": f.path, "size": f.size, "content_type": f.content_type}
+                target["uri"] = store.uri(key)
+                multipart = None
+                if store.presigned and f.size > MULTIPART_THRESHOLD:
+                    multipart = await _store(store.start_multipart, key, f.size, f.content_type)
+                if multipart is not None:
+                    started.append((key, multipart.upload_id))
+                    target["multipart"] = asdict(multipart)
+                else:
+                    url = store.presign_put(key, f.size, f.content_type)
+                    target["url"] = url or _content_url(request, run_id, f.path)
+                out.append(target)
+        except ApiError:
+            # The client gets no upload ids on failure: abort those started (runstream gc catches any left).
+            for key, upload_id in started:
+                with contextlib.suppress(ArtifactNotFound, StoreUnavailable):
+                    await run_in_threadpool(store.abort_multipart, key, upload_id)
+            raise
         return json_response({"uploads": out})
 
     @router.post("/runs/{run_id}/artifacts/multipart/complete", summary="Complete a multipart upload")
@@ -216,7 +226,7 @@ def artifact_read_router(ctx: ReadContext, store: ArtifactStore) -> APIRouter:
     async def list_artifacts(run_id: str, path: str = "", recursive: bool = False, after: After = None) -> Response:
         try:
             folder = artifact_dir(path)
-            object_key(run_id, "x")  # checks the run id
+            run_prefix(run_id)  # checks the run id
         except UnsafePath as exc:
             raise invalid(str(exc)) from exc
         await ctx.consistent(after)

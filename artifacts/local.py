@@ -85,10 +85,10 @@ class LocalStore:
         return None
 
     def complete_multipart(self, key: str, upload_id: str, etags: list[str]) -> None:
-        raise NotImplementedError("the local store has no multipart uploads")
+        raise ArtifactNotFound(f"multipart upload {upload_id!r} (the local store starts none)")
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
-        raise NotImplementedError("the local store has no multipart uploads")
+        raise ArtifactNotFound(f"multipart upload {upload_id!r} (the local store starts none)")
 
     def abort_stale_uploads(self, older_than_s: float) -> int:
         return 0  # uploads are temporary files removed by the failing request itself

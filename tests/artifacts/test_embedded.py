@@ -70,6 +70,8 @@ def test_content_uploads_stay_inside_the_run_and_under_the_limit(embedded: tuple
 
     too_big = httpx.put(f"{url}/api/v1/runs/{run_id}/artifacts/content/big.bin", content=b"x" * (10 * MiB + 1))
     assert too_big.status_code == 413
+    ids = {"path": "a.bin", "upload_id": "u"}
+    assert httpx.post(f"{url}/api/v1/runs/{run_id}/artifacts/multipart/abort", json=ids).status_code == 404
     ok = httpx.put(f"{url}/api/v1/runs/{run_id}/artifacts/content/ok.bin", content=b"x" * 10)
     assert ok.status_code == 200 and ok.json()["size"] == 10
     assert (data / "artifacts" / run_id / "artifacts" / "ok.bin").read_bytes() == b"x" * 10

@@ -174,6 +174,10 @@ def test_size_limit_and_bad_requests(served: Served) -> None:
     )
     assert bad_type.status_code == 400
     assert api.put(f"/api/v1/runs/{run_id}/artifacts/content/a.txt", content=b"x").status_code == 405
+    ids = {"path": "a.bin", "upload_id": "no-such-upload"}
+    assert api.post(f"/api/v1/runs/{run_id}/artifacts/multipart/abort", json=ids).status_code == 404
+    complete = {**ids, "etags": ["x"], "size": 1}
+    assert api.post(f"/api/v1/runs/{run_id}/artifacts/multipart/complete", json=complete).status_code == 404
 
 
 def test_failed_multipart_upload_leaves_no_parts_behind(s3: S3Server, served: Served, tmp_path: Path) -> None:
