@@ -5,6 +5,7 @@ and downloads directly. sha256 is computed while the bytes stream, never holding
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mimetypes
 import os
@@ -113,13 +114,20 @@ class ArtifactClient:
         self._http = httpx.Client(timeout=httpx.Timeout(300.0, connect=10.0), limits=httpx.Limits(max_connections=32))
         self._retry_for_s = retry_for_s
 
-    def _call(self, method: str, route: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+    @property
+    def api(self) -> httpx.Client:
         if self._api is None:
-            raise ValueError("artifact reads need the read API: set RUNSTREAM_API_URI or an http tracking URI")
+            raise ValueError(
+                "artifacts need the read API (RUNSTREAM_API_URI or an http tracking URI), "
+                "or for direct uploads RUNSTREAM_ARTIFACT_ROOT and S3 credentials"
+            )
+        return self._api
+
+    def _call(self, method: str, route: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
         query = {k: v for k, v in params.items() if v is not None}
         for attempt in http_retrying(self._retry_for_s):
             with attempt:
-                response = self._api.request(method, route, params=query, json=body)
+                response = self.api.request(method, route, params=query, json=body)
                 if 400 <= response.status_code < 500 and response.status_code != 404:
                     raise ValueError(f"{response.status_code}: {_message(response)}")
                 _check(response)
@@ -198,8 +206,10 @@ class ArtifactClient:
                 raise OSError(f"{file} changed size while uploading")
             self._call("POST", f"{base}/complete", {**ids, "etags": etags, "size": reader.size})
         except BaseException:
-            # No orphaned multipart upload: S3 keeps (and bills) its parts until aborted.
-            self._call("POST", f"{base}/abort", ids)
+            # No orphaned multipart upload: S3 keeps (and bills) its parts until aborted. Should the
+            # abort fail too, the original error is the one to see; `runstream gc` aborts leftovers.
+            with contextlib.suppress(Exception):
+                self._call("POST", f"{base}/abort", ids)
             raise
         return Stored(target["path"], reader.size, reader.sha.hexdigest(), target["uri"])
 
@@ -282,11 +292,11 @@ class ArtifactClient:
 
     def read(self, run_id: str, path: str, start: int = 0, length: int | None = None) -> bytes:
         """Bytes [start, start+length) of one artifact (to its end without `length`)."""
-        if self._api is None:
-            raise ValueError("artifact reads need the read API: set RUNSTREAM_API_URI or an http tracking URI")
+        if length == 0:
+            return b""
         end = "" if length is None else str(start + length - 1)
         url = f"/api/v1/runs/{run_id}/artifacts/content/{quote(artifact_path(path))}"
-        response = self._api.get(url, headers={"Range": f"bytes={start}-{end}"})
+        response = self.api.get(url, headers={"Range": f"bytes={start}-{end}"})
         if response.status_code == 416:
             return b""
         return _check(response).content
