@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
+PART_URLS = 64  # presigned part URLs per answer: 1 GiB of 16 MiB parts
 MAX_FILES_PER_REQUEST = 1000
 SHA256_HEADER = "x-runstream-sha256"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -49,6 +50,12 @@ class UploadRequest(BaseModel):
 class MultipartIds(BaseModel):
     path: str
     upload_id: str = Field(min_length=1, max_length=1024)
+
+
+class PartUrlsRequest(MultipartIds):
+    size: int = Field(ge=0)
+    first: int = Field(ge=1, le=10_000)
+    count: int = Field(PART_URLS, ge=1, le=1000)
 
 
 class CompleteRequest(MultipartIds):
@@ -102,7 +109,8 @@ def artifact_write_router(store: ArtifactStore, max_size: int) -> APIRouter:
                     multipart = await _store(store.start_multipart, key, f.size, f.content_type)
                 if multipart is not None:
                     started.append((key, multipart.upload_id))
-                    target["multipart"] = asdict(multipart)
+                    urls = store.presign_parts(key, multipart.upload_id, f.size, 1, PART_URLS)
+                    target["multipart"] = {**asdict(multipart), "urls": urls}
                 else:
                     url = store.presign_put(key, f.size, f.content_type)
                     target["url"] = url or _content_url(request, run_id, f.path)
@@ -114,6 +122,14 @@ def artifact_write_router(store: ArtifactStore, max_size: int) -> APIRouter:
                     await run_in_threadpool(store.abort_multipart, key, upload_id)
             raise
         return json_response({"uploads": out})
+
+    @router.post("/runs/{run_id}/artifacts/multipart/urls", summary="More presigned part URLs of a multipart upload")
+    async def part_urls(run_id: str, body: PartUrlsRequest) -> Response:
+        key = _key(run_id, body.path)
+        if body.size > max_size:
+            raise _too_large(body.size, max_size)
+        urls = await _store(store.presign_parts, key, body.upload_id, body.size, body.first, body.count)
+        return json_response({"urls": urls})
 
     @router.post("/runs/{run_id}/artifacts/multipart/complete", summary="Complete a multipart upload")
     async def complete(run_id: str, body: CompleteRequest) -> Response:

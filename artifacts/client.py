@@ -193,12 +193,16 @@ class ArtifactClient:
                         failed.set()
                     in_flight.release()
 
+                urls = dict(enumerate(upload["urls"], 1))
                 parts: list[Future[str]] = []
-                for url in upload["urls"]:
+                for n in range(1, upload["parts"] + 1):
                     in_flight.acquire()
                     if failed.is_set():
                         break  # stop reading: the first failed part's error is raised below
-                    future = pool.submit(self._put_part, url, reader.read(upload["part_size"]))
+                    if n not in urls:  # the next batch, asked for when needed so none expires unused
+                        more = self._call("POST", f"{base}/urls", {**ids, "size": target["size"], "first": n})
+                        urls.update(enumerate(more["urls"], n))
+                    future = pool.submit(self._put_part, urls.pop(n), reader.read(upload["part_size"]))
                     future.add_done_callback(done)
                     parts.append(future)
                 etags = [p.result() for p in parts]

@@ -143,21 +143,25 @@ class S3Store:
             upload_id = self.client.create_multipart_upload(
                 Bucket=self.bucket, Key=self._key(key), ContentType=content_type
             )["UploadId"]
-        urls = [
+        return Multipart(upload_id=upload_id, part_size=step, parts=math.ceil(size / step))
+
+    def presign_parts(self, key: str, upload_id: str, size: int, first: int, count: int) -> list[str]:
+        step = part_size(size)
+        last = min(first + count - 1, math.ceil(size / step))
+        return [
             self.client.generate_presigned_url(
                 "upload_part",
                 Params={
                     "Bucket": self.bucket,
                     "Key": self._key(key),
                     "UploadId": upload_id,
-                    "PartNumber": n + 1,
-                    "ContentLength": min(step, size - n * step),  # signed: a part cannot grow
+                    "PartNumber": n,
+                    "ContentLength": min(step, size - (n - 1) * step),  # signed: a part cannot grow
                 },
                 ExpiresIn=PRESIGN_EXPIRES_S,
             )
-            for n in range(math.ceil(size / step))
+            for n in range(first, last + 1)
         ]
-        return Multipart(upload_id=upload_id, part_size=step, urls=urls)
 
     def complete_multipart(self, key: str, upload_id: str, etags: list[str]) -> None:
         parts = [{"ETag": etag, "PartNumber": n + 1} for n, etag in enumerate(etags)]

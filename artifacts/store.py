@@ -22,11 +22,11 @@ class StoreUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Multipart:
-    """A started multipart upload: part i (1-based) holds bytes [(i-1)*part_size, i*part_size)."""
+    """A started multipart upload: part n (1-based) holds bytes [(n-1)*part_size, n*part_size)."""
 
     upload_id: str
     part_size: int
-    urls: list[str]  # one presigned UploadPart URL per part
+    parts: int
 
 
 class Reader(Protocol):
@@ -66,7 +66,14 @@ class ArtifactStore(Protocol):
 
     def presign_get(self, key: str) -> str | None: ...
 
-    def start_multipart(self, key: str, size: int, content_type: str) -> Multipart | None: ...
+    def start_multipart(self, key: str, size: int, content_type: str) -> Multipart | None:
+        """Starts a multipart upload of `size` bytes, or None when the store has none."""
+        ...
+
+    def presign_parts(self, key: str, upload_id: str, size: int, first: int, count: int) -> list[str]:
+        """Presigned UploadPart URLs for parts first.. (at most `count`), each signed with its length.
+        Asked for in batches as an upload goes, so no URL has to outlive a long transfer."""
+        ...
 
     def complete_multipart(self, key: str, upload_id: str, etags: list[str]) -> None: ...
 

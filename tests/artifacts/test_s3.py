@@ -4,6 +4,7 @@ server, or direct with credentials), listings from ClickHouse, verified download
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -102,6 +103,40 @@ def test_presigned_put_and_get_with_plain_http(s3: S3Server, served: Served) -> 
     time.sleep(2.1)
     expired = httpx.get(get_url)
     assert expired.status_code == 403 and b"expired" in expired.content
+
+
+def test_presigned_multipart_with_plain_http(s3: S3Server, served: Served) -> None:
+    run_id = "ba" * 16
+    body = os.urandom(70 * MiB)
+    api = httpx.Client(base_url=served.url, timeout=60)
+    files = [{"path": "ckpt.bin", "size": len(body)}]
+    [target] = api.post(f"/api/v1/runs/{run_id}/artifacts/uploads", json={"files": files}).json()["uploads"]
+    upload = target["multipart"]
+    assert (upload["part_size"], upload["parts"], len(upload["urls"])) == (16 * MiB, 5, 5)
+    ids = {"path": "ckpt.bin", "upload_id": upload["upload_id"]}
+    # More URLs on request (a long upload asks batch by batch), each signed with its part's length.
+    more = api.post(f"/api/v1/runs/{run_id}/artifacts/multipart/urls", json={**ids, "size": len(body), "first": 4})
+    assert len(more.json()["urls"]) == 2
+    urls = upload["urls"][:3] + more.json()["urls"]
+    step = upload["part_size"]
+    assert httpx.put(urls[0], content=body[: step - 1]).status_code == 403  # a shorter part than signed
+    etags = [httpx.put(url, content=body[i * step : (i + 1) * step]).headers["etag"] for i, url in enumerate(urls)]
+    wrong = api.post(f"/api/v1/runs/{run_id}/artifacts/multipart/complete", json={**ids, "etags": etags, "size": 1})
+    assert wrong.status_code == 400 and "declared" in wrong.json()["message"]  # and the object is removed
+    assert not any(k.endswith(f"{run_id}/artifacts/ckpt.bin") for k in keys(s3, served.bucket or ""))
+
+
+def test_sdk_asks_for_part_urls_batch_by_batch(s3: S3Server, served: Served, tmp_path: Path) -> None:
+    run_id = "bb" * 16
+    sha = random_file(tmp_path / "ckpt.bin", 70 * MiB)
+    client = ArtifactClient(served.url)
+    files = [{"path": "ckpt.bin", "size": 70 * MiB}]
+    [target] = client._call("POST", f"/api/v1/runs/{run_id}/artifacts/uploads", {"files": files})["uploads"]
+    target["multipart"]["urls"] = target["multipart"]["urls"][:2]  # as a server answering in batches of 2
+    stored = client._multipart(run_id, tmp_path / "ckpt.bin", target)
+    assert (stored.size, stored.sha256) == (70 * MiB, sha)
+    got = s3.client().get_object(Bucket=served.bucket, Key=f"mlruns/{run_id}/artifacts/ckpt.bin")["Body"].read()
+    assert hashlib.sha256(got).hexdigest() == sha
 
 
 def test_reads_verify_and_serve_ranges(s3: S3Server, served: Served, tmp_path: Path) -> None:
