@@ -127,8 +127,8 @@ class Run:
         if self._artifacts is None:
             from api.client import api_uri  # api.client imports this module
 
-            direct = bool(os.environ.get("RUNSTREAM_ARTIFACT_ROOT"))
-            self._artifacts = ArtifactClient(None if direct else api_uri(self.tracking_uri))
+            root = os.environ.get("RUNSTREAM_ARTIFACT_ROOT")  # set: direct uploads, no API needed
+            self._artifacts = ArtifactClient(None if root else api_uri(self.tracking_uri), root)
         # Recorded only after the bytes are stored: a listed artifact can always be downloaded.
         for stored in self._artifacts.upload(self.run_id, files):
             self._sender.enqueue(
