@@ -287,8 +287,8 @@ class ArtifactClient:
                     _check(r)
                     raise OSError(f"download refused ({r.status_code}): {r.text}")
                 r.raise_for_status()
-                # Raw: the stored bytes, as hashed at upload (no decoding); joined once, not grown.
-                data = b"".join(r.iter_raw(CHUNK))
+                # Raw: the stored bytes, as hashed at upload (no decoding); joined once, not re-chunked.
+                data = b"".join(r.iter_raw())
                 total = r.headers.get("content-range", "").rpartition("/")[2]
         if len(data) != length or (total and int(total) != size):
             raise ArtifactCorrupted(f"the stored object is not the {size} bytes recorded")
