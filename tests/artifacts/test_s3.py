@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,9 @@ from artifacts.paths import UnsafePath
 from artifacts.s3 import S3Store
 from tests.artifacts.conftest import Served, keys, new_bucket, s3_env, start_serve, uploads_in_progress
 from tests.artifacts.files import random_file
+from tests.integration.roles import Role
+from tests.services.clickhouse_server import ClickHouseServer
+from tests.services.ports import free_port
 from tests.services.s3_server import S3Server
 
 MiB = 1024 * 1024
@@ -264,5 +268,26 @@ def test_s3_outage_is_a_retriable_503(s3: S3Server, tmp_path: Path) -> None:
         )
         assert response.status_code == 503 and response.headers["retry-after"] == "1"
         assert response.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
+    finally:
+        role.stop()
+
+
+def test_api_role_issues_presigned_urls_and_reads_from_clickhouse(
+    s3: S3Server, clickhouse: ClickHouseServer, tmp_path: Path
+) -> None:
+    bucket = new_bucket(s3)
+    env = {**os.environ, **s3_env(s3), "RUNSTREAM_CLICKHOUSE_URL": f"{clickhouse.url}/t{uuid.uuid4().hex[:10]}"}
+    port = free_port()
+    role = Role(tmp_path, "api", "--port", str(port), "--artifact-root", f"s3://{bucket}/p", env=env)
+    try:
+        api = httpx.Client(base_url=f"http://127.0.0.1:{port}")
+        run_id = "ca" * 16
+        files = [{"path": "m.bin", "size": 3}]
+        [target] = api.post(f"/api/v1/runs/{run_id}/artifacts/uploads", json={"files": files}).json()["uploads"]
+        assert httpx.put(target["url"], content=b"abc", headers={"Content-Type": target["content_type"]}).is_success
+        assert s3.client().get_object(Bucket=bucket, Key=f"p/{run_id}/artifacts/m.bin")["Body"].read() == b"abc"
+        # Stored but not recorded (no event yet): listings come from ClickHouse only.
+        assert api.get(f"/api/v1/runs/{run_id}/artifacts").json()["files"] == []
+        assert api.get(f"/api/v1/runs/{run_id}/artifacts/download", params={"path": "m.bin"}).status_code == 404
     finally:
         role.stop()
