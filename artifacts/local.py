@@ -47,12 +47,6 @@ class LocalStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def download(self, key: str, dest: Path) -> None:
-        try:
-            shutil.copyfile(self._file(key), dest)
-        except (FileNotFoundError, IsADirectoryError) as exc:
-            raise ArtifactNotFound(key) from exc
-
     def size(self, key: str) -> int:
         path = self._file(key)
         if not path.is_file():

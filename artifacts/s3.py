@@ -9,13 +9,11 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import boto3
-from boto3.exceptions import S3UploadFailedError
-from boto3.s3.transfer import TransferConfig
+from boto3.s3.transfer import TransferConfig, create_transfer_manager
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -68,7 +66,7 @@ def _errors(key: str) -> Iterator[None]:
         if status >= 500:
             raise StoreUnavailable(f"S3 failed: {exc}") from exc
         raise
-    except (BotoCoreError, S3UploadFailedError) as exc:
+    except BotoCoreError as exc:
         raise StoreUnavailable(f"S3 unreachable: {exc}") from exc
 
 
@@ -83,6 +81,8 @@ class S3Store:
         self.prefix = parsed.path.strip("/")
         self.root_uri = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
         self.client = client or s3_client()
+        # One transfer manager per store: boto3's upload_fileobj would start a thread pool per file.
+        self._transfer = create_transfer_manager(self.client, TRANSFER)
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -93,11 +93,7 @@ class S3Store:
     def upload(self, key: str, reader: Reader) -> None:
         # s3transfer aborts the multipart upload itself when a part fails.
         with _errors(key):
-            self.client.upload_fileobj(reader, self.bucket, self._key(key), Config=TRANSFER)
-
-    def download(self, key: str, dest: Path) -> None:
-        with _errors(key):
-            self.client.download_file(self.bucket, self._key(key), str(dest), Config=TRANSFER)
+            self._transfer.upload(reader, self.bucket, self._key(key)).result()
 
     def size(self, key: str) -> int:
         with _errors(key):

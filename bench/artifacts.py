@@ -28,6 +28,8 @@ from typing import Any
 from boto3.s3.transfer import TransferConfig
 
 import runstream
+from artifacts.paths import run_prefix
+from artifacts.s3 import S3Store
 from bench.stack import cpu_seconds
 from tests.artifacts.conftest import new_bucket, s3_env, start_serve
 from tests.artifacts.files import random_file
@@ -70,6 +72,7 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         source = workdir / "big.bin"
         sha = random_file(source, size)
         boto = s3.client()
+        store = S3Store(root, boto)
         results: dict[str, list[dict[str, Any]]] = {}
 
         def record(name: str, fn: Callable[..., Any], *args: Any) -> None:
@@ -97,7 +100,8 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 assert client.list_artifacts(run.run_id)[0]["sha256"] == sha
                 dest.unlink()
                 client.close()
-                serve_store_delete(boto, bucket, f"bench/{run.run_id}/")
+                store.delete_prefix(run_prefix(run.run_id))  # frees the disk between rounds
+        small = small_files(args.files, workdir, url, root)
         os.environ.pop("RUNSTREAM_ARTIFACT_ROOT", None)
 
     best = {name: max(r["mb_per_s"] for r in runs) for name, runs in results.items()}
@@ -107,25 +111,46 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         if name.startswith("SDK")
     }
     return {
-        "settings": {"size_mb": args.size_mb, "repeats": args.repeats, "cores": os.cpu_count()},
+        "settings": {"size_mb": args.size_mb, "repeats": args.repeats, "files": args.files, "cores": os.cpu_count()},
         "runs": results,
         "best_mb_per_s": best,
         "median_mb_per_s": {name: statistics.median(r["mb_per_s"] for r in runs) for name, runs in results.items()},
         "sdk_vs_ceiling": ratios,
+        "small_files_per_s": small,
     }
 
 
-def serve_store_delete(boto: Any, bucket: str, prefix: str) -> None:
-    """Frees the bench's disk between rounds."""
-    for page in boto.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for o in page.get("Contents", []):
-            boto.delete_object(Bucket=bucket, Key=o["Key"])
+def small_files(count: int, workdir: Path, url: str, root: str) -> dict[str, float]:
+    """A folder of `count` 16 KiB files up (log_artifacts) and down (download_artifacts), files/s."""
+    folder = workdir / "small"
+    for i in range(count):
+        (folder / f"d{i % 10}").mkdir(parents=True, exist_ok=True)
+        (folder / f"d{i % 10}" / f"f{i}.bin").write_bytes(os.urandom(16 * 1024))
+    out: dict[str, float] = {}
+    for mode in ("direct", "presigned"):
+        if mode == "direct":
+            os.environ["RUNSTREAM_ARTIFACT_ROOT"] = root
+        else:
+            os.environ.pop("RUNSTREAM_ARTIFACT_ROOT", None)
+        with runstream.start_run(experiment="bench", tracking_uri=url) as run:
+            start = time.perf_counter()
+            run.log_artifacts(folder)
+            out[f"SDK upload, {mode}"] = round(count / (time.perf_counter() - start))
+        with runstream.Client(url) as client:
+            client.get_run(run.run_id, after=run.end())
+            start = time.perf_counter()
+            client.download_artifacts(run.run_id, "", workdir / f"small-{mode}")
+            out[f"SDK download, {mode}"] = round(count / (time.perf_counter() - start))
+        print(f"{count} small files", out, flush=True)
+    return out
 
 
 def table(results: dict[str, Any]) -> str:
     rows = [("figure (best of repeats)", "MB/s", "vs ceiling")]
     for name, value in results["best_mb_per_s"].items():
         rows.append((name, f"{value:,.0f}", f"{results['sdk_vs_ceiling'].get(name, 1.0):.2f}x"))
+    files = f"{results['settings']['files']:,} files of 16 KiB"
+    rows += [(f"{name}, {files}", f"{v:,.0f}/s", "") for name, v in results["small_files_per_s"].items()]
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{a:<{width}}  {b:>8}  {c:>10}" for a, b, c in rows)
 
@@ -134,6 +159,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=int, default=1024, help="file size in MiB")
     parser.add_argument("--repeats", type=int, default=2, help="rounds of every measurement")
+    parser.add_argument("--files", type=int, default=1000, help="small files in the folder phase")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="runstream-bench-artifacts-"))
