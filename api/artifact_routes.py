@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 from anyio import from_thread
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
@@ -239,15 +239,26 @@ def artifact_read_router(ctx: ReadContext, store: ArtifactStore) -> APIRouter:
         return {**found, "key": key}
 
     @router.get("/runs/{run_id}/artifacts", summary="A run's artifacts: a folder's entries, or every file under it")
-    async def list_artifacts(run_id: str, path: str = "", recursive: bool = False, after: After = None) -> Response:
+    async def list_artifacts(
+        request: Request,
+        run_id: str,
+        path: str = "",
+        recursive: bool = False,
+        urls: Annotated[bool, Query(description="add a short-lived URL to GET each file")] = False,
+        after: After = None,
+    ) -> Response:
         try:
             folder = artifact_dir(path)
-            run_prefix(run_id)  # checks the run id
+            prefix = run_prefix(run_id)
         except UnsafePath as exc:
             raise invalid(str(exc)) from exc
         await ctx.consistent(after)
         files = await ctx.query(queries.artifacts, run_id, folder, recursive)
-        return json_response({"root_uri": store.uri(f"{run_id}/artifacts"), "files": files})
+        if urls:  # a folder download in one call; presigning is local work, no request to S3 per file
+            for f in files:
+                if not f["is_dir"]:
+                    f["url"] = store.presign_get(f"{prefix}/{f['path']}") or _content_url(request, run_id, f["path"])
+        return json_response({"root_uri": store.uri(prefix), "files": files})
 
     @router.get("/runs/{run_id}/artifacts/download", summary="Size, sha256 and a short-lived URL to GET one file")
     async def download(run_id: str, path: str, request: Request, after: After = None) -> Response:

@@ -228,8 +228,8 @@ class ArtifactClient:
 
     # reads
 
-    def list(self, run_id: str, path: str = "", recursive: bool = False) -> list[dict[str, Any]]:
-        found = self._call("GET", f"/api/v1/runs/{run_id}/artifacts", path=path, recursive=recursive)
+    def list(self, run_id: str, path: str = "", recursive: bool = False, urls: bool = False) -> list[dict[str, Any]]:
+        found = self._call("GET", f"/api/v1/runs/{run_id}/artifacts", path=path, recursive=recursive, urls=urls)
         return found["files"]  # type: ignore[no-any-return]
 
     def download(self, run_id: str, path: str, dest: Path) -> Path:
@@ -242,14 +242,11 @@ class ArtifactClient:
         if info is not None:
             self._download_file(run_id, info, dest)
             return dest
-        files = [f for f in self.list(run_id, path, recursive=True) if not f["is_dir"]]
+        files = self.list(run_id, path, recursive=True, urls=self.store is None)
         if not files:
             raise ArtifactNotFound(f"run {run_id} has no artifact {path!r}")
         cut = len(path) + 1 if path else 0
-        self._each(
-            [(f, dest / f["path"][cut:]) for f in files],
-            lambda f, target: self._download_file(run_id, {**f, "url": None}, target),
-        )
+        self._each([(f, dest / f["path"][cut:]) for f in files], lambda f, to: self._download_file(run_id, f, to))
         return dest
 
     def _download_file(self, run_id: str, info: dict[str, Any], dest: Path) -> None:
@@ -276,7 +273,7 @@ class ArtifactClient:
         if self.store is not None:
             store, key = self.store, object_key(run_id, info["path"])
             return lambda start, length: b"".join(store.read(key, start, length))
-        url = info["url"] or self._call("GET", f"/api/v1/runs/{run_id}/artifacts/download", path=info["path"])["url"]
+        url = info["url"]
         return lambda start, length: self._get_range(url, start, length, info["size"])
 
     def _get_range(self, url: str, start: int, length: int, size: int) -> bytes:
