@@ -56,7 +56,12 @@ def test_200_mb_round_trip_through_the_sdk_is_verified(
     assert uploads_in_progress(s3, served.bucket or "") == []  # multipart uploads all completed
 
 
-def test_a_folder_of_1000_small_files(served: Served, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["presigned", "direct"])
+def test_a_folder_of_1000_small_files(
+    mode: str, served: Served, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if mode == "direct":
+        request.getfixturevalue("direct")
     src = tmp_path / "src"
     expected = {}
     for i in range(1000):
@@ -64,6 +69,8 @@ def test_a_folder_of_1000_small_files(served: Served, tmp_path: Path) -> None:
         (src / path).parent.mkdir(parents=True, exist_ok=True)
         (src / path).write_bytes(f"file {i}\n".encode() * (i % 7 + 1))
         expected[f"data/{path}"] = (src / path).read_bytes()
+    (src / "shard3" / "empty.txt").write_bytes(b"")
+    expected["data/shard3/empty.txt"] = b""
     with runstream.start_run(experiment="artifacts", tracking_uri=served.url) as run:
         run.log_artifacts(src, artifact_path="data")
     token = run.end()
