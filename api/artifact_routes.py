@@ -22,14 +22,13 @@ from pydantic import BaseModel, Field
 from api import artifacts as queries
 from api.context import After, ReadContext
 from artifacts.paths import UnsafePath, artifact_dir, object_key, run_prefix
-from artifacts.store import ArtifactNotFound, ArtifactStore, StoreUnavailable
+from artifacts.store import MULTIPART_THRESHOLD, ArtifactNotFound, ArtifactStore, StoreUnavailable
 from runstream.errors import ApiError, invalid, not_found, unavailable
 from runstream.responses import json_response
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-MULTIPART_THRESHOLD = 64 * 1024 * 1024
 PART_URLS = 64  # presigned part URLs per answer: 1 GiB of 16 MiB parts
 MAX_FILES_PER_REQUEST = 1000
 SHA256_HEADER = "x-runstream-sha256"

@@ -17,10 +17,16 @@ from boto3.s3.transfer import TransferConfig, create_transfer_manager
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from artifacts.store import PRESIGN_EXPIRES_S, ArtifactNotFound, Multipart, Reader, StoreUnavailable
+from artifacts.store import (
+    MULTIPART_THRESHOLD,
+    PRESIGN_EXPIRES_S,
+    ArtifactNotFound,
+    Multipart,
+    Reader,
+    StoreUnavailable,
+)
 
 MiB = 1024 * 1024
-MULTIPART_THRESHOLD = 64 * MiB
 PART_SIZE = 16 * MiB
 MAX_PARTS = 10_000  # S3's limit
 CHUNK = MiB

@@ -10,6 +10,7 @@ from typing import Protocol
 
 PRESIGN_EXPIRES_S = 900  # short-lived: a URL only has to outlive one transfer's start
 DEFAULT_MAX_SIZE = 100 * 1024**3
+MULTIPART_THRESHOLD = 64 * 1024**2  # larger files go up in parts (in parallel, retried one by one)
 
 
 class ArtifactNotFound(LookupError):
