@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-PRESIGN_EXPIRES_S = 900  # short-lived: a URL only has to outlive one transfer's start
+PRESIGN_EXPIRES_S = 900  # short-lived: PUTs start at once, part URLs come in batches as an upload goes
 DEFAULT_MAX_SIZE = 100 * 1024**3
 MULTIPART_THRESHOLD = 64 * 1024**2  # larger files go up in parts (in parallel, retried one by one)
 
