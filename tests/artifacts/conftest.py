@@ -38,7 +38,9 @@ def new_bucket(server: S3Server) -> str:
 
 
 class Served:
-    def __init__(self, url: str, role: Role, root: str, bucket: str | None) -> None:
+    """A `runstream serve` whose artifact root is `root`, in S3 bucket `bucket`."""
+
+    def __init__(self, url: str, role: Role, root: str, bucket: str) -> None:
         self.url, self.role, self.root, self.bucket = url, role, root, bucket
 
 

@@ -52,8 +52,8 @@ def test_200_mb_round_trip_through_the_sdk_is_verified(
     got = client.download_artifacts(run.run_id, "models/model.bin", tmp_path / "back.bin")
     assert got.stat().st_size == 200 * MiB
     assert hashlib.file_digest(got.open("rb"), "sha256").hexdigest() == sha
-    assert f"mlruns/{run.run_id}/artifacts/models/model.bin" in keys(s3, served.bucket or "")
-    assert uploads_in_progress(s3, served.bucket or "") == []  # multipart uploads all completed
+    assert f"mlruns/{run.run_id}/artifacts/models/model.bin" in keys(s3, served.bucket)
+    assert uploads_in_progress(s3, served.bucket) == []  # multipart uploads all completed
 
 
 @pytest.mark.parametrize("mode", ["presigned", "direct"])
@@ -134,7 +134,7 @@ def test_presigned_multipart_with_plain_http(s3: S3Server, served: Served) -> No
     etags = [httpx.put(url, content=body[i * step : (i + 1) * step]).headers["etag"] for i, url in enumerate(urls)]
     wrong = api.post(f"/api/v1/runs/{run_id}/artifacts/multipart/complete", json={**ids, "etags": etags, "size": 1})
     assert wrong.status_code == 400 and "declared" in wrong.json()["message"]  # and the object is removed
-    assert not any(k.endswith(f"{run_id}/artifacts/ckpt.bin") for k in keys(s3, served.bucket or ""))
+    assert not any(k.endswith(f"{run_id}/artifacts/ckpt.bin") for k in keys(s3, served.bucket))
 
 
 def test_sdk_asks_for_part_urls_batch_by_batch(s3: S3Server, served: Served, tmp_path: Path) -> None:
@@ -191,7 +191,7 @@ def test_reads_verify_and_serve_ranges(s3: S3Server, served: Served, tmp_path: P
 )
 def test_path_traversal_is_refused_with_400(s3: S3Server, served: Served, path: str) -> None:
     run_id = "cd" * 16
-    before = keys(s3, served.bucket or "")
+    before = keys(s3, served.bucket)
     api = httpx.Client(base_url=served.url)
     files = [{"path": path, "size": 1}]
     for response in [
@@ -204,7 +204,7 @@ def test_path_traversal_is_refused_with_400(s3: S3Server, served: Served, path: 
         assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE" and response.json()["message"]
     with pytest.raises(UnsafePath):
         ArtifactClient(served.url).upload(run_id, [(Path(__file__), path)])
-    assert keys(s3, served.bucket or "") == before
+    assert keys(s3, served.bucket) == before
 
 
 def test_size_limit_and_bad_requests(served: Served) -> None:
@@ -243,8 +243,8 @@ def test_failed_multipart_upload_leaves_no_parts_behind(s3: S3Server, served: Se
     client._put_part = flaky  # type: ignore[method-assign]
     with pytest.raises(OSError, match="network down"):
         client.upload("12" * 16, [(big, "big.bin")])
-    assert uploads_in_progress(s3, served.bucket or "") == []
-    assert not any("big.bin" in k for k in keys(s3, served.bucket or ""))
+    assert uploads_in_progress(s3, served.bucket) == []
+    assert not any("big.bin" in k for k in keys(s3, served.bucket))
 
 
 def test_failed_direct_upload_leaves_no_parts_behind(s3: S3Server, served: Served) -> None:
@@ -254,13 +254,13 @@ def test_failed_direct_upload_leaves_no_parts_behind(s3: S3Server, served: Serve
     class Failing(HashingReader):
         def read(self, n: int = -1, /) -> bytes:
             if self.size > 100 * MiB:  # past the multipart threshold: parts are on their way
-                started.extend(uploads_in_progress(s3, served.bucket or ""))
+                started.extend(uploads_in_progress(s3, served.bucket))
                 raise OSError("disk read error")
             return super().read(n)
 
     with pytest.raises(OSError, match="disk read error"), open("/dev/urandom", "rb") as source:
         store.upload("34" * 16 + "/artifacts/big.bin", Failing(source))
-    assert started and uploads_in_progress(s3, served.bucket or "") == []
+    assert started and uploads_in_progress(s3, served.bucket) == []
 
 
 def test_s3_outage_is_a_retriable_503(s3: S3Server, tmp_path: Path) -> None:
