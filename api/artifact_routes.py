@@ -75,6 +75,8 @@ async def _store(fn: Callable[..., T], *args: Any) -> T:
         return await run_in_threadpool(fn, *args)
     except ArtifactNotFound as exc:
         raise not_found(f"artifact {exc} does not exist in the store") from exc
+    except UnsafePath as exc:
+        raise invalid(str(exc)) from exc
     except StoreUnavailable as exc:
         log.warning("artifact store unavailable: %s", exc)
         raise unavailable("the artifact store is unavailable; retry later") from exc

@@ -36,7 +36,12 @@ class LocalStore:
 
     def upload(self, key: str, reader: Reader) -> None:
         target = self._file(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_dir():
+            raise UnsafePath(f"{key!r} is a folder of other artifacts")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:  # S3 keeps both "a" and "a/b"; a folder cannot
+            raise UnsafePath(f"{key!r}: a part of its folder is a file") from exc
         # Written beside the target, then renamed: readers never see half a file.
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
         try:

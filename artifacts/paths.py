@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 MAX_PATH = 1024
+MAX_SEGMENT_BYTES = 255  # a file name's limit on common filesystems (the local store)
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -25,8 +26,11 @@ def artifact_path(path: str) -> str:
         raise UnsafePath("artifact path contains a backslash: use '/'")
     if path.startswith("/"):
         raise UnsafePath("artifact path must be relative, not absolute")
-    if any(part in ("", ".", "..") for part in path.split("/")):
+    parts = path.split("/")
+    if any(part in ("", ".", "..") for part in parts):
         raise UnsafePath("artifact path must be relative, without '..', '.' or empty segments")
+    if any(len(part.encode()) > MAX_SEGMENT_BYTES for part in parts):
+        raise UnsafePath(f"a file or folder name in the artifact path is longer than {MAX_SEGMENT_BYTES} bytes")
     return path
 
 

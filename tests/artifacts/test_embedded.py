@@ -74,6 +74,11 @@ def test_content_uploads_stay_inside_the_run_and_under_the_limit(embedded: tuple
     assert httpx.post(f"{url}/api/v1/runs/{run_id}/artifacts/multipart/abort", json=ids).status_code == 404
     ok = httpx.put(f"{url}/api/v1/runs/{run_id}/artifacts/content/ok.bin", content=b"x" * 10)
     assert ok.status_code == 200 and ok.json()["size"] == 10
+    # A file and a folder cannot share a name on disk (S3 would keep both): a 400, not a 500.
+    for clash in ["ok.bin/inner.bin", "dir/f.bin", "dir"]:
+        expected = 200 if clash == "dir/f.bin" else 400
+        response = httpx.put(f"{url}/api/v1/runs/{run_id}/artifacts/content/{clash}", content=b"y")
+        assert response.status_code == expected, (clash, response.text)
     assert (data / "artifacts" / run_id / "artifacts" / "ok.bin").read_bytes() == b"x" * 10
 
 

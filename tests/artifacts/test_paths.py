@@ -18,14 +18,16 @@ RUN = "0123456789abcdef0123456789abcdef"
 @pytest.mark.parametrize(
     "path",
     ["", "..", "../x", "a/../../x", "a/..", "/etc/passwd", "a\\..\\b", "C:\\x", "a\x00b", "a//b", "./a", "a/./b",
-     "a/", "x" * 1025, "a\nb"],
+     "a/", "x" * 1025, "a\nb", "x" * 256, "a/" + "é" * 128],
 )  # fmt: skip
 def test_unsafe_paths_are_refused(path: str) -> None:
     with pytest.raises(UnsafePath):
         artifact_path(path)
 
 
-@pytest.mark.parametrize("path", ["model.pkl", "a/b/c.txt", "..hidden", "a..b/c", "weird name ü.bin", "x" * 1024])
+@pytest.mark.parametrize(
+    "path", ["model.pkl", "a/b/c.txt", "..hidden", "a..b/c", "weird name ü.bin", "/".join(["x" * 255] * 4)]
+)
 def test_safe_paths_pass_unchanged(path: str) -> None:
     assert artifact_path(path) == path
 
