@@ -105,14 +105,28 @@ def _message(response: httpx.Response) -> str:
 
 
 class ArtifactClient:
-    def __init__(self, api_uri: str | None, artifact_root: str | None = None, retry_for_s: float = 120.0) -> None:
-        """`api_uri` may be None only with `artifact_root` (direct uploads, no API needed)."""
+    def __init__(
+        self,
+        api_uri: str | None,
+        artifact_root: str | None = None,
+        retry_for_s: float = 120.0,
+        auth: httpx.Auth | None = None,
+    ) -> None:
+        """`api_uri` may be None only with `artifact_root` (direct uploads, no API needed). `auth`
+        goes to the API only: never with a presigned URL (S3 refuses a second authentication)."""
         root = artifact_root if artifact_root is not None else os.environ.get("RUNSTREAM_ARTIFACT_ROOT")
         self.store: ArtifactStore | None = store_for(root) if root else None
-        self._api = httpx.Client(base_url=api_uri, timeout=60.0) if api_uri else None
-        # Presigned URLs point elsewhere (S3): a client without base URL, and long transfers.
-        self._http = httpx.Client(timeout=httpx.Timeout(300.0, connect=10.0), limits=httpx.Limits(max_connections=32))
+        timeout = httpx.Timeout(300.0, connect=10.0)  # long transfers
+        limits = httpx.Limits(max_connections=32)
+        self._api = httpx.Client(base_url=api_uri, timeout=timeout, limits=limits, auth=auth) if api_uri else None
+        self._http = httpx.Client(timeout=timeout, limits=limits)
         self._retry_for_s = retry_for_s
+
+    def _client_for(self, url: str) -> httpx.Client:
+        """The API's client (with its credentials) for the API's own content URLs, else a plain one."""
+        if self._api is not None and httpx.URL(url).netloc == self._api.base_url.netloc:
+            return self._api
+        return self._http
 
     @property
     def api(self) -> httpx.Client:
@@ -172,7 +186,8 @@ class ArtifactClient:
         for attempt in http_retrying(self._retry_for_s):
             with attempt, file.open("rb") as f:  # each attempt reads (and hashes) the file afresh
                 reader = HashingReader(f)
-                response = self._http.put(target["url"], content=_exactly(reader, size), headers=headers)
+                http = self._client_for(target["url"])
+                response = http.put(target["url"], content=_exactly(reader, size), headers=headers)
                 if 400 <= response.status_code < 500:
                     raise OSError(f"upload of {target['path']!r} refused ({response.status_code}): {response.text}")
                 response.raise_for_status()
@@ -220,7 +235,7 @@ class ArtifactClient:
     def _put_part(self, url: str, data: bytes) -> str:
         for attempt in http_retrying(self._retry_for_s):
             with attempt:
-                response = self._http.put(url, content=data)
+                response = self._client_for(url).put(url, content=data)
                 if 400 <= response.status_code < 500:
                     raise OSError(f"part refused ({response.status_code}): {response.text[:500]}")
                 response.raise_for_status()
@@ -278,7 +293,8 @@ class ArtifactClient:
 
     def _get_range(self, url: str, start: int, length: int, size: int) -> bytes:
         for attempt in http_retrying(self._retry_for_s):
-            with attempt, self._http.stream("GET", url, headers={"Range": f"bytes={start}-{start + length - 1}"}) as r:
+            span = {"Range": f"bytes={start}-{start + length - 1}"}
+            with attempt, self._client_for(url).stream("GET", url, headers=span) as r:
                 if r.status_code < 500 and r.status_code not in (200, 206):
                     r.read()
                     _check(r)

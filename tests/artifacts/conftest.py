@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.integration.roles import Role
@@ -68,3 +69,15 @@ def keys(server: S3Server, bucket: str) -> list[str]:
 
 def uploads_in_progress(server: S3Server, bucket: str) -> list[dict[str, Any]]:
     return server.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])  # type: ignore[no-any-return]
+
+
+class RecordingAuth(httpx.Auth):
+    """Credentials as a server with auth on wants them; records which requests carried them."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = "Bearer test-token"
+        self.sent.append((request.method, str(request.url)))
+        yield request

@@ -13,8 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 import runstream
+from artifacts.client import ArtifactClient
 from runstream.cli import main
-from tests.artifacts.conftest import start_serve
+from tests.artifacts.conftest import RecordingAuth, start_serve
 
 MiB = 1024 * 1024
 
@@ -80,6 +81,14 @@ def test_content_uploads_stay_inside_the_run_and_under_the_limit(embedded: tuple
         response = httpx.put(f"{url}/api/v1/runs/{run_id}/artifacts/content/{clash}", content=b"y")
         assert response.status_code == expected, (clash, response.text)
     assert (data / "artifacts" / run_id / "artifacts" / "ok.bin").read_bytes() == b"x" * 10
+
+
+def test_credentials_go_with_uploads_to_the_server_itself(embedded: tuple[str, Path], tmp_path: Path) -> None:
+    url, _ = embedded
+    (tmp_path / "a.txt").write_text("a")
+    auth = RecordingAuth()
+    ArtifactClient(url, auth=auth).upload("8b" * 16, [(tmp_path / "a.txt", "a.txt")])
+    assert [method for method, _ in auth.sent] == ["POST", "PUT"]  # the content PUT is the API's own URL
 
 
 @pytest.mark.parametrize("role", ["serve", "gateway", "api"])

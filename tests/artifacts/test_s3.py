@@ -16,7 +16,7 @@ import runstream
 from artifacts.client import ArtifactClient, HashingReader
 from artifacts.paths import UnsafePath
 from artifacts.s3 import S3Store
-from tests.artifacts.conftest import Served, keys, new_bucket, s3_env, start_serve, uploads_in_progress
+from tests.artifacts.conftest import RecordingAuth, Served, keys, new_bucket, s3_env, start_serve, uploads_in_progress
 from tests.artifacts.files import random_file
 from tests.integration.roles import Role
 from tests.services.clickhouse_server import ClickHouseServer
@@ -298,3 +298,16 @@ def test_api_role_issues_presigned_urls_and_reads_from_clickhouse(
         assert api.get(f"/api/v1/runs/{run_id}/artifacts/download", params={"path": "m.bin"}).status_code == 404
     finally:
         role.stop()
+
+
+def test_credentials_go_to_the_api_never_to_presigned_urls(served: Served, tmp_path: Path) -> None:
+    small, big = tmp_path / "s.txt", tmp_path / "b.bin"
+    small.write_text("small")
+    random_file(big, 70 * MiB)
+    auth = RecordingAuth()
+    client = ArtifactClient(served.url, auth=auth)
+    run_id = "da" * 16
+    stored = client.upload(run_id, [(small, "s.txt"), (big, "b.bin")])  # S3 refuses a request signed twice
+    assert [s.size for s in stored] == [5, 70 * MiB]
+    assert auth.sent and all(url.startswith(served.url) for _, url in auth.sent)
+    assert {url.split("?")[0].rsplit("/", 1)[-1] for _, url in auth.sent} == {"uploads", "complete"}
