@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, overload
 from urllib.parse import urlparse
 
@@ -14,6 +15,7 @@ import orjson
 import pyarrow as pa
 
 from api.series import split_series
+from artifacts.client import ArtifactClient
 from ingest.sdk.run import get_tracking_uri
 from ingest.transport import http_auth, http_retrying
 from runstream.responses import ARROW_STREAM, read_arrow
@@ -72,6 +74,7 @@ class Client:
         retried with backoff for up to `retry_for_s` seconds."""
         self._http = httpx.Client(base_url=api_uri(tracking_uri), timeout=timeout, auth=http_auth())
         self._retry_for_s = retry_for_s
+        self._artifacts = ArtifactClient(api_uri(tracking_uri), retry_for_s=retry_for_s, auth=http_auth())
 
     def _get(self, path: str, **params: Any) -> Any:
         return orjson.loads(self._request("GET", path, None, params))
@@ -245,8 +248,23 @@ class Client:
         )
         return MetricHistory(steps, values, timestamps, ranks.astype(np.int64))
 
+    def list_artifacts(self, run_id: str, path: str = "", recursive: bool = False) -> list[dict[str, Any]]:
+        """A folder's entries (files with size and sha256, sub-folders with is_dir), or with
+        `recursive` every file under it."""
+        return self._artifacts.list(run_id, path, recursive)
+
+    def download_artifacts(self, run_id: str, path: str, dst: str | os.PathLike[str]) -> Path:
+        """Downloads one file to `dst`, or a folder into `dst`; each file is checked against its
+        recorded sha256 (runstream.ArtifactCorrupted if it differs)."""
+        return self._artifacts.download(run_id, path, Path(dst))
+
+    def read_artifact(self, run_id: str, path: str, start: int = 0, length: int | None = None) -> bytes:
+        """A byte range of one artifact (to its end without `length`)."""
+        return self._artifacts.read(run_id, path, start, length)
+
     def close(self) -> None:
         self._http.close()
+        self._artifacts.close()
 
     def __enter__(self) -> Client:
         return self

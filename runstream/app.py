@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 
+from api.access import run_access
+from api.artifact_routes import artifact_read_router, artifact_write_router
 from api.context import ReadContext
 from api.mlflow.access import mlflow_access
 from api.mlflow.context import MlflowContext
@@ -12,6 +14,7 @@ from api.mlflow.routes import mlflow_read_router
 from api.routes import read_router
 from api.search.routes import search_router
 from api.series_routes import series_router
+from artifacts.store import DEFAULT_MAX_SIZE, ArtifactStore
 from ingest.gateway import gateway_router
 from ingest.log.base import EventLog
 from ingest.mlflow_writes import MlflowWriter, ensure_default_experiment, mlflow_write_router
@@ -33,6 +36,8 @@ def build_app(
     reads: bool = True,
     checks: dict[str, Check] | None = None,
     users: Users | None = None,
+    artifacts: ArtifactStore | None = None,
+    artifact_max_size: int = DEFAULT_MAX_SIZE,
 ) -> FastAPI:
     """Write routes when given a log; read routes when given a store (and `reads`); always /health,
     /ready (the log, the store and `checks`) and /metrics (Prometheus). With `users`, every other
@@ -53,6 +58,12 @@ def build_app(
             app.include_router(series_router(ctx))
             app.include_router(search_router(ctx))
             _mount_mlflow(app, ctx, log)
+            if artifacts is not None:
+                reading = Depends(run_access(store, "read"))
+                app.include_router(artifact_read_router(ctx, artifacts), dependencies=[reading])
+    if artifacts is not None:
+        writing = Depends(run_access(store, "write"))
+        app.include_router(artifact_write_router(artifacts, artifact_max_size), dependencies=[writing])
     app.include_router(health_router(role, VERSION, probes))
     Instrumentator(excluded_handlers=["/metrics"]).instrument(app, metric_namespace="runstream").expose(
         app, include_in_schema=False

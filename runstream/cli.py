@@ -9,8 +9,11 @@ from typing import Any, TypeVar
 
 import click
 
+from artifacts.gc import Policy, collect
+from artifacts.store import DEFAULT_MAX_SIZE, store_for
 from runstream import roles
 from runstream.auth import hash_password, hash_token
+from runstream.clickhouse import ClickHouse
 
 DEFAULT_GROUP = "runstream-projector"
 
@@ -39,6 +42,15 @@ auth_file = _option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="users, hashed secrets and access (TOML; see runstream/auth.py); without it, no auth",
 )
+artifact_root = _option(
+    "--artifact-root",
+    envvar="RUNSTREAM_ARTIFACT_ROOT",
+    default=None,
+    help="s3://bucket/prefix (endpoint, credentials: AWS_* variables) or a folder",
+)
+artifact_max_size = _option(
+    "--artifact-max-size", envvar="RUNSTREAM_ARTIFACT_MAX_SIZE", default=DEFAULT_MAX_SIZE, help="bytes per file"
+)
 
 
 @click.group()
@@ -51,9 +63,14 @@ def main() -> None:
 @_option("--port", envvar="RUNSTREAM_PORT", default=5000)
 @_option("--data-dir", envvar="RUNSTREAM_DATA_DIR", default="./runstream-data", type=click.Path(path_type=Path))
 @auth_file
-def serve(host: str, port: int, data_dir: Path, auth_file: Path | None) -> None:
-    """Gateway + projector + read API in one process, on embedded storage under --data-dir."""
-    roles.serve(host, port, data_dir, auth_file)
+@artifact_root
+@artifact_max_size
+def serve(
+    host: str, port: int, data_dir: Path, auth_file: Path | None, artifact_root: str | None, artifact_max_size: int
+) -> None:
+    """Gateway + projector + read API in one process, on embedded storage under --data-dir
+    (artifacts in --data-dir/artifacts unless --artifact-root says otherwise)."""
+    roles.serve(host, port, data_dir, auth_file, artifact_root, artifact_max_size)
 
 
 @main.command()
@@ -70,6 +87,8 @@ def serve(host: str, port: int, data_dir: Path, auth_file: Path | None) -> None:
 )
 @group
 @auth_file
+@artifact_root
+@artifact_max_size
 def gateway(
     host: str,
     port: int,
@@ -79,9 +98,23 @@ def gateway(
     clickhouse_url: str | None,
     consumer_group: str,
     auth_file: Path | None,
+    artifact_root: str | None,
+    artifact_max_size: int,
 ) -> None:
-    """HTTP writes → Kafka (and, with --clickhouse-url, MLflow's whole tracking API)."""
-    roles.gateway(host, port, bootstrap, topic_prefix, partitions, clickhouse_url, consumer_group, auth_file)
+    """HTTP writes → Kafka (with --clickhouse-url, MLflow's whole tracking API too; with --artifact-root,
+    artifact upload URLs)."""
+    roles.gateway(
+        host,
+        port,
+        bootstrap,
+        topic_prefix,
+        partitions,
+        clickhouse_url,
+        consumer_group,
+        auth_file,
+        artifact_root,
+        artifact_max_size,
+    )
 
 
 @main.command()
@@ -100,14 +133,42 @@ def projector(
 
 
 @main.command()
+@clickhouse
+@_option("--artifact-root", envvar="RUNSTREAM_ARTIFACT_ROOT", required=True, help="s3://bucket/prefix or a folder")
+@_option(
+    "--artifact-policy",
+    envvar="RUNSTREAM_ARTIFACT_POLICY",
+    type=click.Choice(["keep", "delete"]),
+    default="delete",
+    help="what happens to a deleted run's artifacts",
+)
+@_option("--grace", envvar="RUNSTREAM_ARTIFACT_GRACE_S", default=7 * 86400.0, help="seconds a run stays deleted first")
+@_option("--stale-uploads", envvar="RUNSTREAM_ARTIFACT_STALE_UPLOAD_S", default=86400.0, help="abort older uploads")
+def gc(clickhouse_url: str, artifact_root: str, artifact_policy: Policy, grace: float, stale_uploads: float) -> None:
+    """Artifact garbage collection (run it from cron): deleted runs' artifacts, abandoned uploads."""
+    done = collect(ClickHouse(clickhouse_url).client, store_for(artifact_root), artifact_policy, grace, stale_uploads)
+    click.echo(f"runs: {done.runs}, objects removed: {done.objects}, uploads aborted: {done.aborted_uploads}")
+
+
+@main.command()
 @host
 @_option("--port", envvar="RUNSTREAM_PORT", default=5002)
 @clickhouse
 @group
 @auth_file
-def api(host: str, port: int, clickhouse_url: str, consumer_group: str, auth_file: Path | None) -> None:
-    """ClickHouse → the read API."""
-    roles.api(host, port, clickhouse_url, consumer_group, auth_file)
+@artifact_root
+@artifact_max_size
+def api(
+    host: str,
+    port: int,
+    clickhouse_url: str,
+    consumer_group: str,
+    auth_file: Path | None,
+    artifact_root: str | None,
+    artifact_max_size: int,
+) -> None:
+    """ClickHouse → the read API (and artifacts, given --artifact-root)."""
+    roles.api(host, port, clickhouse_url, consumer_group, auth_file, artifact_root, artifact_max_size)
 
 
 @main.command("hash-secret")

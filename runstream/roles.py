@@ -9,6 +9,7 @@ from typing import Any
 
 import uvicorn
 
+from artifacts.store import DEFAULT_MAX_SIZE, ArtifactStore, store_for
 from ingest.log.kafka import KafkaLog, KafkaLogConsumer, ensure_topic, events_topic
 from ingest.log.local import LocalLog
 from projector.migrate import migrate
@@ -49,8 +50,24 @@ def _users(auth_file: Path | None) -> Users | None:
     return users
 
 
-def serve(host: str, port: int, data_dir: Path, auth_file: Path | None = None) -> None:
+def _artifacts(root: str | None) -> ArtifactStore | None:
+    if root is None:
+        return None
+    store = store_for(root)
+    log.info("runstream artifacts in %s", store.root_uri)
+    return store
+
+
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path,
+    auth_file: Path | None = None,
+    artifact_root: str | None = None,
+    artifact_max_size: int = DEFAULT_MAX_SIZE,
+) -> None:
     data_dir = data_dir.resolve()
+    artifacts = _artifacts(artifact_root or str(data_dir / "artifacts"))
     event_log = LocalLog(data_dir / "log" / "events.sqlite3")
     store = ClickHouse(f"chdb://{data_dir / 'clickhouse'}")
     migrate(store)
@@ -60,7 +77,14 @@ def serve(host: str, port: int, data_dir: Path, auth_file: Path | None = None) -
     try:
         checks = {"projector": thread_check("projector", worker.is_alive)}
         app = build_app(
-            "serve", log=event_log, store=store, consumer_group=EMBEDDED_GROUP, checks=checks, users=_users(auth_file)
+            "serve",
+            log=event_log,
+            store=store,
+            consumer_group=EMBEDDED_GROUP,
+            checks=checks,
+            users=_users(auth_file),
+            artifacts=artifacts,
+            artifact_max_size=artifact_max_size,
         )
         _serve_http(app, host, port, f"runstream serve listening on http://{host}:{port} (data in {data_dir})")
     finally:
@@ -78,6 +102,8 @@ def gateway(
     clickhouse_url: str | None = None,
     consumer_group: str = "",
     auth_file: Path | None = None,
+    artifact_root: str | None = None,
+    artifact_max_size: int = DEFAULT_MAX_SIZE,
 ) -> None:
     """With a ClickHouse URL the gateway also serves MLflow's API (reads too): the MLflow client
     takes one URL, and reads its writes through the process that recorded where they went."""
@@ -89,7 +115,15 @@ def gateway(
         store = ClickHouse(clickhouse_url)
         migrate(store)
     try:
-        app = build_app("gateway", log=event_log, store=store, consumer_group=consumer_group, users=_users(auth_file))
+        app = build_app(
+            "gateway",
+            log=event_log,
+            store=store,
+            consumer_group=consumer_group,
+            users=_users(auth_file),
+            artifacts=_artifacts(artifact_root),
+            artifact_max_size=artifact_max_size,
+        )
         _serve_http(app, host, port, f"runstream gateway listening on http://{host}:{port}, writing to {topic}")
     finally:
         event_log.close()
@@ -123,8 +157,23 @@ def projector(
         worker.join(timeout=60)
 
 
-def api(host: str, port: int, clickhouse_url: str, consumer_group: str, auth_file: Path | None = None) -> None:
+def api(
+    host: str,
+    port: int,
+    clickhouse_url: str,
+    consumer_group: str,
+    auth_file: Path | None = None,
+    artifact_root: str | None = None,
+    artifact_max_size: int = DEFAULT_MAX_SIZE,
+) -> None:
     store = ClickHouse(clickhouse_url)
     migrate(store)
-    app = build_app("api", store=store, consumer_group=consumer_group, users=_users(auth_file))
+    app = build_app(
+        "api",
+        store=store,
+        consumer_group=consumer_group,
+        users=_users(auth_file),
+        artifacts=_artifacts(artifact_root),
+        artifact_max_size=artifact_max_size,
+    )
     _serve_http(app, host, port, f"runstream api listening on http://{host}:{port}")

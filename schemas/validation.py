@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from artifacts.paths import UnsafePath, artifact_path
 from schemas.events import metric_columns
 
 MAX_KEY = 250
@@ -15,7 +16,6 @@ MAX_RUN_TAG_VALUE = 8000
 MAX_EXPERIMENT_TAG_VALUE = 20000
 MAX_EXPERIMENT_NAME = 500
 MAX_RUN_NAME = 500
-MAX_PATH = 1024
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _EXPERIMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -100,12 +100,10 @@ def validate(name: str, record: dict[str, Any]) -> None:
         case "MetricBatch":
             _metric_batch(record)
         case "ArtifactLogged":
-            _text(record["path"], "artifact path", MAX_PATH)
-            parts = record["path"].split("/")
-            _check(
-                not record["path"].startswith("/") and ".." not in parts and "\\" not in record["path"],
-                "artifact path must be relative, without '..' or backslashes",
-            )
+            try:
+                artifact_path(record["path"])
+            except UnsafePath as exc:
+                raise InvalidEvent(str(exc)) from exc
             _check(record["size"] >= 0, "negative artifact size")
             _check(bool(_SHA256.match(record["sha256"])), "sha256 must be 64 lowercase hex characters")
         case "InputsLogged":

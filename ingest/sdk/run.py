@@ -7,14 +7,17 @@ import re
 import socket
 import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import numpy as np
 
+from artifacts.client import ArtifactClient
+from artifacts.paths import artifact_dir, join
 from ingest.sdk.buffer import MetricBuffer, OnFull
 from ingest.sdk.sender import Sender
-from ingest.transport import DEFAULT_TRACKING_URI, transport_for
+from ingest.transport import DEFAULT_TRACKING_URI, http_auth, transport_for
 from schemas.events import client_identity, experiment_id_for_name, now_ms
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -60,6 +63,7 @@ class Run:
             batch_points,
         )
         self._end_token: str | None = None
+        self._artifacts: ArtifactClient | None = None
 
     def announce(
         self, experiment: str, run_name: str | None, tags: Mapping[str, Any], parent_run_id: str | None
@@ -107,6 +111,35 @@ class Run:
     def delete_tag(self, key: str) -> None:
         self._sender.enqueue("TagDeleted", run_id=self.run_id, key=key)
 
+    def log_artifact(self, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+        """Uploads one file as `artifact_path`/its name; records path, size and sha256 once stored."""
+        file = Path(local_path)
+        self._log_files([(file, join(artifact_dir(artifact_path or ""), file.name))])
+
+    def log_artifacts(self, local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+        """Uploads every file under `local_dir`, keeping the folder structure below `artifact_path`."""
+        root = Path(local_dir)
+        folder = artifact_dir(artifact_path or "")
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        self._log_files([(p, join(folder, p.relative_to(root).as_posix())) for p in files])
+
+    def _log_files(self, files: list[tuple[Path, str]]) -> None:
+        if self._artifacts is None:
+            from api.client import api_uri  # api.client imports this module
+
+            root = os.environ.get("RUNSTREAM_ARTIFACT_ROOT")  # set: direct uploads, no API needed
+            self._artifacts = ArtifactClient(None if root else api_uri(self.tracking_uri), root, auth=http_auth())
+        # Recorded only after the bytes are stored: a listed artifact can always be downloaded.
+        for stored in self._artifacts.upload(self.run_id, files):
+            self._sender.enqueue(
+                "ArtifactLogged",
+                run_id=self.run_id,
+                path=stored.path,
+                size=stored.size,
+                sha256=stored.sha256,
+                uri=stored.uri,
+            )
+
     def flush(self, timeout: float | None = None) -> str:
         """Blocks until everything logged so far is durable; returns a consistency token for reads."""
         return self._sender.flush(timeout)
@@ -123,6 +156,8 @@ class Run:
             return self._end_token
         finally:
             self._sender.close()
+            if self._artifacts is not None:
+                self._artifacts.close()
 
     def __enter__(self) -> Run:
         return self

@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from api import queries
+from artifacts.store import store_for
 from ingest.log.local import LocalLog
 from projector.projector import Projector
 from runstream.app import build_app
@@ -79,7 +80,8 @@ def seeded_app(request: pytest.FixtureRequest, directory: Path, users: Users | N
         _seed(log)
         while queries.applied_positions(store.client, GROUP).get(0, 0) < log.end_offset():
             threading.Event().wait(0.02)
-        yield build_app("serve", log=log, store=store, consumer_group=GROUP, users=users)
+        artifacts = store_for(str(directory / "artifacts"))
+        yield build_app("serve", log=log, store=store, consumer_group=GROUP, users=users, artifacts=artifacts)
     finally:
         projector.stop()
         worker.join()

@@ -95,6 +95,8 @@ def test_access_is_checked_per_experiment(app: FastAPI) -> None:
 
     assert visible(alice) == ["1", "2", "0"] and visible(BOB) == ["1"]  # 0: Default, made at start
     assert http.get(f"/api/v1/runs/{RUNS['1']}", headers=BOB).status_code == 200
+    assert http.get(f"/api/v1/runs/{RUNS['1']}/artifacts", headers=BOB).status_code == 200
+    upload = {"path": "model.bin", "size": 3, "content_type": "application/octet-stream"}
     for denied in (
         http.get(f"/api/v1/runs/{RUNS['2']}", headers=BOB),
         http.get("/api/v1/experiments/2", headers=BOB),
@@ -102,12 +104,16 @@ def test_access_is_checked_per_experiment(app: FastAPI) -> None:
         http.post("/api/v1/series", json={"run_ids": [RUNS["1"], RUNS["2"]], "keys": ["loss"]}, headers=BOB),
         http.post("/api/v1/runs/search", json={"experiment_ids": ["1", "2"]}, headers=BOB),
         http.get("/api/v1/runs", params={"experiment_id": "2"}, headers=BOB),
+        http.get(f"/api/v1/runs/{RUNS['2']}/artifacts", headers=BOB),
+        http.post(f"/api/v1/runs/{RUNS['1']}/artifacts/uploads", json={"files": [upload]}, headers=BOB),
     ):
         assert denied.status_code == 403 and denied.json()["error_code"] == "PERMISSION_DENIED"
     # Writes: read access is not enough, write access to every experiment touched is.
     assert post_events(http, params_event(RUNS["1"]), BOB) == 403
     assert post_events(http, params_event(RUNS["2"]), basic(*CAROL)) == 403
     assert post_events(http, params_event(RUNS["2"]), alice) == 200
+    uploads = http.post(f"/api/v1/runs/{RUNS['2']}/artifacts/uploads", json={"files": [upload]}, headers=alice)
+    assert uploads.status_code == 200
 
 
 def test_a_run_created_in_a_writable_experiment_is_writable_before_it_is_projected(tmp_path: Path) -> None:

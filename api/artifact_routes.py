@@ -1,0 +1,289 @@
+"""Artifact routes. Writes (need only the store): presigned upload targets, multipart completion, and
+the content PUT for stores without presigned URLs (the local folder). Reads (need ClickHouse too):
+listings, download URLs, and the content GET with byte ranges, checked against the recorded sha256."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import asdict
+from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
+
+from anyio import from_thread
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from api import artifacts as queries
+from api.context import After, ReadContext
+from artifacts.paths import UnsafePath, artifact_dir, object_key, run_prefix
+from artifacts.store import MULTIPART_THRESHOLD, ArtifactNotFound, ArtifactStore, StoreUnavailable
+from runstream.errors import ApiError, invalid, not_found, unavailable
+from runstream.responses import json_response
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+PART_URLS = 64  # presigned part URLs per answer: 1 GiB of 16 MiB parts
+MAX_FILES_PER_REQUEST = 1000
+SHA256_HEADER = "x-runstream-sha256"
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_MIME = r"^[A-Za-z0-9][\w.+-]*/[\w.+-]+(\s*;\s*[\w.+-]+=[\w.+-]+)*$"
+
+
+class UploadFile(BaseModel):
+    path: str
+    size: int = Field(ge=0)
+    content_type: str = Field("application/octet-stream", max_length=255, pattern=_MIME)
+
+
+class UploadRequest(BaseModel):
+    files: list[UploadFile] = Field(min_length=1, max_length=MAX_FILES_PER_REQUEST)
+
+
+class MultipartIds(BaseModel):
+    path: str
+    upload_id: str = Field(min_length=1, max_length=1024)
+
+
+class PartUrlsRequest(MultipartIds):
+    size: int = Field(ge=0)
+    first: int = Field(ge=1, le=10_000)
+    count: int = Field(PART_URLS, ge=1, le=1000)
+
+
+class CompleteRequest(MultipartIds):
+    etags: list[str] = Field(min_length=1, max_length=10_000)
+    size: int = Field(ge=0)
+
+
+def _key(run_id: str, path: str) -> str:
+    try:
+        return object_key(run_id, path)
+    except UnsafePath as exc:
+        raise invalid(str(exc)) from exc
+
+
+async def _store(fn: Callable[..., T], *args: Any) -> T:
+    """A blocking store call on a worker thread, its failures as API errors (404, retriable 503)."""
+    try:
+        return await run_in_threadpool(fn, *args)
+    except ArtifactNotFound as exc:
+        raise not_found(f"artifact {exc} does not exist in the store") from exc
+    except UnsafePath as exc:
+        raise invalid(str(exc)) from exc
+    except StoreUnavailable as exc:
+        log.warning("artifact store unavailable: %s", exc)
+        raise unavailable("the artifact store is unavailable; retry later") from exc
+
+
+def _content_url(request: Request, run_id: str, path: str) -> str:
+    return f"{request.base_url}api/v1/runs/{run_id}/artifacts/content/{quote(path)}"
+
+
+def _too_large(size: int, limit: int) -> ApiError:
+    return ApiError(413, "INVALID_PARAMETER_VALUE", f"artifact of {size} bytes is over the limit of {limit} bytes")
+
+
+def artifact_write_router(store: ArtifactStore, max_size: int) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["artifacts"])
+
+    @router.post("/runs/{run_id}/artifacts/uploads", summary="Where to PUT each file (presigned, multipart if large)")
+    async def uploads(run_id: str, body: UploadRequest, request: Request) -> Response:
+        keys = [_key(run_id, f.path) for f in body.files]
+        for f in body.files:
+            if f.size > max_size:
+                raise _too_large(f.size, max_size)
+        out: list[dict[str, Any]] = []
+        started: list[tuple[str, str]] = []
+        try:
+            for f, key in zip(body.files, keys, strict=True):
+                target: dict[str, Any] = {"path": f.path, "size": f.size, "content_type": f.content_type}
+                target["uri"] = store.uri(key)
+                multipart = None
+                if store.presigned and f.size > MULTIPART_THRESHOLD:
+                    multipart = await _store(store.start_multipart, key, f.size, f.content_type)
+                if multipart is not None:
+                    started.append((key, multipart.upload_id))
+                    urls = store.presign_parts(key, multipart.upload_id, f.size, 1, PART_URLS)
+                    target["multipart"] = {**asdict(multipart), "urls": urls}
+                else:
+                    url = store.presign_put(key, f.size, f.content_type)
+                    target["url"] = url or _content_url(request, run_id, f.path)
+                out.append(target)
+        except ApiError:
+            # The client gets no upload ids on failure: abort those started (runstream gc catches any left).
+            for key, upload_id in started:
+                with contextlib.suppress(ArtifactNotFound, StoreUnavailable):
+                    await run_in_threadpool(store.abort_multipart, key, upload_id)
+            raise
+        return json_response({"uploads": out})
+
+    @router.post("/runs/{run_id}/artifacts/multipart/urls", summary="More presigned part URLs of a multipart upload")
+    async def part_urls(run_id: str, body: PartUrlsRequest) -> Response:
+        key = _key(run_id, body.path)
+        if body.size > max_size:
+            raise _too_large(body.size, max_size)
+        urls = await _store(store.presign_parts, key, body.upload_id, body.size, body.first, body.count)
+        return json_response({"urls": urls})
+
+    @router.post("/runs/{run_id}/artifacts/multipart/complete", summary="Complete a multipart upload")
+    async def complete(run_id: str, body: CompleteRequest) -> Response:
+        key = _key(run_id, body.path)
+        await _store(store.complete_multipart, key, body.upload_id, body.etags)
+        stored = await _store(store.size, key)
+        if stored != body.size:
+            await _store(store.delete, key)
+            raise invalid(f"the parts hold {stored} bytes, not the {body.size} declared: upload removed")
+        return json_response({"path": body.path, "size": stored, "uri": store.uri(key)})
+
+    @router.post("/runs/{run_id}/artifacts/multipart/abort", summary="Abort a multipart upload, dropping its parts")
+    async def abort(run_id: str, body: MultipartIds) -> Response:
+        await _store(store.abort_multipart, _key(run_id, body.path), body.upload_id)
+        return json_response({"aborted": True})
+
+    @router.put("/runs/{run_id}/artifacts/content/{path:path}", summary="Upload one file (stores without presigning)")
+    async def put_content(
+        run_id: str, path: str, request: Request, content_length: Annotated[int | None, Header()] = None
+    ) -> Response:
+        key = _key(run_id, path)
+        if store.presigned:
+            raise ApiError(405, "INVALID_PARAMETER_VALUE", "upload through a presigned URL: POST .../artifacts/uploads")
+        if content_length is None:
+            raise ApiError(411, "INVALID_PARAMETER_VALUE", "Content-Length is required")
+        if content_length > max_size:
+            raise _too_large(content_length, max_size)
+        body = _Body(request.stream(), content_length)
+        await _store(store.upload, key, body)
+        return json_response({"path": path, "size": body.received, "uri": store.uri(key)})
+
+    return router
+
+
+class _Body:
+    """The request body as a blocking reader for a store running on a worker thread; refuses to
+    yield more bytes than were declared (so a lying client cannot pass the size limit)."""
+
+    def __init__(self, stream: AsyncIterator[bytes], declared: int) -> None:
+        self._stream = aiter(stream)
+        self._declared = declared
+        self._pending = b""
+        self.received = 0
+
+    async def _next(self) -> bytes:
+        return await anext(self._stream)
+
+    def read(self, n: int = -1, /) -> bytes:
+        while not self._pending:
+            try:
+                self._pending = from_thread.run(self._next)
+            except StopAsyncIteration:
+                if self.received != self._declared:
+                    raise invalid(f"body ended after {self.received} of {self._declared} bytes") from None
+                return b""
+            self.received += len(self._pending)
+            if self.received > self._declared:
+                raise invalid(f"body longer than its Content-Length ({self._declared})")
+        n = len(self._pending) if n < 0 else n
+        data, self._pending = self._pending[:n], self._pending[n:]
+        return data
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(start, length) of a single `bytes=` range, None for the whole object."""
+    if header is None:
+        return None
+    match = _RANGE.match(header.strip())
+    if match is None or match[1] == match[2] == "":
+        raise invalid(f"unsupported Range {header!r}: one bytes=start-end range")
+    if match[1] == "":  # suffix: the last N bytes
+        length = min(int(match[2]), size)
+        return size - length, length
+    start = int(match[1])
+    end = min(int(match[2]), size - 1) if match[2] else size - 1
+    if start >= size or end < start:
+        raise ApiError(416, "INVALID_PARAMETER_VALUE", f"range {header!r} is outside the {size} bytes")
+    return start, end - start + 1
+
+
+def _verified(chunks: Iterator[bytes], path: str, sha256: str) -> Iterator[bytes]:
+    """Passes the bytes on, holding the last chunk back until the checksum is known: bytes that do
+    not match the record break the response off short of its length, so no client takes a complete
+    but wrong file."""
+    digest = hashlib.sha256()
+    held = b""
+    for chunk in chunks:
+        if held:
+            yield held
+        digest.update(chunk)
+        held = chunk
+    if digest.hexdigest() != sha256:
+        log.error("artifact %s: stored bytes have sha256 %s, recorded %s", path, digest.hexdigest(), sha256)
+        raise OSError(f"artifact {path} does not match its recorded sha256")
+    yield held
+
+
+def artifact_read_router(ctx: ReadContext, store: ArtifactStore) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["artifacts"])
+
+    async def recorded(run_id: str, path: str, after: str | None) -> dict[str, Any]:
+        key = _key(run_id, path)
+        await ctx.consistent(after)
+        found = await ctx.query(queries.artifact, run_id, path)
+        if found is None:
+            raise not_found(f"run {run_id!r} has no artifact {path!r}")
+        return {**found, "key": key}
+
+    @router.get("/runs/{run_id}/artifacts", summary="A run's artifacts: a folder's entries, or every file under it")
+    async def list_artifacts(
+        request: Request,
+        run_id: str,
+        path: str = "",
+        recursive: bool = False,
+        urls: Annotated[bool, Query(description="add a short-lived URL to GET each file")] = False,
+        after: After = None,
+    ) -> Response:
+        try:
+            folder = artifact_dir(path)
+            prefix = run_prefix(run_id)
+        except UnsafePath as exc:
+            raise invalid(str(exc)) from exc
+        await ctx.consistent(after)
+        files = await ctx.query(queries.artifacts, run_id, folder, recursive)
+        if urls:  # a folder download in one call; presigning is local work, no request to S3 per file
+            for f in files:
+                if not f["is_dir"]:
+                    f["url"] = store.presign_get(f"{prefix}/{f['path']}") or _content_url(request, run_id, f["path"])
+        return json_response({"root_uri": store.uri(prefix), "files": files})
+
+    @router.get("/runs/{run_id}/artifacts/download", summary="Size, sha256 and a short-lived URL to GET one file")
+    async def download(run_id: str, path: str, request: Request, after: After = None) -> Response:
+        found = await recorded(run_id, path, after)
+        await _store(store.size, found["key"])  # a missing object is a 404 now, not at the GET
+        url = store.presign_get(found["key"]) or _content_url(request, run_id, path)
+        return json_response({"path": path, "size": found["size"], "sha256": found["sha256"], "url": url})
+
+    @router.get("/runs/{run_id}/artifacts/content/{path:path}", summary="One file's bytes (Range supported)")
+    async def get_content(
+        run_id: str, path: str, range: Annotated[str | None, Header()] = None, after: After = None
+    ) -> Response:
+        found = await recorded(run_id, path, after)
+        size = await _store(store.size, found["key"])
+        span = _byte_range(range, size)
+        start, length = span or (0, size)
+        chunks = await _store(store.read, found["key"], start, length)
+        headers = {"accept-ranges": "bytes", "content-length": str(length), SHA256_HEADER: found["sha256"]}
+        if span is None:
+            chunks = _verified(chunks, path, found["sha256"])
+        else:
+            headers["content-range"] = f"bytes {start}-{start + length - 1}/{size}"
+        return StreamingResponse(
+            chunks, status_code=206 if span else 200, headers=headers, media_type="application/octet-stream"
+        )
+
+    return router

@@ -1,0 +1,51 @@
+"""Garbage collection of artifacts, by policy: the artifacts of runs deleted longer ago than a grace
+period are removed (`delete`) or kept (`keep`); multipart uploads abandoned by crashed clients are
+aborted either way (S3 keeps, and bills, their parts until then)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from clickhouse_connect.driver.client import Client
+
+from artifacts.paths import run_prefix
+from artifacts.store import ArtifactStore
+
+Policy = Literal["keep", "delete"]
+log = logging.getLogger(__name__)
+
+# A run is deleted when its latest delete/restore event is a delete; restoring within the grace
+# period keeps its artifacts.
+_DELETED_RUNS = """
+SELECT run_id FROM run_events
+GROUP BY run_id
+HAVING argMaxIf(kind, (event_time, seq), kind IN ('deleted', 'restored')) = 'deleted'
+   AND maxIf(event_time, kind = 'deleted') <= {cutoff:Int64}
+ORDER BY run_id
+"""
+
+
+@dataclass(frozen=True)
+class Collected:
+    runs: int
+    objects: int
+    aborted_uploads: int
+
+
+def deleted_runs(client: Client, grace_s: float) -> list[str]:
+    cutoff = int((time.time() - grace_s) * 1000)
+    return [row[0] for row in client.query(_DELETED_RUNS, parameters={"cutoff": cutoff}).result_rows]
+
+
+def collect(client: Client, store: ArtifactStore, policy: Policy, grace_s: float, stale_upload_s: float) -> Collected:
+    aborted = store.abort_stale_uploads(stale_upload_s)
+    runs = deleted_runs(client, grace_s) if policy == "delete" else []
+    objects = 0
+    for run_id in runs:
+        removed = store.delete_prefix(run_prefix(run_id))
+        log.info("deleted run %s: removed %d artifact objects", run_id, removed)
+        objects += removed
+    return Collected(runs=len(runs), objects=objects, aborted_uploads=aborted)
