@@ -4,6 +4,7 @@ model_registry.proto shapes them, their search, and the history MLflow does not 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -13,12 +14,13 @@ from api.search.paging import decode_page_token, encode_page_token
 from api.search.sql import Params, compare
 
 MAX_MODEL_RESULTS = 1000
+PROMPT_TAG = "mlflow.prompt.is_prompt"
 MAX_VERSION_RESULTS = 200_000
 
 _MODEL_ATTRIBUTE = Entity(
     "attribute",
     keys={
-        "name": ("name", "string"),
+        "name": ("name", "listable"),
         "timestamp": ("last_update_time", "number"),
         "last_updated_timestamp": ("last_update_time", "number"),
         "creation_timestamp": ("creation_time", "number"),
@@ -183,35 +185,78 @@ def model(client: Client, name: str) -> dict[str, Any] | None:
     return model_shape(client, row) if row else None
 
 
+@dataclass(frozen=True)
+class _Searched:
+    base: str  # SELECT ... WHERE <live rows>
+    columns: dict[str, str]  # grammar key → column
+    model: str  # the registered_model_id column
+    owner: str  # what a tag belongs to, and its columns in `tags`
+    tags: str
+    tag_columns: str
+
+
 def _search(
     client: Client,
-    base: str,
-    columns: dict[str, str],
-    tags: tuple[str, str, str],
+    target: _Searched,
     clauses: list[Clause],
     orders: list[Order],
     max_results: int,
     page_token: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of `base` rows matching the clauses; tags = (owner columns, tag view, its columns)."""
     offset = decode_page_token(page_token)
     bind = Params()
-    where = []
-    owner, view, owner_columns = tags
+    # MLflow 3 keeps prompts in the registry, told apart by a tag that models lack: its client adds
+    # `tags.mlflow.prompt.is_prompt != 'true'` to every search, meant as "not a prompt".
+    prompt = next((c for c in clauses if c.kind == "tag" and c.key == PROMPT_TAG), None)
+    wants_prompts = prompt is not None and (prompt.comparator, str(prompt.value).lower()) in (
+        ("=", "true"),
+        ("!=", "false"),
+    )
+    where = [
+        f"{target.model} {'' if wants_prompts else 'NOT '}IN (SELECT registered_model_id FROM {target.tags} "
+        f"WHERE key = {bind(PROMPT_TAG, 'String')} AND value = 'true')"
+    ]
     for clause in clauses:
+        if clause is prompt:
+            continue
         if clause.kind == "tag":
-            match = compare("value", clause, bind)
+            key, match = bind(clause.key, "String"), compare("value", clause, bind)
             where.append(
-                f"{owner} IN (SELECT {owner_columns} FROM {view} WHERE key = {bind(clause.key, 'String')} AND {match})"
+                f"{target.owner} IN (SELECT {target.tag_columns} FROM {target.tags} WHERE key = {key} AND {match})"
             )
         else:
-            where.append(compare(columns[clause.key], clause, bind))
-    order = [f"{columns[o.key]} {'ASC' if o.ascending else 'DESC'}" for o in orders]
-    sql = f"{base}{''.join(f' AND {w}' for w in where)} ORDER BY {', '.join(order)}"
+            where.append(compare(target.columns[clause.key], clause, bind))
+    order = [f"{target.columns[o.key]} {'ASC' if o.ascending else 'DESC'}" for o in orders]
+    sql = f"{target.base}{''.join(f' AND {w}' for w in where)} ORDER BY {', '.join(order)}"
     sql += " LIMIT {limit:UInt64} OFFSET {offset:UInt64}"
     rows = _rows(client, sql, **bind.values, limit=max_results + 1, offset=offset)
     token = encode_page_token(offset + max_results) if len(rows) > max_results else None
     return rows[:max_results], token
+
+
+_MODELS = _Searched(
+    f"SELECT * FROM ({_LIVE_MODELS}) AS m WHERE 1",
+    {"name": "m.name", "last_update_time": "m.last_update_time", "creation_time": "m.creation_time"},
+    "m.registered_model_id",
+    "m.registered_model_id",
+    "registered_model_tags_view",
+    "registered_model_id",
+)
+_VERSIONS = _Searched(
+    f"SELECT * FROM ({_LIVE_VERSIONS}) AS v WHERE 1",
+    {
+        "name": "v.name",
+        "version": "v.version",
+        "run_id": "v.run_id",
+        "source": "v.source",
+        "last_update_time": "v.last_update_time",
+        "creation_time": "v.creation_time",
+    },
+    "v.registered_model_id",
+    "(v.registered_model_id, v.version)",
+    "model_version_tags_view",
+    "registered_model_id, version",
+)
 
 
 def _with_tie_breaks(orders: list[Order], defaults: Sequence[Order]) -> list[Order]:
@@ -227,9 +272,7 @@ def search_models(
     orders = _with_tie_breaks(parse_order_by(order_by, MODELS), [Order("attribute", "name", True)])
     rows, token = _search(
         client,
-        f"SELECT * FROM ({_LIVE_MODELS}) AS m WHERE 1",
-        {"name": "m.name", "last_update_time": "m.last_update_time", "creation_time": "m.creation_time"},
-        ("m.registered_model_id", "registered_model_tags_view", "registered_model_id"),
+        _MODELS,
         parse_filter(filter_string, MODELS),
         orders,
         max_results,
@@ -253,16 +296,7 @@ def search_versions(
     orders = parse_order_by(order_by, VERSIONS) or _VERSION_DEFAULT_ORDER[:1]
     rows, token = _search(
         client,
-        f"SELECT * FROM ({_LIVE_VERSIONS}) AS v WHERE 1",
-        {
-            "name": "v.name",
-            "version": "v.version",
-            "run_id": "v.run_id",
-            "source": "v.source",
-            "last_update_time": "v.last_update_time",
-            "creation_time": "v.creation_time",
-        },
-        ("(v.registered_model_id, v.version)", "model_version_tags_view", "registered_model_id, version"),
+        _VERSIONS,
         parse_filter(filter_string, VERSIONS),
         _with_tie_breaks(orders, _VERSION_DEFAULT_ORDER[1:]),
         max_results,

@@ -107,6 +107,7 @@ FROM model_version_tags GROUP BY registered_model_id, version, key
 HAVING argMax(deleted, (event_time, seq)) = 0;
 
 CREATE OR REPLACE VIEW registered_model_aliases_view AS
-SELECT registered_model_id, alias, argMax(version, (event_time, seq)) AS version
-FROM registered_model_aliases GROUP BY registered_model_id, alias
-HAVING argMax(version, (event_time, seq)) > 0;
+SELECT registered_model_id, alias, held AS version FROM (
+    SELECT registered_model_id, alias, argMax(version, (event_time, seq)) AS held
+    FROM registered_model_aliases GROUP BY registered_model_id, alias
+) WHERE held > 0;
