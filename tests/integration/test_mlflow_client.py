@@ -227,3 +227,53 @@ def test_distributed_gateway_serves_mlflow_reading_its_own_writes(stack: Stack) 
     assert got["data"]["metrics"] == [{"key": "loss", "value": 0.5, "timestamp": 1, "step": 3}]
     by_name = httpx.get(f"{gateway}{API}/experiments/get-by-name", params={"experiment_name": "distributed"})
     assert by_name.json()["experiment"]["experiment_id"] == experiment_id
+
+
+def test_model_registry_through_the_client(client_results: dict[str, Any]) -> None:
+    got = result(client_results, "registry")
+    assert got["created"] == ["reg-model", "first", {"team": "ds"}]
+    assert got["numbers"] == ["1", "2", "3", "4", "1"]  # per model, never reused; a new model starts again
+    assert got["first_champion"] == "1"
+    assert got["aliases"] == {"champion": "2", "challenger": "3"}
+    assert got["latest"] == [["3", "Production"], ["2", "Archived"]]  # archive_existing_versions moved 2
+    assert got["model"] == {
+        "description": "second",
+        "tags": {"x": "y"},
+        "aliases": {"champion": "2"},
+        "latest": [["1", "Staging"], ["2", "Archived"], ["3", "Production"]],
+    }
+    run_source = f"runs:/{got['run_id']}/model"
+    assert got["v1"] == {
+        "version": "1",
+        "stage": "Staging",
+        "source": run_source,
+        "run_id": got["run_id"],
+        "description": "v1 again",
+        "tags": {},
+        "aliases": [],
+    }
+    assert [v["version"] for v in got["versions"]] == ["1", "2", "3"]
+    assert got["versions"][1]["tags"] == {"k2": "v2"} and got["versions"][1]["aliases"] == ["champion"]
+    assert got["searched"] == got["by_tag"] == ["reg-model"]
+    assert got["by_run"] == ["1"]
+    assert got["download_uri"] == run_source  # where models:/name@alias loads from
+    assert got["after_rename"] == ["reg-renamed", "Production"]
+    assert got["old_name"] == got["deleted_version"] == got["dropped_alias"] == got["deleted_model"] == MISSING
+    assert got["left"] == ["1", "3", "4"]
+
+
+def test_model_registry_errors_are_mlflows(client_results: dict[str, Any]) -> None:
+    got = result(client_results, "registry_errors")
+    exists = "RESOURCE_ALREADY_EXISTS"
+    assert got == {
+        "missing_model": MISSING,
+        "duplicate_model": exists,
+        "missing_version": MISSING,
+        "version_of_missing_model": MISSING,
+        "alias_to_missing_version": MISSING,
+        "missing_alias": MISSING,
+        "reserved_alias": INVALID,
+        "bad_stage": INVALID,
+        "rename_onto_existing": exists,
+        "bad_search": INVALID,
+    }
