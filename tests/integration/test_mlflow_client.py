@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from typing import Any
 
 import httpx
 import pytest
 
+import runstream
 from tests.integration.conftest import Stack
 from tests.mlflow_client.venv import HERE, client_python
 
@@ -277,3 +279,58 @@ def test_model_registry_errors_are_mlflows(client_results: dict[str, Any]) -> No
         "rename_onto_existing": exists,
         "bad_search": INVALID,
     }
+
+
+def test_alias_and_stage_history_answers_what_mlflow_cannot(serve: str) -> None:
+    """Every registry change is an event: which version an alias named at any time, and who moved
+    it, through the native read API (MLflow keeps only the present)."""
+
+    def write(method: str, path: str, body: dict[str, Any]) -> None:
+        response = httpx.request(method, f"{serve}{API}{path}", json=body)
+        assert response.status_code == 200, response.text
+        time.sleep(0.01)  # each change in its own millisecond, so `at` can fall between them
+
+    name = "history-model"
+    write("POST", "/registered-models/create", {"name": name})
+    for i in range(3):
+        write("POST", "/model-versions/create", {"name": name, "source": f"s3://b/m{i}"})
+    write("POST", "/registered-models/alias", {"name": name, "alias": "champion", "version": "1"})
+    write("POST", "/registered-models/alias", {"name": name, "alias": "champion", "version": "2"})
+    write("POST", "/model-versions/transition-stage", {"name": name, "version": "2", "stage": "Production"})
+    stage = {"name": name, "version": "3", "stage": "Production", "archive_existing_versions": True}
+    write("POST", "/model-versions/transition-stage", stage)
+    write("DELETE", "/registered-models/alias", {"name": name, "alias": "champion"})
+    write("POST", "/registered-models/alias", {"name": name, "alias": "champion", "version": "3"})
+    write("POST", "/registered-models/rename", {"name": name, "new_name": "history-renamed"})
+
+    client = runstream.Client(serve)
+    history = client.get_model_history("history-renamed")
+    assert all(e["user"] == "unknown" for e in history)  # auth is off: nobody to name
+    aliases = [(e["event"], e["version"], e["previous_version"]) for e in history if e["event"].startswith("alias")]
+    assert aliases == [
+        ("alias_set", "1", None),
+        ("alias_set", "2", "1"),
+        ("alias_deleted", None, "2"),
+        ("alias_set", "3", None),
+    ]
+    stages = [(e["version"], e["previous_stage"], e["stage"]) for e in history if e["event"] == "stage_transitioned"]
+    assert stages == [("2", "None", "Production"), ("3", "None", "Production"), ("2", "Production", "Archived")]
+    assert [e["event"] for e in history][:4] == [
+        "model_created",
+        "version_created",
+        "version_created",
+        "version_created",
+    ]
+    assert history[-1] == {**history[-1], "event": "model_renamed", "name": "history-renamed"}
+
+    set_1, set_2, deleted, set_3 = (e["time"] for e in history if e["event"].startswith("alias"))
+    with pytest.raises(runstream.NotFound):
+        client.get_alias_at("history-renamed", "champion", at=set_1 - 1)  # not created yet
+    expected = {set_1: "1", set_2 - 1: "1", set_2: "2", deleted - 1: "2", deleted: None, set_3: "3"}
+    for at, version in expected.items():
+        found = client.get_alias_at("history-renamed", "champion", at=at)
+        assert found["version"] == version, (at, found)
+        assert found["changed_by"] == "unknown" and found["changed_at"] <= at
+    assert client.get_alias_at("history-renamed", "champion")["version"] == "3"  # now
+    with pytest.raises(runstream.NotFound):
+        client.get_model_history("no-such-model")
