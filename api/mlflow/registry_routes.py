@@ -29,7 +29,7 @@ def version_number(version: str | int) -> int:
         number = int(version)
     except ValueError:
         number = 0
-    if number < 1:
+    if not 1 <= number < 2**63:
         raise invalid(f"Parameter 'version' must be a positive integer, got {version!r}")
     return number
 

@@ -229,6 +229,18 @@ def test_distributed_gateway_serves_mlflow_reading_its_own_writes(stack: Stack) 
     assert got["data"]["metrics"] == [{"key": "loss", "value": 0.5, "timestamp": 1, "step": 3}]
     by_name = httpx.get(f"{gateway}{API}/experiments/get-by-name", params={"experiment_name": "distributed"})
     assert by_name.json()["experiment"]["experiment_id"] == experiment_id
+    # The registry too: a model's events share a partition; each write reads the previous one back.
+    assert _post(gateway, "/registered-models/create", {"name": "m"}).status_code == 200
+    for source in ("s3://b/1", "s3://b/2"):
+        assert (
+            _post(gateway, "/model-versions/create", {"name": "m", "source": source, "run_id": run_id}).json()[
+                "model_version"
+            ]["source"]
+            == source
+        )
+    assert _post(gateway, "/registered-models/alias", {"name": "m", "alias": "prod", "version": "2"}).status_code == 200
+    aliased = httpx.get(f"{gateway}{API}/registered-models/alias", params={"name": "m", "alias": "prod"}).json()
+    assert (aliased["model_version"]["version"], aliased["model_version"]["run_id"]) == ("2", run_id)
 
 
 def test_model_registry_through_the_client(client_results: dict[str, Any]) -> None:
