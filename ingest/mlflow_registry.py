@@ -131,9 +131,8 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
         if await w.ctx.query(rq.model_row, name) is not None:
             raise already_exists(f"Registered Model (name={name}) already exists.")
 
-    async def model(name: str) -> tuple[str, dict[str, Any]]:
-        row = await reads.model_row(name)
-        return str(row["registered_model_id"]), row
+    async def model(name: str) -> str:
+        return str((await reads.model_row(name))["registered_model_id"])
 
     async def model_json(name: str) -> Response:
         row = await reads.model_row(name)
@@ -175,7 +174,7 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
     async def rename_registered_model(body: RenameModel, principal: CurrentPrincipal) -> Response:
         check_model_name(body.new_name)
         async with lock:
-            model_id, _ = await model(body.name)
+            model_id = await model(body.name)
             await name_free(body.new_name)
             renamed = event(
                 "RegisteredModelRenamed", registered_model_id=model_id, name=body.new_name, user=user(principal)
@@ -186,7 +185,7 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
     @router.patch("/registered-models/update")
     async def update_registered_model(body: UpdateModel, principal: CurrentPrincipal) -> Response:
         async with lock:
-            model_id, _ = await model(body.name)
+            model_id = await model(body.name)
             updated = event(
                 "RegisteredModelUpdated",
                 registered_model_id=model_id,
@@ -199,7 +198,7 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
     @router.delete("/registered-models/delete")
     async def delete_registered_model(body: ModelRef, principal: CurrentPrincipal) -> Response:
         async with lock:
-            model_id, _ = await model(body.name)
+            model_id = await model(body.name)
             await append([event("RegisteredModelDeleted", registered_model_id=model_id, user=user(principal))])
         return ok()
 
@@ -207,7 +206,7 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
     async def set_registered_model_tag(body: ModelTag, principal: CurrentPrincipal) -> Response:
         check_name("tag", body.key)
         async with lock:
-            model_id, _ = await model(body.name)
+            model_id = await model(body.name)
             tag = event(
                 "RegisteredModelTagSet",
                 registered_model_id=model_id,
@@ -221,7 +220,7 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
     @router.delete("/registered-models/delete-tag")
     async def delete_registered_model_tag(body: ModelTagRef, principal: CurrentPrincipal) -> Response:
         async with lock:
-            model_id, _ = await model(body.name)
+            model_id = await model(body.name)
             deleted = event(
                 "RegisteredModelTagDeleted", registered_model_id=model_id, key=body.key, user=user(principal)
             )
@@ -246,7 +245,7 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
     @router.delete("/registered-models/alias")
     async def delete_registered_model_alias(body: AliasRef, principal: CurrentPrincipal) -> Response:
         async with lock:
-            model_id, _ = await model(body.name)
+            model_id = await model(body.name)
             held = await w.ctx.query(rq.versions, model_id)
             if any(body.alias in v["aliases"] for v in held):  # MLflow ignores an unknown alias: so do we
                 deleted = event(
@@ -263,7 +262,7 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
         if body.run_id:
             await w.run(body.run_id)  # 404 for a run that does not exist
         async with lock:
-            model_id, _ = await model(body.name)
+            model_id = await model(body.name)
             number = await w.ctx.query(rq.max_version, model_id) + 1
             created = event(
                 "ModelVersionCreated",
