@@ -74,7 +74,12 @@ SELECT
     minIf(event_time, kind = 'created') AS creation_time,
     max(event_time) AS last_update_time,
     countIf(kind = 'deleted') > 0 AS deleted
-FROM registered_model_events
+FROM (
+    SELECT registered_model_id, event_time, seq, kind, name, description, user FROM registered_model_events
+    UNION ALL
+    -- as in MLflow, a change to a version (not to a tag or an alias) updates its model too
+    SELECT registered_model_id, event_time, seq, 'version', NULL, '', '' FROM model_version_events
+)
 GROUP BY registered_model_id
 HAVING countIf(kind = 'created') > 0;
 

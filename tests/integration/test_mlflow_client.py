@@ -248,6 +248,7 @@ def test_model_registry_through_the_client(client_results: dict[str, Any]) -> No
     assert got["created"] == ["reg-model", "first", {"team": "ds"}]
     assert got["numbers"] == ["1", "2", "3", "4", "1"]  # per model, never reused; a new model starts again
     assert got["first_champion"] == "1"
+    assert got["updated_by_versions"] is True  # a new version updates its model; aliases do not
     assert got["aliases"] == {"champion": "2", "challenger": "3"}
     assert got["latest"] == [["3", "Production"], ["2", "Archived"]]  # archive_existing_versions moved 2
     assert got["model"] == {

@@ -283,6 +283,9 @@ def registry(client: MlflowClient) -> Result:
         "v1": version_json(v1_read),
         "run_id": run_id,
         "first_champion": first_champion,
+        "updated_by_versions": with_aliases.last_updated_timestamp
+        == v3.creation_timestamp
+        > created.creation_timestamp,
         "aliases": with_aliases.aliases,
         "latest": [(v.version, v.current_stage) for v in latest],
         "model": {
