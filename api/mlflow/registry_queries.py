@@ -12,10 +12,11 @@ from clickhouse_connect.driver.client import Client
 from api.search.grammar import Clause, Dialect, Entity, Order, parse_filter, parse_order_by
 from api.search.paging import decode_page_token, encode_page_token
 from api.search.sql import Params, compare
+from schemas.validation import STAGES
 
 MAX_MODEL_RESULTS = 1000
-PROMPT_TAG = "mlflow.prompt.is_prompt"
 MAX_VERSION_RESULTS = 200_000
+PROMPT_TAG = "mlflow.prompt.is_prompt"
 
 _MODEL_ATTRIBUTE = Entity(
     "attribute",
@@ -107,7 +108,7 @@ def _version_shapes(client: Client, rows: list[dict[str, Any]]) -> list[dict[str
         ).result_rows:
             aliases.setdefault((model, version), []).append(alias)
     return [
-        version_shape(
+        _version_shape(
             r,
             tags.get((r["registered_model_id"], r["version"]), []),
             aliases.get((r["registered_model_id"], r["version"]), []),
@@ -116,7 +117,7 @@ def _version_shapes(client: Client, rows: list[dict[str, Any]]) -> list[dict[str
     ]
 
 
-def version_shape(r: dict[str, Any], tags: list[dict[str, str]], aliases: list[str]) -> dict[str, Any]:
+def _version_shape(r: dict[str, Any], tags: list[dict[str, str]], aliases: list[str]) -> dict[str, Any]:
     """MLflow's ModelVersion; unset optional fields are left out, as protobuf JSON does."""
     shape: dict[str, Any] = {
         "name": r["name"],
@@ -137,52 +138,71 @@ def version_shape(r: dict[str, Any], tags: list[dict[str, str]], aliases: list[s
     return shape
 
 
-def versions(client: Client, model_id: str, numbers: Sequence[int] | None = None) -> list[dict[str, Any]]:
-    """Live versions of a model (all, or those numbered), newest first."""
-    sql = f"{_LIVE_VERSIONS} AND v.registered_model_id = {{id:String}}"
+def _live_version_rows(client: Client, model_ids: list[str], numbers: Sequence[int] | None) -> list[dict[str, Any]]:
+    sql = f"{_LIVE_VERSIONS} AND v.registered_model_id IN {{ids:Array(String)}}"
     if numbers is not None:
         sql += " AND v.version IN {numbers:Array(Int64)}"
-    return _version_shapes(
-        client, _rows(client, sql + " ORDER BY v.version DESC", id=model_id, numbers=list(numbers or []))
-    )
+    return _rows(client, sql + " ORDER BY v.version DESC", ids=model_ids, numbers=list(numbers or []))
 
 
-def latest_versions(client: Client, model_id: str, stages: Sequence[str]) -> list[dict[str, Any]]:
-    """Per stage asked for, the version with the highest number in it (MLflow's get-latest-versions)."""
+def versions(client: Client, model_id: str, numbers: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """Live versions of a model (all, or those numbered), newest first."""
+    return _version_shapes(client, _live_version_rows(client, [model_id], numbers))
+
+
+def _latest(versions: list[dict[str, Any]], stages: Sequence[str]) -> list[dict[str, Any]]:
     latest: dict[str, dict[str, Any]] = {}
-    for version in versions(client, model_id):  # newest first: the first seen per stage is the latest
+    for version in versions:  # newest first: the first seen per stage is the latest
         latest.setdefault(version["current_stage"], version)
     return [latest[s] for s in stages if s in latest]
 
 
+def latest_versions(client: Client, model_id: str, stages: Sequence[str]) -> list[dict[str, Any]]:
+    """Per stage asked for, the version with the highest number in it (MLflow's get-latest-versions)."""
+    return _latest(versions(client, model_id), stages)
+
+
+def _model_shapes(client: Client, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """MLflow's RegisteredModel, with its latest version per stage, tags and aliases (a few queries
+    for a whole page, not per model)."""
+    ids = [r["registered_model_id"] for r in rows]
+    tags: dict[str, list[dict[str, str]]] = {}
+    aliases: dict[str, list[dict[str, str]]] = {}
+    held: dict[str, list[dict[str, Any]]] = {}
+    if ids:
+        for model, key, value in client.query(
+            "SELECT registered_model_id, key, value FROM registered_model_tags_view "
+            "WHERE registered_model_id IN {ids:Array(String)} ORDER BY key",
+            parameters={"ids": ids},
+        ).result_rows:
+            tags.setdefault(model, []).append({"key": key, "value": value})
+        for model, alias, version in client.query(
+            "SELECT registered_model_id, alias, version FROM registered_model_aliases_view "
+            "WHERE registered_model_id IN {ids:Array(String)} ORDER BY alias",
+            parameters={"ids": ids},
+        ).result_rows:
+            aliases.setdefault(model, []).append({"alias": alias, "version": str(version)})
+        version_rows = _live_version_rows(client, ids, None)
+        for row, version in zip(version_rows, _version_shapes(client, version_rows), strict=True):
+            held.setdefault(row["registered_model_id"], []).append(version)
+    return [
+        {
+            "name": r["name"],
+            "creation_timestamp": r["creation_time"],
+            "last_updated_timestamp": r["last_update_time"],
+            "user_id": r["user_id"],
+            "description": r["description"],
+            "latest_versions": _latest(held.get(r["registered_model_id"], []), STAGES),
+            "tags": tags.get(r["registered_model_id"], []),
+            "aliases": aliases.get(r["registered_model_id"], []),
+        }
+        for r in rows
+    ]
+
+
 def model_shape(client: Client, row: dict[str, Any]) -> dict[str, Any]:
-    """MLflow's RegisteredModel, with its latest version per stage, tags and aliases."""
-    model_id = row["registered_model_id"]
-    tags = client.query(
-        "SELECT key, value FROM registered_model_tags_view WHERE registered_model_id = {id:String} ORDER BY key",
-        parameters={"id": model_id},
-    ).result_rows
-    aliases = client.query(
-        "SELECT alias, version FROM registered_model_aliases_view WHERE registered_model_id = {id:String} "
-        "ORDER BY alias",
-        parameters={"id": model_id},
-    ).result_rows
-    latest = latest_versions(client, model_id, ("None", "Staging", "Production", "Archived"))
-    return {
-        "name": row["name"],
-        "creation_timestamp": row["creation_time"],
-        "last_updated_timestamp": row["last_update_time"],
-        "user_id": row["user_id"],
-        "description": row["description"],
-        "latest_versions": latest,
-        "tags": [{"key": k, "value": v} for k, v in tags],
-        "aliases": [{"alias": a, "version": str(v)} for a, v in aliases],
-    }
-
-
-def model(client: Client, name: str) -> dict[str, Any] | None:
-    row = model_row(client, name)
-    return model_shape(client, row) if row else None
+    """One model as MLflow shows it (a row of registered_models_view)."""
+    return _model_shapes(client, [row])[0]
 
 
 @dataclass(frozen=True)
@@ -278,7 +298,7 @@ def search_models(
         max_results,
         page_token,
     )
-    return [model_shape(client, r) for r in rows], token
+    return _model_shapes(client, rows), token
 
 
 _VERSION_DEFAULT_ORDER = [

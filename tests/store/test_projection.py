@@ -288,6 +288,7 @@ def test_registry_events_fold_in_log_order_and_a_replay_changes_nothing(log, sto
     def answers():
         client = store.client
         row = rq.model_row(client, "n")
+        assert row is not None
         return (
             rq.model_shape(client, row),
             rq.history(client, model),
