@@ -3,12 +3,14 @@ appended to the event log, as the tracking writes are (ingest/mlflow_writes.py).
 
 A model is named in events by a stable id given at creation, so a rename keeps its versions, aliases
 and history, and a name deleted and created again is a new model. Every registry write of this
-process runs its check-then-append under one lock, after its earlier registry writes are applied:
-names stay unique and version numbers are 1, 2, 3... per model with no gap or repeat (numbers of
-deleted versions are not reused, as in MLflow). That holds for the writes of one process; two
-gateways registering versions of one model at the same moment could both take the same number
-(the first in the log wins the projection), so, as for read-your-writes, route a client's registry
-writes to one gateway."""
+process runs its check-then-append under one lock, after its earlier registry writes are applied,
+so names stay unique among this process's writes. Version numbers are 1, 2, 3... per model with no
+gap or repeat across any number of writer processes: a version is created by the first claim of its
+number in the log (all of a model's events share a partition, so the log orders them), and a writer
+reads its claim back and claims the next number if another process's claim came first. Numbers of
+deleted versions are not reused, as in MLflow. Names are checked by each process on its own: two
+gateways creating the same name at once could both succeed, so route a client's registry writes to
+one gateway, as for read-your-writes."""
 
 from __future__ import annotations
 
@@ -26,11 +28,12 @@ from api.mlflow.shapes import mlflow_json
 from ingest.mlflow_requests import KeyValue, check_name
 from ingest.mlflow_writes import Event, MlflowWriter, already_exists
 from runstream.auth import CurrentPrincipal, Principal
-from runstream.errors import invalid
+from runstream.errors import invalid, unavailable
 from schemas.events import event
 from schemas.validation import MAX_MODEL_NAME
 
 _RESERVED_ALIAS = "latest"
+_MAX_CLAIMS = 10
 
 
 class ModelRef(BaseModel):
@@ -261,22 +264,37 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
             check_name("tag", key)
         if body.run_id:
             await w.run(body.run_id)  # 404 for a run that does not exist
+        who = user(principal)
         async with lock:
             model_id = await model(body.name)
-            number = await w.ctx.query(rq.max_version, model_id) + 1
-            created = event(
-                "ModelVersionCreated",
-                registered_model_id=model_id,
-                version=number,
-                source=body.source,
-                run_id=body.run_id or None,
-                run_link=body.run_link or None,
-                logged_model_id=body.model_id or None,
-                description=body.description,
-                tags=tags,
-                user=user(principal),
-            )
-            await append([created])
+            for _ in range(_MAX_CLAIMS):
+                # Claim the next number; the first claim of a number in the log wins it (the view
+                # reads so). Another process may have claimed it unseen: then take the next one.
+                number = await w.ctx.query(rq.max_version, model_id) + 1
+                created = event(
+                    "ModelVersionCreated",
+                    registered_model_id=model_id,
+                    version=number,
+                    source=body.source,
+                    run_id=body.run_id or None,
+                    run_link=body.run_link or None,
+                    logged_model_id=body.model_id or None,
+                    description=body.description,
+                    tags={},  # set below, once the number is ours: a lost claim must carry none
+                    user=who,
+                )
+                await append([created])
+                await reads.settled()
+                if await w.ctx.query(rq.creation_event, model_id, number) == created[1]["header"]["event_id"]:
+                    break
+            else:
+                raise unavailable("other writers took every version number tried; retry")
+            tag_events = [
+                event("ModelVersionTagSet", registered_model_id=model_id, version=number, key=k, value=v, user=who)
+                for k, v in tags.items()
+            ]
+            if tag_events:
+                await append(tag_events)
         return await version_json(body.name, number)
 
     @router.patch("/model-versions/update")

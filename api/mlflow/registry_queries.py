@@ -81,6 +81,16 @@ def model_row_any(client: Client, name: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
+def creation_event(client: Client, model_id: str, version: int) -> bytes | None:
+    """The event that created this version: the first to claim its number in the log."""
+    rows = client.query(
+        "SELECT creation_event FROM model_versions_view WHERE registered_model_id = {id:String} "
+        "AND version = {version:Int64}",
+        parameters={"id": model_id, "version": version},
+    ).result_rows
+    return bytes(rows[0][0]) if rows else None
+
+
 def max_version(client: Client, model_id: str) -> int:
     """The highest number ever given in this model, deleted versions included (never reused)."""
     result = client.query(
@@ -335,6 +345,9 @@ SELECT event_time, seq, kind, version, alias, stage, name, user FROM (
     SELECT event_time, seq, multiIf(kind = 'stage', 'stage_transitioned', kind = 'created', 'version_created',
         'version_deleted'), version, '', stage, '', user
     FROM model_version_events FINAL WHERE registered_model_id = {id:String} AND kind IN ('stage', 'created', 'deleted')
+        AND (kind != 'created' OR (version, seq) IN (
+            SELECT version, min(seq) FROM model_version_events
+            WHERE registered_model_id = {id:String} AND kind = 'created' GROUP BY version))
     UNION ALL
     SELECT event_time, seq, concat('model_', kind), 0, '', '', coalesce(name, ''), user
     FROM registered_model_events FINAL

@@ -83,18 +83,23 @@ FROM (
 GROUP BY registered_model_id
 HAVING countIf(kind = 'created') > 0;
 
+-- A version's creation is the first 'created' event of its number in the log (a model's events share
+-- a partition, so seq orders them), whatever the writers' clocks say: a writer whose claim of a
+-- number came later sees it lost and claims the next (ingest/mlflow_registry.py).
 CREATE OR REPLACE VIEW model_versions_view AS
 SELECT
     registered_model_id,
     version,
-    argMinIf(source, (event_time, seq), kind = 'created') AS source,
-    argMinIf(run_id, (event_time, seq), kind = 'created') AS run_id,
-    argMinIf(run_link, (event_time, seq), kind = 'created') AS run_link,
-    argMinIf(logged_model_id, (event_time, seq), kind = 'created') AS logged_model_id,
-    argMinIf(user, (event_time, seq), kind = 'created') AS user_id,
-    argMaxIf(description, (event_time, seq), kind IN ('created', 'updated')) AS description,
+    argMinIf(source, seq, kind = 'created') AS source,
+    argMinIf(run_id, seq, kind = 'created') AS run_id,
+    argMinIf(run_link, seq, kind = 'created') AS run_link,
+    argMinIf(logged_model_id, seq, kind = 'created') AS logged_model_id,
+    argMinIf(user, seq, kind = 'created') AS user_id,
+    argMinIf(event_id, seq, kind = 'created') AS creation_event,
+    if(countIf(kind = 'updated') > 0, argMaxIf(description, (event_time, seq), kind = 'updated'),
+        argMinIf(description, seq, kind = 'created')) AS description,
     if(countIf(kind = 'stage') > 0, argMaxIf(stage, (event_time, seq), kind = 'stage'), 'None') AS current_stage,
-    minIf(event_time, kind = 'created') AS creation_time,
+    argMinIf(event_time, seq, kind = 'created') AS creation_time,
     max(event_time) AS last_update_time,
     countIf(kind = 'deleted') > 0 AS deleted
 FROM model_version_events
