@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import httpx
 import numpy as np
@@ -247,6 +247,18 @@ class Client:
             table.column(c).to_numpy() for c in ("steps", "timestamps", "values", "ranks")
         )
         return MetricHistory(steps, values, timestamps, ranks.astype(np.int64))
+
+    def get_model_history(self, name: str) -> list[dict[str, Any]]:
+        """Every change of a registered model's aliases and stages (and its versions' creation and
+        deletion, its creation, renames and deletion), oldest first: time (ms), event, user, and
+        alias / version / previous_version or stage / previous_stage."""
+        return self._get(f"/api/v1/registered-models/{quote(name, safe='')}/history")["events"]  # type: ignore[no-any-return]
+
+    def get_alias_at(self, name: str, alias: str, at: int | None = None) -> dict[str, Any]:
+        """The version (None: deleted by then) the alias named at `at` (ms since the epoch; default
+        now), when it was last changed before that and by whom. NotFound if it did not exist yet."""
+        path = f"/api/v1/registered-models/{quote(name, safe='')}/aliases/{quote(alias, safe='')}"
+        return self._get(path, at=at)  # type: ignore[no-any-return]
 
     def list_artifacts(self, run_id: str, path: str = "", recursive: bool = False) -> list[dict[str, Any]]:
         """A folder's entries (files with size and sha256, sub-folders with is_dir), or with

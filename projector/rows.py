@@ -15,6 +15,8 @@ import pyarrow as pa
 from ingest.log.base import LogMessage, Positions
 from projector.dedup import METRIC_TABLES, MetricDedup
 from projector.points import Points
+from projector.registry_rows import COLUMNS as REGISTRY_COLUMNS
+from projector.registry_rows import HANDLERS as REGISTRY_HANDLERS
 from schemas.codec import UndecodableEvent, decode
 from schemas.events import MetricColumns, metric_columns
 from schemas.validation import InvalidEvent, validate
@@ -56,6 +58,7 @@ COLUMNS: dict[str, list[str]] = {
         "event_id",
     ],
     "dead_letters": ["received_at", "source", "partition", "offset", "reason", "payload"],
+    **REGISTRY_COLUMNS,
 }
 
 
@@ -227,6 +230,13 @@ def _inputs(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
     )
 
 
+def _on_rows(handler: Callable[[dict[str, list[Row]], dict[str, Any], Time, bytes], None]) -> Handler:
+    def handle(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
+        handler(b.rows, r, t, eid)
+
+    return handle
+
+
 _HANDLERS: dict[str, Handler] = {
     "ExperimentCreated": _experiment_created,
     "ExperimentRenamed": _experiment_kind("renamed"),
@@ -244,6 +254,7 @@ _HANDLERS: dict[str, Handler] = {
     "MetricBatch": lambda b, r, t, eid: b.add_metrics(metric_columns(r), eid),
     "ArtifactLogged": _artifact,
     "InputsLogged": _inputs,
+    **{name: _on_rows(handler) for name, handler in REGISTRY_HANDLERS.items()},
 }
 
 

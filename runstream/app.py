@@ -8,8 +8,9 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from api.access import run_access
 from api.artifact_routes import artifact_read_router, artifact_write_router
 from api.context import ReadContext
-from api.mlflow.access import mlflow_access
+from api.mlflow.access import mlflow_access, registry_access
 from api.mlflow.context import MlflowContext
+from api.mlflow.registry_routes import mlflow_registry_read_router, registry_history_router
 from api.mlflow.routes import mlflow_read_router
 from api.routes import read_router
 from api.search.routes import search_router
@@ -17,6 +18,7 @@ from api.series_routes import series_router
 from artifacts.store import DEFAULT_MAX_SIZE, ArtifactStore
 from ingest.gateway import gateway_router
 from ingest.log.base import EventLog
+from ingest.mlflow_registry import mlflow_registry_write_router
 from ingest.mlflow_writes import MlflowWriter, ensure_default_experiment, mlflow_write_router
 from ingest.write_marks import WriteMarks
 from runstream.auth import AuthMiddleware, Users
@@ -73,16 +75,20 @@ def build_app(
 
 def _mount_mlflow(app: FastAPI, ctx: ReadContext, log: EventLog | None) -> None:
     """MLflow's tracking API: reads wherever ClickHouse is reachable; writes where the log is too,
-    sharing one record of this process's writes so the client reads what it wrote. Artifacts,
-    logged models and the registry mount beside these under the same prefixes."""
+    sharing one record of this process's writes so the client reads what it wrote; the model
+    registry likewise, with its history under /api/v1. Artifacts and logged models mount beside
+    these under the same prefixes."""
     mlflow = MlflowContext(ctx, WriteMarks())
     access = Depends(mlflow_access(ctx.store))
-    routers = [mlflow_read_router(mlflow)]
+    registry = Depends(registry_access)
+    routers = [(mlflow_read_router(mlflow), access), (mlflow_registry_read_router(mlflow), registry)]
     if log is not None:
         ensure_default_experiment(log, ctx.store)
-        routers.append(mlflow_write_router(MlflowWriter(log, mlflow)))
-    for router in routers:
+        writer = MlflowWriter(log, mlflow)
+        routers += [(mlflow_write_router(writer), access), (mlflow_registry_write_router(writer), registry)]
+    for router, check in routers:
         for prefix in MLFLOW_PREFIXES:
             app.include_router(
-                router, prefix=prefix, include_in_schema=prefix == MLFLOW_PREFIXES[0], dependencies=[access]
+                router, prefix=prefix, include_in_schema=prefix == MLFLOW_PREFIXES[0], dependencies=[check]
             )
+    app.include_router(registry_history_router(mlflow), dependencies=[registry])

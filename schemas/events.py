@@ -62,7 +62,10 @@ def event(name: str, /, **fields: Any) -> tuple[str, dict[str, Any]]:
 
 
 def partition_key(name: str, record: dict[str, Any]) -> str:
-    """Events of one run (or one experiment) share a key, so the log keeps them in order."""
+    """Events of one run (or one experiment, or one registered model) share a key, so the log keeps
+    them in order."""
+    if "registered_model_id" in record:
+        return str(record["registered_model_id"])
     return str(record["experiment_id"] if name in EXPERIMENT_EVENTS else record["run_id"])
 
 

@@ -16,10 +16,16 @@ MAX_RUN_TAG_VALUE = 8000
 MAX_EXPERIMENT_TAG_VALUE = 20000
 MAX_EXPERIMENT_NAME = 500
 MAX_RUN_NAME = 500
+MAX_MODEL_NAME = 256
+MAX_ALIAS = 255
+MAX_REGISTRY_TAG_VALUE = 100_000
+MAX_REGISTRY_TEXT = 100_000  # descriptions, sources
+STAGES = ("None", "Staging", "Production", "Archived")
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _EXPERIMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_ALIAS = re.compile(r"^[\w\-]+$")
 
 
 class InvalidEvent(ValueError):
@@ -70,8 +76,10 @@ def _metric_batch(record: dict[str, Any]) -> None:
 
 def validate(name: str, record: dict[str, Any]) -> None:
     _check(record["header"]["event_time"] >= 0, "negative event time")
-    if "run_id" in record:
+    if record.get("run_id") is not None:  # optional in ModelVersionCreated
         _check(bool(_RUN_ID.match(record["run_id"])), "run_id must be 32 lowercase hex characters")
+    if "registered_model_id" in record:
+        _registry(name, record)
     if "experiment_id" in record:
         _check(bool(_EXPERIMENT_ID.match(record["experiment_id"])), "invalid experiment_id")
     match name:
@@ -110,3 +118,25 @@ def validate(name: str, record: dict[str, Any]) -> None:
             for dataset in record["datasets"]:
                 _text(dataset["name"], "dataset name", MAX_KEY)
                 _values(dataset["tags"], "dataset tag", MAX_RUN_TAG_VALUE)
+
+
+def _registry(name: str, record: dict[str, Any]) -> None:
+    _check(bool(_RUN_ID.match(record["registered_model_id"])), "registered_model_id must be 32 lowercase hex")
+    _text(record["user"], "user", MAX_KEY)
+    if "version" in record:
+        _check(record["version"] >= 1, "model versions start at 1")
+    if "name" in record:
+        _text(record["name"], "model name", MAX_MODEL_NAME)
+        _check(not any(c in record["name"] for c in "/:"), "model names cannot contain '/' or ':'")
+    if "alias" in record:
+        _text(record["alias"], "alias", MAX_ALIAS)
+        _check(bool(_ALIAS.match(record["alias"])), "aliases may only contain alphanumerics, '_' and '-'")
+    for field in ("description", "source"):
+        if field in record:
+            _text(record[field], field, MAX_REGISTRY_TEXT, allow_empty=True)
+    if "tags" in record:
+        _values(record["tags"], "tag", MAX_REGISTRY_TAG_VALUE)
+    if "key" in record:
+        _values({record["key"]: record.get("value", "")}, "tag", MAX_REGISTRY_TAG_VALUE)
+    if name == "ModelVersionStageTransitioned":
+        _check(record["stage"] in STAGES, f"stage must be one of {', '.join(STAGES)}")

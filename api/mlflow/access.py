@@ -46,3 +46,13 @@ def mlflow_access(store: ClickHouse) -> Callable[[Request, CurrentPrincipal], Aw
         require(principal, wanted, experiments)
 
     return check
+
+
+_REGISTRY_READS = ("/registered-models/get-latest-versions",)  # a POST that only reads
+
+
+async def registry_access(request: Request, principal: CurrentPrincipal) -> None:
+    """Registered models belong to no experiment: the user's default access decides (read for
+    lookups and searches, write for changes)."""
+    reading = request.method == "GET" or request.url.path.endswith(_REGISTRY_READS)
+    require(principal, "read" if reading else "write", [None])

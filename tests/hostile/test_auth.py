@@ -173,3 +173,28 @@ def test_mlflow_routes_check_access_too(app: FastAPI) -> None:
     assert http.post(f"{api}/runs/search", json={"experiment_ids": ["1"]}, headers=BOB).status_code == 200
     assert http.post(f"{api}/experiments/create", json={"name": "new"}, headers=basic(*CAROL)).status_code == 403
     assert http.post(f"{api}/runs/log-parameter", json=param, headers=basic(*ALICE)).status_code == 200
+
+
+def test_registry_needs_the_users_default_access_and_records_who(app: FastAPI) -> None:
+    http = TestClient(app)
+    api = "/api/2.0/mlflow"
+    model = {"name": "guarded"}
+    assert http.post(f"{api}/registered-models/create", json=model, headers=basic(*CAROL)).status_code == 403
+    assert http.post(f"{api}/registered-models/create", json=model, headers=basic(*ALICE)).status_code == 200
+    version = {"name": "guarded", "source": "s3://b/m"}
+    assert http.post(f"{api}/model-versions/create", json=version, headers=basic(*ALICE)).status_code == 200
+    alias = {"name": "guarded", "alias": "prod", "version": "1"}
+    assert http.post(f"{api}/registered-models/alias", json=alias, headers=basic(*CAROL)).status_code == 403
+    assert http.post(f"{api}/registered-models/alias", json=alias, headers=basic(*ALICE)).status_code == 200
+    read = http.get(f"{api}/registered-models/get", params=model, headers=basic(*CAROL))
+    assert read.status_code == 200 and read.json()["registered_model"]["aliases"] == [{"alias": "prod", "version": "1"}]
+    latest = http.post(f"{api}/registered-models/get-latest-versions", json=model, headers=basic(*CAROL))
+    assert latest.status_code == 200  # a POST that only reads
+    assert http.get(f"{api}/registered-models/get", params=model, headers=BOB).status_code == 403
+    assert http.get("/api/v1/registered-models/guarded/history", headers=BOB).status_code == 403
+    history = http.get("/api/v1/registered-models/guarded/history", headers=basic(*CAROL)).json()["events"]
+    assert [(e["event"], e["user"]) for e in history] == [
+        ("model_created", "alice"),
+        ("version_created", "alice"),
+        ("alias_set", "alice"),
+    ]

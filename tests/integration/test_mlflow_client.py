@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from typing import Any
 
 import httpx
 import pytest
 
+import runstream
 from tests.integration.conftest import Stack
 from tests.mlflow_client.venv import HERE, client_python
 
@@ -227,3 +229,121 @@ def test_distributed_gateway_serves_mlflow_reading_its_own_writes(stack: Stack) 
     assert got["data"]["metrics"] == [{"key": "loss", "value": 0.5, "timestamp": 1, "step": 3}]
     by_name = httpx.get(f"{gateway}{API}/experiments/get-by-name", params={"experiment_name": "distributed"})
     assert by_name.json()["experiment"]["experiment_id"] == experiment_id
+    # The registry too: a model's events share a partition; each write reads the previous one back.
+    assert _post(gateway, "/registered-models/create", {"name": "m"}).status_code == 200
+    for source in ("s3://b/1", "s3://b/2"):
+        assert (
+            _post(gateway, "/model-versions/create", {"name": "m", "source": source, "run_id": run_id}).json()[
+                "model_version"
+            ]["source"]
+            == source
+        )
+    assert _post(gateway, "/registered-models/alias", {"name": "m", "alias": "prod", "version": "2"}).status_code == 200
+    aliased = httpx.get(f"{gateway}{API}/registered-models/alias", params={"name": "m", "alias": "prod"}).json()
+    assert (aliased["model_version"]["version"], aliased["model_version"]["run_id"]) == ("2", run_id)
+
+
+def test_model_registry_through_the_client(client_results: dict[str, Any]) -> None:
+    got = result(client_results, "registry")
+    assert got["created"] == ["reg-model", "first", {"team": "ds"}]
+    assert got["numbers"] == ["1", "2", "3", "4", "1"]  # per model, never reused; a new model starts again
+    assert got["first_champion"] == "1"
+    assert got["updated_by_versions"] is True  # a new version updates its model; aliases do not
+    assert got["aliases"] == {"champion": "2", "challenger": "3"}
+    assert got["latest"] == [["3", "Production"], ["2", "Archived"]]  # archive_existing_versions moved 2
+    assert got["model"] == {
+        "description": "second",
+        "tags": {"x": "y"},
+        "aliases": {"champion": "2"},
+        "latest": [["1", "Staging"], ["2", "Archived"], ["3", "Production"]],
+    }
+    run_source = f"runs:/{got['run_id']}/model"
+    assert got["v1"] == {
+        "version": "1",
+        "stage": "Staging",
+        "source": run_source,
+        "run_id": got["run_id"],
+        "description": "v1 again",
+        "tags": {},
+        "aliases": [],
+    }
+    assert [v["version"] for v in got["versions"]] == ["1", "2", "3"]
+    assert got["versions"][1]["tags"] == {"k2": "v2"} and got["versions"][1]["aliases"] == ["champion"]
+    assert got["searched"] == got["by_tag"] == ["reg-model"]
+    assert got["by_run"] == ["1"]
+    assert got["download_uri"] == run_source  # where models:/name@alias loads from
+    assert got["after_rename"] == ["reg-renamed", "Production"]
+    assert got["old_name"] == got["deleted_version"] == got["dropped_alias"] == got["deleted_model"] == MISSING
+    assert got["left"] == ["1", "3", "4"]
+
+
+def test_model_registry_errors_are_mlflows(client_results: dict[str, Any]) -> None:
+    got = result(client_results, "registry_errors")
+    exists = "RESOURCE_ALREADY_EXISTS"
+    assert got == {
+        "missing_model": MISSING,
+        "duplicate_model": exists,
+        "missing_version": MISSING,
+        "version_of_missing_model": MISSING,
+        "alias_to_missing_version": MISSING,
+        "missing_alias": MISSING,
+        "reserved_alias": INVALID,
+        "bad_stage": INVALID,
+        "rename_onto_existing": exists,
+        "bad_search": INVALID,
+    }
+
+
+def test_alias_and_stage_history_answers_what_mlflow_cannot(serve: str) -> None:
+    """Every registry change is an event: which version an alias named at any time, and who moved
+    it, through the native read API (MLflow keeps only the present)."""
+
+    def write(method: str, path: str, body: dict[str, Any]) -> None:
+        response = httpx.request(method, f"{serve}{API}{path}", json=body)
+        assert response.status_code == 200, response.text
+        time.sleep(0.01)  # each change in its own millisecond, so `at` can fall between them
+
+    name = "history-model"
+    write("POST", "/registered-models/create", {"name": name})
+    for i in range(3):
+        write("POST", "/model-versions/create", {"name": name, "source": f"s3://b/m{i}"})
+    write("POST", "/registered-models/alias", {"name": name, "alias": "champion", "version": "1"})
+    write("POST", "/registered-models/alias", {"name": name, "alias": "champion", "version": "2"})
+    write("POST", "/model-versions/transition-stage", {"name": name, "version": "2", "stage": "Production"})
+    stage = {"name": name, "version": "3", "stage": "Production", "archive_existing_versions": True}
+    write("POST", "/model-versions/transition-stage", stage)
+    write("DELETE", "/registered-models/alias", {"name": name, "alias": "champion"})
+    write("POST", "/registered-models/alias", {"name": name, "alias": "champion", "version": "3"})
+    write("POST", "/registered-models/rename", {"name": name, "new_name": "history-renamed"})
+
+    client = runstream.Client(serve)
+    history = client.get_model_history("history-renamed")
+    assert all(e["user"] == "unknown" for e in history)  # auth is off: nobody to name
+    aliases = [(e["event"], e["version"], e["previous_version"]) for e in history if e["event"].startswith("alias")]
+    assert aliases == [
+        ("alias_set", "1", None),
+        ("alias_set", "2", "1"),
+        ("alias_deleted", None, "2"),
+        ("alias_set", "3", None),
+    ]
+    stages = [(e["version"], e["previous_stage"], e["stage"]) for e in history if e["event"] == "stage_transitioned"]
+    assert stages == [("2", "None", "Production"), ("3", "None", "Production"), ("2", "Production", "Archived")]
+    assert [e["event"] for e in history][:4] == [
+        "model_created",
+        "version_created",
+        "version_created",
+        "version_created",
+    ]
+    assert history[-1] == {**history[-1], "event": "model_renamed", "name": "history-renamed"}
+
+    set_1, set_2, deleted, set_3 = (e["time"] for e in history if e["event"].startswith("alias"))
+    with pytest.raises(runstream.NotFound):
+        client.get_alias_at("history-renamed", "champion", at=set_1 - 1)  # not created yet
+    expected = {set_1: "1", set_2 - 1: "1", set_2: "2", deleted - 1: "2", deleted: None, set_3: "3"}
+    for at, version in expected.items():
+        found = client.get_alias_at("history-renamed", "champion", at=at)
+        assert found["version"] == version, (at, found)
+        assert found["changed_by"] == "unknown" and found["changed_at"] <= at
+    assert client.get_alias_at("history-renamed", "champion")["version"] == "3"  # now
+    with pytest.raises(runstream.NotFound):
+        client.get_model_history("no-such-model")

@@ -220,6 +220,114 @@ def errors(client: MlflowClient) -> Result:
     }
 
 
+def version_json(version: Any) -> Result:
+    return {
+        "version": version.version,
+        "stage": version.current_stage,
+        "source": version.source,
+        "run_id": version.run_id,
+        "description": version.description,
+        "tags": version.tags,
+        "aliases": sorted(version.aliases),
+    }
+
+
+@scenario
+def registry(client: MlflowClient) -> Result:
+    name = named("reg-model")
+    created = client.create_registered_model(name, tags={"team": "ds"}, description="first")
+    run_id = client.create_run("0").info.run_id
+    v1 = client.create_model_version(name, f"runs:/{run_id}/model", run_id, tags={"k": "v"}, description="v1")
+    v2 = client.create_model_version(name, "s3://bucket/model2")
+    v3 = client.create_model_version(name, "s3://bucket/model3")
+    client.set_registered_model_alias(name, "champion", "1")
+    first_champion = client.get_model_version_by_alias(name, "champion").version
+    client.set_registered_model_alias(name, "champion", "2")
+    client.set_registered_model_alias(name, "challenger", "3")
+    with_aliases = client.get_registered_model(name)
+    client.transition_model_version_stage(name, "1", "Staging")
+    client.transition_model_version_stage(name, "2", "Production")
+    client.transition_model_version_stage(name, "3", "production", archive_existing_versions=True)
+    latest = client.get_latest_versions(name, stages=["Production", "Archived"])
+    client.update_registered_model(name, "second")
+    client.update_model_version(name, "1", "v1 again")
+    client.set_registered_model_tag(name, "x", "y")
+    client.delete_registered_model_tag(name, "team")
+    client.set_model_version_tag(name, "2", "k2", "v2")
+    client.delete_model_version_tag(name, "1", "k")
+    client.delete_registered_model_alias(name, "challenger")
+    model = client.get_registered_model(name)
+    searched = client.search_registered_models(f"name LIKE '{named('reg-')}%'")
+    by_tag = client.search_registered_models(f"name LIKE '{named('reg-')}%' AND tags.x = 'y'")
+    versions = client.search_model_versions(f"name = '{name}'")
+    by_run = client.search_model_versions(f"run_id = '{run_id}'")
+    download_uri = client.get_model_version_download_uri(name, "1")
+    v1_read = client.get_model_version(name, "1")
+
+    renamed = named("reg-renamed")
+    client.rename_registered_model(name, renamed)
+    after_rename = client.get_model_version(renamed, "3")
+    old_name = error_code(lambda: client.get_registered_model(name))
+    client.delete_model_version(renamed, "2")  # held "champion": MLflow drops the alias with it
+    deleted_version = error_code(lambda: client.get_model_version(renamed, "2"))
+    dropped_alias = error_code(lambda: client.get_model_version_by_alias(renamed, "champion"))
+    v4 = client.create_model_version(renamed, "s3://bucket/model4")  # numbers are never reused
+    left = sorted(v.version for v in client.search_model_versions(f"name = '{renamed}'"))
+    client.delete_registered_model(renamed)
+    deleted_model = error_code(lambda: client.get_registered_model(renamed))
+    client.create_registered_model(renamed)  # a new model under an old name starts at 1 again
+    fresh = client.create_model_version(renamed, "s3://bucket/fresh").version
+    return {
+        "created": [created.name.removeprefix(PREFIX), created.description, created.tags],
+        "numbers": [v1.version, v2.version, v3.version, v4.version, fresh],
+        "v1": version_json(v1_read),
+        "run_id": run_id,
+        "first_champion": first_champion,
+        "updated_by_versions": with_aliases.last_updated_timestamp
+        == v3.creation_timestamp
+        > created.creation_timestamp,
+        "aliases": with_aliases.aliases,
+        "latest": [(v.version, v.current_stage) for v in latest],
+        "model": {
+            "description": model.description,
+            "tags": model.tags,
+            "aliases": model.aliases,
+            "latest": sorted((v.version, v.current_stage) for v in model.latest_versions),
+        },
+        "versions": [version_json(v) for v in sorted(versions, key=lambda v: int(v.version))],
+        "searched": [m.name.removeprefix(PREFIX) for m in searched],
+        "by_tag": [m.name.removeprefix(PREFIX) for m in by_tag],
+        "by_run": [v.version for v in by_run],
+        "download_uri": download_uri,
+        "after_rename": [after_rename.name.removeprefix(PREFIX), after_rename.current_stage],
+        "old_name": old_name,
+        "deleted_version": deleted_version,
+        "dropped_alias": dropped_alias,
+        "left": left,
+        "deleted_model": deleted_model,
+    }
+
+
+@scenario
+def registry_errors(client: MlflowClient) -> Result:
+    name = named("reg-errors")
+    client.create_registered_model(name)
+    client.create_registered_model(named("reg-errors-other"))
+    client.create_model_version(name, "s3://bucket/m")
+    return {
+        "missing_model": error_code(lambda: client.get_registered_model(named("reg-missing"))),
+        "duplicate_model": error_code(lambda: client.create_registered_model(name)),
+        "missing_version": error_code(lambda: client.get_model_version(name, "7")),
+        "version_of_missing_model": error_code(lambda: client.create_model_version(named("reg-missing"), "s3://x")),
+        "alias_to_missing_version": error_code(lambda: client.set_registered_model_alias(name, "a", "7")),
+        "missing_alias": error_code(lambda: client.get_model_version_by_alias(name, "nope")),
+        "reserved_alias": error_code(lambda: client.set_registered_model_alias(name, "latest", "1")),
+        "bad_stage": error_code(lambda: client.transition_model_version_stage(name, "1", "Live")),
+        "rename_onto_existing": error_code(lambda: client.rename_registered_model(name, named("reg-errors-other"))),
+        "bad_search": error_code(lambda: client.search_registered_models("name = 'a' OR name = 'b'")),
+    }
+
+
 def main() -> None:
     global PREFIX
     mlflow.set_tracking_uri(sys.argv[1])

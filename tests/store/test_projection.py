@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 import projector.migrate as migrate_module
 import projector.projector as projector_module
 from api import queries
+from api.mlflow import registry_queries as rq
 from ingest.log.local import LocalLog
 from projector.projector import Projector
 from runstream.clickhouse import ClickHouse
@@ -135,7 +136,7 @@ def test_migration_folds_the_state_of_runs_projected_before_it(log, request, bac
     project(log, store)
     assert store.client.query("EXISTS TABLE run_state").result_rows == [(0,)]
     monkeypatch.undo()
-    assert migrate_module.migrate(store) == [2]
+    assert migrate_module.migrate(store)[0] == 2  # then the later ones
     assert_run_folded(store)
 
 
@@ -260,3 +261,55 @@ def test_bad_messages_are_dead_lettered_and_the_stream_goes_on(log, store):
     assert "negative metric timestamp" in reasons[3] and "longer than 250" in reasons[4]
     params = store.client.query("SELECT key, value FROM run_params_view").result_rows
     assert params == [("p", "1")]
+
+
+def test_registry_events_fold_in_log_order_and_a_replay_changes_nothing(log, store):
+    model = "f" * 32
+    who = {"registered_model_id": model, "user": "ann"}
+    events = [
+        event("RegisteredModelCreated", **who, name="m", description="", tags={"t": "1"}),
+        *(
+            event(
+                "ModelVersionCreated", **who, version=v, source=f"s3://b/{v}", run_id=None, run_link=None,
+                logged_model_id=None, description="", tags={},
+            )
+            for v in (1, 2)
+        ),
+        event("RegisteredModelAliasSet", **who, alias="prod", version=1),
+        event("RegisteredModelAliasSet", **who, alias="prod", version=2),  # same millisecond: log order wins
+        event("ModelVersionStageTransitioned", **who, version=2, stage="Production"),
+        event("RegisteredModelRenamed", **who, name="n"),
+    ]  # fmt: skip
+    for i, (_, record) in enumerate(events):
+        record["header"]["event_time"] = 1000 if i >= 3 else 900 + i
+    log.append([(partition_key(*e), encode(*e)) for e in events])
+    project(log, store)
+
+    def answers():
+        client = store.client
+        row = rq.model_row(client, "n")
+        assert row is not None
+        return (
+            rq.model_shape(client, row),
+            rq.history(client, model),
+            rq.alias_at(client, model, "prod", 1000),
+            rq.model_row(client, "m"),
+        )
+
+    first = answers()
+    shape, history, at, old_name = first
+    assert shape["aliases"] == [{"alias": "prod", "version": "2"}] and shape["tags"] == [{"key": "t", "value": "1"}]
+    assert [(v["version"], v["current_stage"]) for v in shape["latest_versions"]] == [
+        ("1", "None"),  # stage by stage, as MLflow lists them
+        ("2", "Production"),
+    ]
+    assert [e["event"] for e in history] == [
+        "model_created", "version_created", "version_created", "alias_set", "alias_set", "stage_transitioned",
+        "model_renamed",
+    ]  # fmt: skip
+    assert at == {"version": "2", "changed_at": 1000, "changed_by": "ann"} and old_name is None
+    consumer = log.consumer(GROUP)
+    consumer.commit({0: 1})  # rewind: every event applied a second time
+    consumer.close()
+    project(log, store)
+    assert answers() == first

@@ -41,6 +41,30 @@ SAMPLES: dict[str, dict[str, Any]] = {
             {"name": "d", "digest": "1", "source_type": "s", "source": "x", "schema": None, "profile": None, "tags": {}}
         ],
     },
+    "RegisteredModelCreated": {"registered_model_id": RUN, "name": "m", "description": "", "tags": {}, "user": "u"},
+    "RegisteredModelRenamed": {"registered_model_id": RUN, "name": "n", "user": "u"},
+    "RegisteredModelUpdated": {"registered_model_id": RUN, "description": "d", "user": "u"},
+    "RegisteredModelDeleted": {"registered_model_id": RUN, "user": "u"},
+    "RegisteredModelTagSet": {"registered_model_id": RUN, "key": "k", "value": "v", "user": "u"},
+    "RegisteredModelTagDeleted": {"registered_model_id": RUN, "key": "k", "user": "u"},
+    "RegisteredModelAliasSet": {"registered_model_id": RUN, "alias": "champion", "version": 2, "user": "u"},
+    "RegisteredModelAliasDeleted": {"registered_model_id": RUN, "alias": "champion", "user": "u"},
+    "ModelVersionCreated": {
+        "registered_model_id": RUN,
+        "version": 1,
+        "source": "runs:/x/model",
+        "run_id": RUN,
+        "run_link": None,
+        "logged_model_id": None,
+        "description": "",
+        "tags": {"t": "1"},
+        "user": "u",
+    },
+    "ModelVersionUpdated": {"registered_model_id": RUN, "version": 1, "description": "d", "user": "u"},
+    "ModelVersionDeleted": {"registered_model_id": RUN, "version": 1, "user": "u"},
+    "ModelVersionStageTransitioned": {"registered_model_id": RUN, "version": 1, "stage": "Staging", "user": "u"},
+    "ModelVersionTagSet": {"registered_model_id": RUN, "version": 1, "key": "k", "value": "v", "user": "u"},
+    "ModelVersionTagDeleted": {"registered_model_id": RUN, "version": 1, "key": "k", "user": "u"},
 }
 
 

@@ -1,0 +1,387 @@
+"""MLflow's model registry writes → registry events (schemas/avro/registered_model_*, model_version_*)
+appended to the event log, as the tracking writes are (ingest/mlflow_writes.py).
+
+A model is named in events by a stable id given at creation, so a rename keeps its versions, aliases
+and history, and a name deleted and created again is a new model. Every registry write of this
+process runs its check-then-append under one lock, after its earlier registry writes are applied,
+so names stay unique among this process's writes. Version numbers are 1, 2, 3... per model with no
+gap or repeat across any number of writer processes: a version is created by the first claim of its
+number in the log (all of a model's events share a partition, so the log orders them), and a writer
+reads its claim back and claims the next number if another process's claim came first. Numbers of
+deleted versions are not reused, as in MLflow. Names are checked by each process on its own: two
+gateways creating the same name at once could both succeed, so route a client's registry writes to
+one gateway, as for read-your-writes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from api.mlflow import registry_queries as rq
+from api.mlflow.registry_routes import REGISTRY, RegistryReads, canonical_stage
+from api.mlflow.shapes import mlflow_json
+from ingest.mlflow_requests import KeyValue, check_name
+from ingest.mlflow_writes import Event, MlflowWriter, already_exists
+from runstream.auth import CurrentPrincipal, Principal
+from runstream.errors import invalid, unavailable
+from schemas.events import event
+from schemas.validation import MAX_MODEL_NAME
+
+_RESERVED_ALIAS = "latest"
+_MAX_CLAIMS = 10
+
+
+class ModelRef(BaseModel):
+    name: str
+
+
+class CreateModel(ModelRef):
+    tags: list[KeyValue] = Field(default_factory=list)
+    description: str = ""
+
+
+class RenameModel(ModelRef):
+    new_name: str
+
+
+class UpdateModel(ModelRef):
+    description: str = ""
+
+
+class ModelTag(ModelRef):
+    key: str
+    value: str = ""
+
+
+class ModelTagRef(ModelRef):
+    key: str
+
+
+class AliasRef(ModelRef):
+    alias: str
+
+
+class SetAlias(AliasRef):
+    version: str | int
+
+
+class CreateVersion(ModelRef):
+    source: str
+    run_id: str | None = None
+    tags: list[KeyValue] = Field(default_factory=list)
+    run_link: str | None = None
+    description: str = ""
+    model_id: str | None = None  # the 3.x client's logged model
+
+
+class VersionRef(ModelRef):
+    version: str | int
+
+
+class UpdateVersion(VersionRef):
+    description: str = ""
+
+
+class TransitionStage(VersionRef):
+    stage: str
+    archive_existing_versions: bool = False
+
+
+class VersionTag(VersionRef):
+    key: str
+    value: str = ""
+
+
+class VersionTagRef(VersionRef):
+    key: str
+
+
+def check_model_name(name: str) -> None:
+    """MLflow 3's rule (2.x is laxer): not blank, no '/' or ':'."""
+    if not name.strip():
+        raise invalid("Missing value for required parameter 'name'.")
+    if "/" in name or ":" in name:
+        raise invalid(f"Invalid model name '{name}'. Names cannot contain '/' or ':'.")
+    if len(name) > MAX_MODEL_NAME:
+        raise invalid(f"Model name longer than {MAX_MODEL_NAME} characters.")
+
+
+def check_alias(alias: str) -> None:
+    if alias.lower() == _RESERVED_ALIAS:
+        raise invalid("'latest' alias name (case insensitive) is reserved.")
+    if len(alias) > 1 and alias[0] in "vV" and alias[1:].isdigit():
+        raise invalid(f"Version alias name '{alias}' is reserved.")
+
+
+def user(principal: Principal | None) -> str:
+    return principal.name if principal is not None else "unknown"
+
+
+def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
+    router = APIRouter(tags=["mlflow-registry"])
+    reads = RegistryReads(w.ctx)
+    lock = asyncio.Lock()  # registry changes are rare: one lock keeps every check-then-append atomic
+
+    async def append(events: list[Event]) -> None:
+        await w.append(events, REGISTRY)
+
+    async def name_free(name: str) -> None:
+        if await w.ctx.query(rq.model_row, name) is not None:
+            raise already_exists(f"Registered Model (name={name}) already exists.")
+
+    async def model(name: str) -> str:
+        return str((await reads.model_row(name))["registered_model_id"])
+
+    async def model_json(name: str) -> Response:
+        row = await reads.model_row(name)
+        return mlflow_json({"registered_model": await w.ctx.query(rq.model_shape, row)})
+
+    async def version_json(name: str, number: int) -> Response:
+        _, found = await reads.version(name, number)
+        return mlflow_json({"model_version": found})
+
+    async def version(name: str, version: str | int) -> tuple[str, int, dict[str, Any]]:
+        """The live version's model id, number and ModelVersion JSON."""
+        model_id, found = await reads.version(name, version)
+        return model_id, int(found["version"]), found
+
+    def ok() -> Response:
+        return mlflow_json({})
+
+    @router.post("/registered-models/create")
+    async def create_registered_model(body: CreateModel, principal: CurrentPrincipal) -> Response:
+        check_model_name(body.name)
+        tags = {t.key: t.value for t in body.tags}
+        for key in tags:
+            check_name("tag", key)
+        async with lock:
+            await reads.settled()
+            await name_free(body.name)
+            created = event(
+                "RegisteredModelCreated",
+                registered_model_id=uuid.uuid4().hex,
+                name=body.name,
+                description=body.description,
+                tags=tags,
+                user=user(principal),
+            )
+            await append([created])
+        return await model_json(body.name)
+
+    @router.post("/registered-models/rename")
+    async def rename_registered_model(body: RenameModel, principal: CurrentPrincipal) -> Response:
+        check_model_name(body.new_name)
+        async with lock:
+            model_id = await model(body.name)
+            await name_free(body.new_name)
+            renamed = event(
+                "RegisteredModelRenamed", registered_model_id=model_id, name=body.new_name, user=user(principal)
+            )
+            await append([renamed])
+        return await model_json(body.new_name)
+
+    @router.patch("/registered-models/update")
+    async def update_registered_model(body: UpdateModel, principal: CurrentPrincipal) -> Response:
+        async with lock:
+            model_id = await model(body.name)
+            updated = event(
+                "RegisteredModelUpdated",
+                registered_model_id=model_id,
+                description=body.description,
+                user=user(principal),
+            )
+            await append([updated])
+        return await model_json(body.name)
+
+    @router.delete("/registered-models/delete")
+    async def delete_registered_model(body: ModelRef, principal: CurrentPrincipal) -> Response:
+        async with lock:
+            model_id = await model(body.name)
+            await append([event("RegisteredModelDeleted", registered_model_id=model_id, user=user(principal))])
+        return ok()
+
+    @router.post("/registered-models/set-tag")
+    async def set_registered_model_tag(body: ModelTag, principal: CurrentPrincipal) -> Response:
+        check_name("tag", body.key)
+        async with lock:
+            model_id = await model(body.name)
+            tag = event(
+                "RegisteredModelTagSet",
+                registered_model_id=model_id,
+                key=body.key,
+                value=body.value,
+                user=user(principal),
+            )
+            await append([tag])
+        return ok()
+
+    @router.delete("/registered-models/delete-tag")
+    async def delete_registered_model_tag(body: ModelTagRef, principal: CurrentPrincipal) -> Response:
+        async with lock:
+            model_id = await model(body.name)
+            deleted = event(
+                "RegisteredModelTagDeleted", registered_model_id=model_id, key=body.key, user=user(principal)
+            )
+            await append([deleted])
+        return ok()
+
+    @router.post("/registered-models/alias")
+    async def set_registered_model_alias(body: SetAlias, principal: CurrentPrincipal) -> Response:
+        check_alias(body.alias)
+        async with lock:
+            model_id, number, _ = await version(body.name, body.version)
+            alias = event(
+                "RegisteredModelAliasSet",
+                registered_model_id=model_id,
+                alias=body.alias,
+                version=number,
+                user=user(principal),
+            )
+            await append([alias])
+        return ok()
+
+    @router.delete("/registered-models/alias")
+    async def delete_registered_model_alias(body: AliasRef, principal: CurrentPrincipal) -> Response:
+        async with lock:
+            model_id = await model(body.name)
+            held = await w.ctx.query(rq.versions, model_id)
+            if any(body.alias in v["aliases"] for v in held):  # MLflow ignores an unknown alias: so do we
+                deleted = event(
+                    "RegisteredModelAliasDeleted", registered_model_id=model_id, alias=body.alias, user=user(principal)
+                )
+                await append([deleted])
+        return ok()
+
+    @router.post("/model-versions/create")
+    async def create_model_version(body: CreateVersion, principal: CurrentPrincipal) -> Response:
+        tags = {t.key: t.value for t in body.tags}
+        for key in tags:
+            check_name("tag", key)
+        if body.run_id:
+            await w.run(body.run_id)  # 404 for a run that does not exist
+        who = user(principal)
+        async with lock:
+            model_id = await model(body.name)
+            for _ in range(_MAX_CLAIMS):
+                # Claim the next number; the first claim of a number in the log wins it (the view
+                # reads so). Another process may have claimed it unseen: then take the next one.
+                number = await w.ctx.query(rq.max_version, model_id) + 1
+                created = event(
+                    "ModelVersionCreated",
+                    registered_model_id=model_id,
+                    version=number,
+                    source=body.source,
+                    run_id=body.run_id or None,
+                    run_link=body.run_link or None,
+                    logged_model_id=body.model_id or None,
+                    description=body.description,
+                    tags={},  # set below, once the number is ours: a lost claim must carry none
+                    user=who,
+                )
+                await append([created])
+                await reads.settled()
+                if await w.ctx.query(rq.creation_event, model_id, number) == created[1]["header"]["event_id"]:
+                    break
+            else:
+                raise unavailable("other writers took every version number tried; retry")
+            tag_events = [
+                event("ModelVersionTagSet", registered_model_id=model_id, version=number, key=k, value=v, user=who)
+                for k, v in tags.items()
+            ]
+            if tag_events:
+                await append(tag_events)
+        return await version_json(body.name, number)
+
+    @router.patch("/model-versions/update")
+    async def update_model_version(body: UpdateVersion, principal: CurrentPrincipal) -> Response:
+        async with lock:
+            model_id, number, _ = await version(body.name, body.version)
+            updated = event(
+                "ModelVersionUpdated",
+                registered_model_id=model_id,
+                version=number,
+                description=body.description,
+                user=user(principal),
+            )
+            await append([updated])
+        return await version_json(body.name, number)
+
+    @router.post("/model-versions/transition-stage")
+    async def transition_model_version_stage(body: TransitionStage, principal: CurrentPrincipal) -> Response:
+        stage = canonical_stage(body.stage)
+        if body.archive_existing_versions and stage not in ("Staging", "Production"):
+            raise invalid(
+                f"Model version transition cannot archive existing model versions because '{stage}' is not "
+                "an Active stage. Valid stages are Staging, Production"
+            )
+        async with lock:
+            model_id, number, _ = await version(body.name, body.version)
+            moved = [number]
+            if body.archive_existing_versions:  # the others in that stage go to Archived, in the same append
+                held = await w.ctx.query(rq.versions, model_id)
+                moved += [
+                    int(v["version"]) for v in held if v["current_stage"] == stage and v["version"] != str(number)
+                ]
+            events = [
+                event(
+                    "ModelVersionStageTransitioned",
+                    registered_model_id=model_id,
+                    version=n,
+                    stage=stage if n == number else "Archived",
+                    user=user(principal),
+                )
+                for n in moved
+            ]
+            await append(events)
+        return await version_json(body.name, number)
+
+    @router.delete("/model-versions/delete")
+    async def delete_model_version(body: VersionRef, principal: CurrentPrincipal) -> Response:
+        async with lock:
+            model_id, number, found = await version(body.name, body.version)
+            who = user(principal)
+            # MLflow drops the version's aliases with it; here each drop is an event of the history.
+            events = [
+                event("RegisteredModelAliasDeleted", registered_model_id=model_id, alias=alias, user=who)
+                for alias in found["aliases"]
+            ]
+            events.append(event("ModelVersionDeleted", registered_model_id=model_id, version=number, user=who))
+            await append(events)
+        return ok()
+
+    @router.post("/model-versions/set-tag")
+    async def set_model_version_tag(body: VersionTag, principal: CurrentPrincipal) -> Response:
+        check_name("tag", body.key)
+        async with lock:
+            model_id, number, _ = await version(body.name, body.version)
+            tag = event(
+                "ModelVersionTagSet",
+                registered_model_id=model_id,
+                version=number,
+                key=body.key,
+                value=body.value,
+                user=user(principal),
+            )
+            await append([tag])
+        return ok()
+
+    @router.delete("/model-versions/delete-tag")
+    async def delete_model_version_tag(body: VersionTagRef, principal: CurrentPrincipal) -> Response:
+        async with lock:
+            model_id, number, _ = await version(body.name, body.version)
+            deleted = event(
+                "ModelVersionTagDeleted",
+                registered_model_id=model_id,
+                version=number,
+                key=body.key,
+                user=user(principal),
+            )
+            await append([deleted])
+        return ok()
+
+    return router
