@@ -62,8 +62,11 @@ def event(name: str, /, **fields: Any) -> tuple[str, dict[str, Any]]:
 
 
 def partition_key(name: str, record: dict[str, Any]) -> str:
-    """Events of one run (or one experiment) share a key, so the log keeps them in order."""
-    return str(record["experiment_id"] if name in EXPERIMENT_EVENTS else record["run_id"])
+    """Events of one run (or one experiment, or one logged model) share a key, so the log keeps them
+    in order."""
+    if name in EXPERIMENT_EVENTS:
+        return str(record["experiment_id"])
+    return str(record["run_id"] if "run_id" in record else record["model_id"])
 
 
 @dataclass
