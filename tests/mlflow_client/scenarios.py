@@ -43,6 +43,16 @@ def error_code(call: Callable[[], object]) -> str | None:
     return None
 
 
+def failure(call: Callable[[], object]) -> str | None:
+    """The MLflow error code and message the call raised (the message carries the server's answer
+    where the client wraps it), or None when it succeeded."""
+    try:
+        call()
+    except MlflowException as exc:
+        return f"{exc.error_code}: {exc.message}"
+    return None
+
+
 def run_json(run: Any) -> Result:
     return {
         "run_id": run.info.run_id,
@@ -272,7 +282,7 @@ def artifacts(client: MlflowClient) -> Result:
             },
             "downloaded": tree_digests(whole),
             "one": sha256_of(one),
-            "missing": error_code(lambda: client.download_artifacts(run_id, "nope.txt", tmp)),
+            "missing": failure(lambda: client.download_artifacts(run_id, "nope.txt", tmp)),
         }
 
 
