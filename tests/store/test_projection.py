@@ -10,7 +10,10 @@ from prometheus_client import REGISTRY
 
 import projector.migrate as migrate_module
 import projector.projector as projector_module
+from api import artifacts as artifact_queries
 from api import queries
+from api.mlflow import models as mlflow_models
+from api.mlflow import queries as mlflow_queries
 from ingest.log.local import LocalLog
 from projector.projector import Projector
 from runstream.clickhouse import ClickHouse
@@ -260,3 +263,51 @@ def test_bad_messages_are_dead_lettered_and_the_stream_goes_on(log, store):
     assert "negative metric timestamp" in reasons[3] and "longer than 250" in reasons[4]
     params = store.client.query("SELECT key, value FROM run_params_view").result_rows
     assert params == [("p", "1")]
+
+
+def test_logged_models_fold_and_replay_changes_no_answer(log, store):
+    model = "m-" + "ab" * 16
+    created = message(
+        "LoggedModelCreated",
+        model_id=model,
+        experiment_id="7",
+        name="model",
+        model_type=None,
+        source_run_id=RUN,
+        artifact_uri=f"mlflow-artifacts:/7/models/{model}/artifacts",
+        tags={"t": "1", "gone": "x"},
+        params={"lr": "0.1"},
+    )
+    log.append([created])
+    log.append([message("LoggedModelParamsLogged", model_id=model, params={"lr": "0.5", "k": "v"})])
+    log.append([message("LoggedModelTagDeleted", model_id=model, key="gone")])
+    log.append([message("LoggedModelFinalized", model_id=model, status="READY", status_message=None)])
+    artifact = {"path": "MLmodel", "size": 3, "sha256": "0" * 64, "uri": "file:///x"}
+    log.append([message("ModelArtifactLogged", model_id=model, **artifact)])
+    log.append([message("RunOutputsLogged", run_id=RUN, models=[{"model_id": model, "step": 2}])])
+    log.append([message("LoggedModelFinalized", model_id="m-bad", status="READY", status_message=None)])
+
+    def answers():
+        found = mlflow_models.logged_model(store.client, model)
+        assert found is not None
+        listed = artifact_queries.artifacts(store.client, model, "", False, "model")
+        return (
+            {k: found[k] for k in ("status", "name", "source_run_id", "deleted", "tags", "params")},
+            [f["path"] for f in listed],
+            mlflow_queries.model_outputs(store.client, [RUN]),
+        )
+
+    project(log, store)
+    expected = (
+        {"status": "READY", "name": "model", "source_run_id": RUN, "deleted": 0, "tags": {"t": "1"},
+         "params": {"lr": "0.1", "k": "v"}},  # the first value of a param wins
+        ["MLmodel"],
+        {RUN: [{"model_id": model, "step": 2}]},
+    )  # fmt: skip
+    assert answers() == expected
+    assert store.client.query("SELECT count() FROM dead_letters").result_rows[0][0] == 1  # the bad model id
+    consumer = log.consumer(GROUP)
+    consumer.commit({0: 1})  # the whole log again
+    consumer.close()
+    project(log, store)
+    assert answers() == expected
