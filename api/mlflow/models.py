@@ -28,6 +28,15 @@ def model_entity(model_id: str) -> str:
     return f"model:{model_id}"
 
 
+def model_experiments(client: Client, model_ids: list[str]) -> dict[str, str]:
+    """The experiment of each logged model that exists."""
+    rows = client.query(
+        "SELECT model_id, experiment_id FROM logged_models_view WHERE model_id IN {ids:Array(String)}",
+        parameters={"ids": model_ids},
+    ).result_rows
+    return {model_id: experiment_id for model_id, experiment_id in rows}
+
+
 def logged_models(client: Client, model_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Models by id (deleted ones too), each with its tags and params."""
     if not model_ids:
