@@ -190,7 +190,12 @@ def model_write_router(w: MlflowWriter) -> APIRouter:
             await w.ctx.settled(run_entity(run_id))
             found = await w.ctx.query(queries.run, run_id)
             assert found is not None  # checked above; runs are never removed
-            history = json.loads(found["tags"].get(LOGGED_MODELS_TAG, "[]"))
+            try:
+                history = json.loads(found["tags"].get(LOGGED_MODELS_TAG, "[]"))
+            except ValueError:
+                history = None
+            if not isinstance(history, list):
+                raise invalid(f"the run's {LOGGED_MODELS_TAG} tag is not a JSON list: set it back or delete it")
             await w.append(tag_events(run_id, {LOGGED_MODELS_TAG: json.dumps([*history, model])}), run_entity(run_id))
         return mlflow_json({})
 
