@@ -354,6 +354,7 @@ def test_logged_model_writes_and_search_over_http(serve: str) -> None:
     bad_model_json = _post(serve, "/runs/log-model", {"run_id": run_id, "model_json": "{not json"})
     assert (bad_model_json.status_code, bad_model_json.json()["error_code"]) == (400, INVALID)
     model_json = json.dumps({"artifact_path": "m", "flavors": {}, "utc_time_created": "now", "run_id": run_id})
-    assert _post(serve, "/runs/set-tag", {"run_id": run_id, "key": "mlflow.log-model.history", "value": "oops"})
+    history_tag = {"run_id": run_id, "key": "mlflow.log-model.history", "value": "oops"}
+    assert _post(serve, "/runs/set-tag", history_tag).status_code == 200
     broken_history = _post(serve, "/runs/log-model", {"run_id": run_id, "model_json": model_json})
     assert (broken_history.status_code, broken_history.json()["error_code"]) == (400, INVALID)
