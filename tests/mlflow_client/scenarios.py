@@ -274,7 +274,7 @@ def artifacts(client: MlflowClient) -> Result:
             "artifact_uri": run.info.artifact_uri,
             "root": sorted((f.path, f.is_dir, f.file_size) for f in client.list_artifacts(run_id)),
             "tree": sorted((f.path, f.is_dir) for f in client.list_artifacts(run_id, "tree/plots")),
-            "of_a_file": [f.path for f in client.list_artifacts(run_id, "notes-missing.txt")],
+            "of_a_file": [f.path for f in client.list_artifacts(run_id, "weights.bin")],  # MLflow: a file lists empty
             "sent": {
                 **{f"tree/{k}": hashlib.sha256(v).hexdigest() for k, v in files.items()},
                 "weights.bin": sha256_of(single),
