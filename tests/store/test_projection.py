@@ -138,7 +138,7 @@ def test_migration_folds_the_state_of_runs_projected_before_it(log, request, bac
     project(log, store)
     assert store.client.query("EXISTS TABLE run_state").result_rows == [(0,)]
     monkeypatch.undo()
-    assert migrate_module.migrate(store) == [2]
+    assert migrate_module.migrate(store)[0] == 2  # then those after it
     assert_run_folded(store)
 
 
