@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from api import queries
-from api.mlflow.models import logged_model, model_entity, model_json
+from api.mlflow.models import logged_model, model_json
 from api.mlflow.shapes import mlflow_json
 from ingest.mlflow_requests import (
     MAX_PARAMS_TAGS_PER_BATCH,
@@ -23,7 +23,7 @@ from ingest.mlflow_requests import (
     distinct_params,
 )
 from ingest.mlflow_writes import MlflowWriter, random_run_name, tag_events
-from ingest.write_marks import run_entity
+from ingest.write_marks import model_entity, run_entity
 from runstream.errors import invalid, not_found
 from schemas.events import event
 

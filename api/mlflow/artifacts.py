@@ -17,13 +17,13 @@ from api import artifacts as listings
 from api.artifact_routes import SHA256_HEADER, RequestBody, store_call, too_large, verified
 from api.artifacts import Owner
 from api.mlflow.context import MlflowContext
-from api.mlflow.models import logged_model, model_entity
+from api.mlflow.models import logged_model
 from api.mlflow.shapes import mlflow_json
 from api.queries import run_experiments
 from artifacts.paths import UnsafePath, artifact_path, model_prefix, run_prefix
 from artifacts.store import ArtifactStore
 from ingest.mlflow_writes import MlflowWriter
-from ingest.write_marks import run_entity
+from ingest.write_marks import model_entity, run_entity
 from runstream.auth import Access, CurrentPrincipal, require
 from runstream.errors import ApiError, invalid, not_found
 from schemas.events import event

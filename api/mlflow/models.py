@@ -17,15 +17,11 @@ from api.search.compile_models import compile_model_search
 from api.search.grammar import LOGGED_MODELS, Order, parse_filter, parse_order_by
 from api.search.paging import encode_page_token
 from api.search.sql import MAX_RESULTS
+from ingest.write_marks import model_entity
 from runstream.errors import not_found
 
 # The statuses as stored (and as MLflow's filters name them) → LoggedModelStatus in protobuf JSON.
 STATUS_JSON = {"PENDING": "LOGGED_MODEL_PENDING", "READY": "LOGGED_MODEL_READY", "FAILED": "LOGGED_MODEL_UPLOAD_FAILED"}
-
-
-def model_entity(model_id: str) -> str:
-    """The write_marks name of a logged model."""
-    return f"model:{model_id}"
 
 
 def model_experiments(client: Client, model_ids: list[str]) -> dict[str, str]:
