@@ -69,7 +69,7 @@ def _key(run_id: str, path: str) -> str:
         raise invalid(str(exc)) from exc
 
 
-async def _store(fn: Callable[..., T], *args: Any) -> T:
+async def store_call(fn: Callable[..., T], *args: Any) -> T:
     """A blocking store call on a worker thread, its failures as API errors (404, retriable 503)."""
     try:
         return await run_in_threadpool(fn, *args)
@@ -86,7 +86,7 @@ def _content_url(request: Request, run_id: str, path: str) -> str:
     return f"{request.base_url}api/v1/runs/{run_id}/artifacts/content/{quote(path)}"
 
 
-def _too_large(size: int, limit: int) -> ApiError:
+def too_large(size: int, limit: int) -> ApiError:
     return ApiError(413, "INVALID_PARAMETER_VALUE", f"artifact of {size} bytes is over the limit of {limit} bytes")
 
 
@@ -98,7 +98,7 @@ def artifact_write_router(store: ArtifactStore, max_size: int) -> APIRouter:
         keys = [_key(run_id, f.path) for f in body.files]
         for f in body.files:
             if f.size > max_size:
-                raise _too_large(f.size, max_size)
+                raise too_large(f.size, max_size)
         out: list[dict[str, Any]] = []
         started: list[tuple[str, str]] = []
         try:
@@ -107,7 +107,7 @@ def artifact_write_router(store: ArtifactStore, max_size: int) -> APIRouter:
                 target["uri"] = store.uri(key)
                 multipart = None
                 if store.presigned and f.size > MULTIPART_THRESHOLD:
-                    multipart = await _store(store.start_multipart, key, f.size, f.content_type)
+                    multipart = await store_call(store.start_multipart, key, f.size, f.content_type)
                 if multipart is not None:
                     started.append((key, multipart.upload_id))
                     urls = store.presign_parts(key, multipart.upload_id, f.size, 1, PART_URLS)
@@ -128,23 +128,23 @@ def artifact_write_router(store: ArtifactStore, max_size: int) -> APIRouter:
     async def part_urls(run_id: str, body: PartUrlsRequest) -> Response:
         key = _key(run_id, body.path)
         if body.size > max_size:
-            raise _too_large(body.size, max_size)
-        urls = await _store(store.presign_parts, key, body.upload_id, body.size, body.first, body.count)
+            raise too_large(body.size, max_size)
+        urls = await store_call(store.presign_parts, key, body.upload_id, body.size, body.first, body.count)
         return json_response({"urls": urls})
 
     @router.post("/runs/{run_id}/artifacts/multipart/complete", summary="Complete a multipart upload")
     async def complete(run_id: str, body: CompleteRequest) -> Response:
         key = _key(run_id, body.path)
-        await _store(store.complete_multipart, key, body.upload_id, body.etags)
-        stored = await _store(store.size, key)
+        await store_call(store.complete_multipart, key, body.upload_id, body.etags)
+        stored = await store_call(store.size, key)
         if stored != body.size:
-            await _store(store.delete, key)
+            await store_call(store.delete, key)
             raise invalid(f"the parts hold {stored} bytes, not the {body.size} declared: upload removed")
         return json_response({"path": body.path, "size": stored, "uri": store.uri(key)})
 
     @router.post("/runs/{run_id}/artifacts/multipart/abort", summary="Abort a multipart upload, dropping its parts")
     async def abort(run_id: str, body: MultipartIds) -> Response:
-        await _store(store.abort_multipart, _key(run_id, body.path), body.upload_id)
+        await store_call(store.abort_multipart, _key(run_id, body.path), body.upload_id)
         return json_response({"aborted": True})
 
     @router.put("/runs/{run_id}/artifacts/content/{path:path}", summary="Upload one file (stores without presigning)")
@@ -157,23 +157,25 @@ def artifact_write_router(store: ArtifactStore, max_size: int) -> APIRouter:
         if content_length is None:
             raise ApiError(411, "INVALID_PARAMETER_VALUE", "Content-Length is required")
         if content_length > max_size:
-            raise _too_large(content_length, max_size)
-        body = _Body(request.stream(), content_length)
-        await _store(store.upload, key, body)
+            raise too_large(content_length, max_size)
+        body = RequestBody(request.stream(), content_length)
+        await store_call(store.upload, key, body)
         return json_response({"path": path, "size": body.received, "uri": store.uri(key)})
 
     return router
 
 
-class _Body:
+class RequestBody:
     """The request body as a blocking reader for a store running on a worker thread; refuses to
-    yield more bytes than were declared (so a lying client cannot pass the size limit)."""
+    yield more bytes than were declared (so a lying client cannot pass the size limit). Hashes what
+    it passes on, so the server can record a file it received (MLflow's proxied uploads)."""
 
     def __init__(self, stream: AsyncIterator[bytes], declared: int) -> None:
         self._stream = aiter(stream)
         self._declared = declared
         self._pending = b""
         self.received = 0
+        self.sha256 = hashlib.sha256()
 
     async def _next(self) -> bytes:
         return await anext(self._stream)
@@ -191,6 +193,7 @@ class _Body:
                 raise invalid(f"body longer than its Content-Length ({self._declared})")
         n = len(self._pending) if n < 0 else n
         data, self._pending = self._pending[:n], self._pending[n:]
+        self.sha256.update(data)
         return data
 
 
@@ -211,7 +214,7 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end - start + 1
 
 
-def _verified(chunks: Iterator[bytes], path: str, sha256: str) -> Iterator[bytes]:
+def verified(chunks: Iterator[bytes], path: str, sha256: str) -> Iterator[bytes]:
     """Passes the bytes on, holding the last chunk back until the checksum is known: bytes that do
     not match the record break the response off short of its length, so no client takes a complete
     but wrong file."""
@@ -264,7 +267,7 @@ def artifact_read_router(ctx: ReadContext, store: ArtifactStore) -> APIRouter:
     @router.get("/runs/{run_id}/artifacts/download", summary="Size, sha256 and a short-lived URL to GET one file")
     async def download(run_id: str, path: str, request: Request, after: After = None) -> Response:
         found = await recorded(run_id, path, after)
-        await _store(store.size, found["key"])  # a missing object is a 404 now, not at the GET
+        await store_call(store.size, found["key"])  # a missing object is a 404 now, not at the GET
         url = store.presign_get(found["key"]) or _content_url(request, run_id, path)
         return json_response({"path": path, "size": found["size"], "sha256": found["sha256"], "url": url})
 
@@ -273,13 +276,13 @@ def artifact_read_router(ctx: ReadContext, store: ArtifactStore) -> APIRouter:
         run_id: str, path: str, range: Annotated[str | None, Header()] = None, after: After = None
     ) -> Response:
         found = await recorded(run_id, path, after)
-        size = await _store(store.size, found["key"])
+        size = await store_call(store.size, found["key"])
         span = _byte_range(range, size)
         start, length = span or (0, size)
-        chunks = await _store(store.read, found["key"], start, length)
+        chunks = await store_call(store.read, found["key"], start, length)
         headers = {"accept-ranges": "bytes", "content-length": str(length), SHA256_HEADER: found["sha256"]}
         if span is None:
-            chunks = _verified(chunks, path, found["sha256"])
+            chunks = verified(chunks, path, found["sha256"])
         else:
             headers["content-range"] = f"bytes {start}-{start + length - 1}/{size}"
         return StreamingResponse(

@@ -1,31 +1,39 @@
 """Parameterised SQL for artifact listings: the latest record of each path (a path logged again
-replaces its record), and the folder tree built from those paths."""
+replaces its record), and the folder tree built from those paths. A run's artifacts by default; a
+logged model's (MLflow 3) with owner="model"."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from clickhouse_connect.driver.client import Client
 
+Owner = Literal["run", "model"]
 _LATEST = (
     "SELECT path, argMax(size, (event_time, seq)) AS size, argMax(sha256, (event_time, seq)) AS sha256, "
-    "argMax(uri, (event_time, seq)) AS uri FROM run_artifacts WHERE run_id = {run_id:String} AND {where} "
+    "argMax(uri, (event_time, seq)) AS uri FROM {table} WHERE {owner} = {id:String} AND {where} "
     "GROUP BY path ORDER BY path"
 )
+_TABLES: dict[Owner, tuple[str, str]] = {"run": ("run_artifacts", "run_id"), "model": ("model_artifacts", "model_id")}
 
 
-def artifact(client: Client, run_id: str, path: str) -> dict[str, Any] | None:
-    sql = _LATEST.replace("{where}", "path = {path:String}")
-    rows = list(client.query(sql, parameters={"run_id": run_id, "path": path}).named_results())
+def _latest(owner: Owner, where: str) -> str:
+    table, column = _TABLES[owner]
+    return _LATEST.replace("{table}", table).replace("{owner}", column).replace("{where}", where)
+
+
+def artifact(client: Client, run_id: str, path: str, owner: Owner = "run") -> dict[str, Any] | None:
+    sql = _latest(owner, "path = {path:String}")
+    rows = list(client.query(sql, parameters={"id": run_id, "path": path}).named_results())
     return rows[0] if rows else None
 
 
-def artifacts(client: Client, run_id: str, folder: str, recursive: bool) -> list[dict[str, Any]]:
+def artifacts(client: Client, run_id: str, folder: str, recursive: bool, owner: Owner = "run") -> list[dict[str, Any]]:
     """Files under `folder` ('' = the root): all of them if `recursive`, else the folder's direct
     children, sub-folders as entries with is_dir, their total size and no checksum."""
     prefix = f"{folder}/" if folder else ""
-    sql = _LATEST.replace("{where}", "startsWith(path, {prefix:String})")
-    rows = client.query(sql, parameters={"run_id": run_id, "prefix": prefix}).named_results()
+    sql = _latest(owner, "startsWith(path, {prefix:String})")
+    rows = client.query(sql, parameters={"id": run_id, "prefix": prefix}).named_results()
     files = [{"path": r["path"], "is_dir": False, "size": r["size"], "sha256": r["sha256"]} for r in rows]
     if recursive:
         return files

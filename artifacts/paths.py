@@ -7,6 +7,7 @@ import re
 MAX_PATH = 1024
 MAX_SEGMENT_BYTES = 255  # a file name's limit on common filesystems (the local store)
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+_MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
 
 
 class UnsafePath(ValueError):
@@ -53,3 +54,10 @@ def run_prefix(run_id: str) -> str:
 
 def object_key(run_id: str, path: str) -> str:
     return f"{run_prefix(run_id)}/{artifact_path(path)}"
+
+
+def model_prefix(model_id: str) -> str:
+    """The key prefix of a logged model's artifacts (MLflow 3); never a run's (no run id has '/')."""
+    if not _MODEL_ID.match(model_id):
+        raise UnsafePath("model_id must be m- and 32 lowercase hex characters")
+    return f"models/{model_id}/artifacts"

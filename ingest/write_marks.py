@@ -47,3 +47,7 @@ def run_entity(run_id: str) -> str:
 
 def experiment_entity(experiment_id: str) -> str:
     return f"experiment:{experiment_id}"
+
+
+def model_entity(model_id: str) -> str:
+    return f"model:{model_id}"

@@ -57,6 +57,24 @@ COLUMNS: dict[str, list[str]] = {
         "seq",
         "event_id",
     ],
+    "logged_model_events": [
+        "model_id",
+        "event_time",
+        "seq",
+        "event_id",
+        "kind",
+        "experiment_id",
+        "name",
+        "model_type",
+        "source_run_id",
+        "artifact_uri",
+        "status",
+        "status_message",
+    ],
+    "logged_model_tags": ["model_id", "key", "value", "deleted", "event_time", "seq", "event_id"],
+    "logged_model_params": ["model_id", "key", "value", "event_time", "seq", "event_id"],
+    "model_artifacts": ["model_id", "path", "size", "sha256", "uri", "event_time", "seq", "event_id"],
+    "run_outputs": ["run_id", "model_id", "step", "event_time", "seq", "event_id"],
     "dead_letters": ["received_at", "source", "partition", "offset", "reason", "payload"],
     **REGISTRY_COLUMNS,
 }
@@ -237,6 +255,40 @@ def _on_rows(handler: Callable[[dict[str, list[Row]], dict[str, Any], Time, byte
     return handle
 
 
+def _model_event(r: dict[str, Any], t: Time, eid: bytes, kind: str, **fields: Any) -> Row:
+    f = {"experiment_id": "", **fields}
+    columns = ("name", "model_type", "source_run_id", "artifact_uri", "status", "status_message")
+    return [r["model_id"], *t, eid, kind, f["experiment_id"], *(f.get(c) for c in columns)]
+
+
+def _model_created(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
+    fields = {k: r[k] for k in ("experiment_id", "name", "model_type", "source_run_id", "artifact_uri")}
+    b.rows["logged_model_events"].append(_model_event(r, t, eid, "created", **fields))
+    b.rows["logged_model_tags"].extend([r["model_id"], k, v, 0, *t, eid] for k, v in r["tags"].items())
+    _model_params(b, r, t, eid)
+
+
+def _model_finalized(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
+    fields = {"status": r["status"], "status_message": r["status_message"]}
+    b.rows["logged_model_events"].append(_model_event(r, t, eid, "finalized", **fields))
+
+
+def _model_tags(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
+    b.rows["logged_model_tags"].extend([r["model_id"], k, v, 0, *t, eid] for k, v in r["tags"].items())
+
+
+def _model_params(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
+    b.rows["logged_model_params"].extend([r["model_id"], k, v, *t, eid] for k, v in r["params"].items())
+
+
+def _model_artifact(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
+    b.rows["model_artifacts"].append([r["model_id"], r["path"], r["size"], r["sha256"], r["uri"], *t, eid])
+
+
+def _run_outputs(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
+    b.rows["run_outputs"].extend([r["run_id"], m["model_id"], m["step"], *t, eid] for m in r["models"])
+
+
 _HANDLERS: dict[str, Handler] = {
     "ExperimentCreated": _experiment_created,
     "ExperimentRenamed": _experiment_kind("renamed"),
@@ -255,6 +307,16 @@ _HANDLERS: dict[str, Handler] = {
     "ArtifactLogged": _artifact,
     "InputsLogged": _inputs,
     **{name: _on_rows(handler) for name, handler in REGISTRY_HANDLERS.items()},
+    "LoggedModelCreated": _model_created,
+    "LoggedModelFinalized": _model_finalized,
+    "LoggedModelDeleted": lambda b, r, t, eid: b.rows["logged_model_events"].append(_model_event(r, t, eid, "deleted")),
+    "LoggedModelTagsSet": _model_tags,
+    "LoggedModelTagDeleted": lambda b, r, t, eid: b.rows["logged_model_tags"].append(
+        [r["model_id"], r["key"], "", 1, *t, eid]
+    ),
+    "LoggedModelParamsLogged": _model_params,
+    "ModelArtifactLogged": _model_artifact,
+    "RunOutputsLogged": _run_outputs,
 }
 
 

@@ -9,7 +9,9 @@ from api.access import run_access
 from api.artifact_routes import artifact_read_router, artifact_write_router
 from api.context import ReadContext
 from api.mlflow.access import mlflow_access, registry_access
+from api.mlflow.artifacts import mlflow_artifacts_router
 from api.mlflow.context import MlflowContext
+from api.mlflow.models import model_read_router
 from api.mlflow.registry_routes import mlflow_registry_read_router, registry_history_router
 from api.mlflow.routes import mlflow_read_router
 from api.routes import read_router
@@ -18,6 +20,7 @@ from api.series_routes import series_router
 from artifacts.store import DEFAULT_MAX_SIZE, ArtifactStore
 from ingest.gateway import gateway_router
 from ingest.log.base import EventLog
+from ingest.mlflow_models import model_write_router
 from ingest.mlflow_registry import mlflow_registry_write_router
 from ingest.mlflow_writes import MlflowWriter, ensure_default_experiment, mlflow_write_router
 from ingest.write_marks import WriteMarks
@@ -28,6 +31,7 @@ from runstream.health import Check, clickhouse_check, health_router
 
 VERSION = "0.1.0"
 MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")  # the second is what MLflow's UI calls
+MLFLOW_ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
 
 
 def build_app(
@@ -59,7 +63,7 @@ def build_app(
             app.include_router(read_router(ctx))
             app.include_router(series_router(ctx))
             app.include_router(search_router(ctx))
-            _mount_mlflow(app, ctx, log)
+            _mount_mlflow(app, ctx, log, artifacts, artifact_max_size)
             if artifacts is not None:
                 reading = Depends(run_access(store, "read"))
                 app.include_router(artifact_read_router(ctx, artifacts), dependencies=[reading])
@@ -73,19 +77,34 @@ def build_app(
     return app
 
 
-def _mount_mlflow(app: FastAPI, ctx: ReadContext, log: EventLog | None) -> None:
+def _mount_mlflow(
+    app: FastAPI, ctx: ReadContext, log: EventLog | None, artifacts: ArtifactStore | None, artifact_max_size: int
+) -> None:
     """MLflow's tracking API: reads wherever ClickHouse is reachable; writes where the log is too,
     sharing one record of this process's writes so the client reads what it wrote; the model
-    registry likewise, with its history under /api/v1. Artifacts and logged models mount beside
-    these under the same prefixes."""
+    registry likewise, with its history under /api/v1; the proxied artifact service (mlflow-artifacts)
+    where there is an artifact store."""
     mlflow = MlflowContext(ctx, WriteMarks())
     access = Depends(mlflow_access(ctx.store))
     registry = Depends(registry_access)
-    routers = [(mlflow_read_router(mlflow), access), (mlflow_registry_read_router(mlflow), registry)]
+    routers = [
+        (mlflow_read_router(mlflow), access),
+        (model_read_router(mlflow), access),
+        (mlflow_registry_read_router(mlflow), registry),
+    ]
+    writer = None
     if log is not None:
         ensure_default_experiment(log, ctx.store)
         writer = MlflowWriter(log, mlflow)
-        routers += [(mlflow_write_router(writer), access), (mlflow_registry_write_router(writer), registry)]
+        routers += [
+            (mlflow_write_router(writer), access),
+            (model_write_router(writer), access),
+            (mlflow_registry_write_router(writer), registry),
+        ]
+    if artifacts is not None:  # checks access itself: its paths name the run or model
+        artifact_router = mlflow_artifacts_router(mlflow, artifacts, writer, artifact_max_size)
+        for prefix in MLFLOW_ARTIFACT_PREFIXES:
+            app.include_router(artifact_router, prefix=prefix, include_in_schema=prefix == MLFLOW_ARTIFACT_PREFIXES[0])
     for router, check in routers:
         for prefix in MLFLOW_PREFIXES:
             app.include_router(

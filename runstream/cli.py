@@ -145,9 +145,13 @@ def projector(
 @_option("--grace", envvar="RUNSTREAM_ARTIFACT_GRACE_S", default=7 * 86400.0, help="seconds a run stays deleted first")
 @_option("--stale-uploads", envvar="RUNSTREAM_ARTIFACT_STALE_UPLOAD_S", default=86400.0, help="abort older uploads")
 def gc(clickhouse_url: str, artifact_root: str, artifact_policy: Policy, grace: float, stale_uploads: float) -> None:
-    """Artifact garbage collection (run it from cron): deleted runs' artifacts, abandoned uploads."""
+    """Artifact garbage collection (run it from cron): deleted runs' and logged models' artifacts,
+    abandoned uploads."""
     done = collect(ClickHouse(clickhouse_url).client, store_for(artifact_root), artifact_policy, grace, stale_uploads)
-    click.echo(f"runs: {done.runs}, objects removed: {done.objects}, uploads aborted: {done.aborted_uploads}")
+    click.echo(
+        f"runs: {done.runs}, models: {done.models}, objects removed: {done.objects}, "
+        f"uploads aborted: {done.aborted_uploads}"
+    )
 
 
 @main.command()

@@ -62,11 +62,13 @@ def event(name: str, /, **fields: Any) -> tuple[str, dict[str, Any]]:
 
 
 def partition_key(name: str, record: dict[str, Any]) -> str:
-    """Events of one run (or one experiment, or one registered model) share a key, so the log keeps
-    them in order."""
+    """Events of one run (or one experiment, one logged model, one registered model) share a key, so
+    the log keeps them in order."""
     if "registered_model_id" in record:
         return str(record["registered_model_id"])
-    return str(record["experiment_id"] if name in EXPERIMENT_EVENTS else record["run_id"])
+    if name in EXPERIMENT_EVENTS:
+        return str(record["experiment_id"])
+    return str(record["run_id"] if "run_id" in record else record["model_id"])
 
 
 @dataclass

@@ -26,6 +26,8 @@ _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _EXPERIMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ALIAS = re.compile(r"^[\w\-]+$")
+_MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
+MODEL_STATUSES = ("PENDING", "READY", "FAILED")
 
 
 class InvalidEvent(ValueError):
@@ -82,6 +84,8 @@ def validate(name: str, record: dict[str, Any]) -> None:
         _registry(name, record)
     if "experiment_id" in record:
         _check(bool(_EXPERIMENT_ID.match(record["experiment_id"])), "invalid experiment_id")
+    if "model_id" in record:
+        _check(bool(_MODEL_ID.match(record["model_id"])), "model_id must be m- and 32 lowercase hex characters")
     match name:
         case "ExperimentCreated":
             _text(record["name"], "experiment name", MAX_EXPERIMENT_NAME)
@@ -107,13 +111,30 @@ def validate(name: str, record: dict[str, Any]) -> None:
             _values(record["tags"], "tag", MAX_RUN_TAG_VALUE)
         case "MetricBatch":
             _metric_batch(record)
-        case "ArtifactLogged":
+        case "ArtifactLogged" | "ModelArtifactLogged":
             try:
                 artifact_path(record["path"])
             except UnsafePath as exc:
                 raise InvalidEvent(str(exc)) from exc
             _check(record["size"] >= 0, "negative artifact size")
             _check(bool(_SHA256.match(record["sha256"])), "sha256 must be 64 lowercase hex characters")
+        case "LoggedModelCreated":
+            _text(record["name"], "model name", MAX_RUN_NAME)
+            run = record["source_run_id"]
+            _check(run is None or bool(_RUN_ID.match(run)), "invalid source_run_id")
+            _values(record["tags"], "model tag", MAX_RUN_TAG_VALUE)
+            _values(record["params"], "model param", MAX_PARAM_VALUE)
+        case "LoggedModelFinalized":
+            _check(record["status"] in MODEL_STATUSES, f"model status must be one of {', '.join(MODEL_STATUSES)}")
+        case "LoggedModelTagsSet":
+            _values(record["tags"], "model tag", MAX_RUN_TAG_VALUE)
+        case "LoggedModelTagDeleted":
+            _keys([record["key"]], "model tag")
+        case "LoggedModelParamsLogged":
+            _values(record["params"], "model param", MAX_PARAM_VALUE)
+        case "RunOutputsLogged":
+            for output in record["models"]:
+                _check(bool(_MODEL_ID.match(output["model_id"])), "invalid model_id in outputs")
         case "InputsLogged":
             for dataset in record["datasets"]:
                 _text(dataset["name"], "dataset name", MAX_KEY)

@@ -1,7 +1,8 @@
 """Per-experiment access on MLflow's API, when auth is on: the experiments a request names
 (experiment_id / experiment_ids) and those of the runs it names (run_id / run_uuid / run_ids), in
-its query or JSON body, need read access for reads (GET, searches) and write access otherwise. An
-experiment created by name has no id yet: the user's default access decides."""
+its query or JSON body, and of the logged model in its path (model_id), need read access for reads
+(GET, searches) and write access otherwise. An experiment created by name has no id yet: the user's
+default access decides."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from typing import Any
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
+from api.mlflow.models import model_experiments
 from api.queries import run_experiments
 from runstream.auth import Access, CurrentPrincipal, require
 from runstream.clickhouse import ClickHouse
 
-_SEARCHES = ("/experiments/search", "/runs/search")  # POSTs that only read
+_SEARCHES = ("/experiments/search", "/runs/search", "/logged-models/search")  # POSTs that only read
 
 
 def _named(query: Any, body: dict[str, Any], one: tuple[str, ...], many: str) -> list[str]:
@@ -41,6 +43,8 @@ def mlflow_access(store: ClickHouse) -> Callable[[Request, CurrentPrincipal], Aw
         runs = _named(request.query_params, body, ("run_id", "run_uuid"), "run_ids")
         if runs:
             experiments += (await run_in_threadpool(run_experiments, store.client, runs)).values()
+        if model_id := request.path_params.get("model_id"):
+            experiments += (await run_in_threadpool(model_experiments, store.client, [model_id])).values()
         if request.url.path.endswith("/experiments/create"):
             experiments.append(None)
         require(principal, wanted, experiments)

@@ -30,9 +30,26 @@ def dataset_inputs(client: Client, run_ids: list[str]) -> dict[str, list[dict[st
     return out
 
 
+_OUTPUTS = (
+    "SELECT run_id, model_id, step FROM run_outputs FINAL WHERE run_id IN {ids:Array(String)} "
+    "ORDER BY run_id, event_time, seq LIMIT 1 BY run_id, model_id, step"
+)
+
+
+def model_outputs(client: Client, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Per run, the logged models it produced (MLflow 3's runs/outputs), in the order logged."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    if run_ids:
+        for run_id, model_id, step in client.query(_OUTPUTS, parameters={"ids": run_ids}).result_rows:
+            out.setdefault(run_id, []).append({"model_id": model_id, "step": step})
+    return out
+
+
 def runs_with_inputs(client: Client, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    inputs = dataset_inputs(client, [r["run_id"] for r in runs])
-    return [shapes.run(r, inputs.get(r["run_id"], [])) for r in runs]
+    """Runs as MLflow shows them: with their dataset inputs and model outputs."""
+    ids = [r["run_id"] for r in runs]
+    inputs, outputs = dataset_inputs(client, ids), model_outputs(client, ids)
+    return [shapes.run(r, inputs.get(r["run_id"], []), outputs.get(r["run_id"], [])) for r in runs]
 
 
 def run(client: Client, run_id: str) -> dict[str, Any] | None:

@@ -63,13 +63,18 @@ def metric(key: str, value: float, timestamp: int, step: int) -> dict[str, Any]:
     return {"key": key, "value": json_float(value), "timestamp": timestamp, "step": step}
 
 
-def run(r: dict[str, Any], dataset_inputs: list[dict[str, Any]]) -> dict[str, Any]:
+def run(
+    r: dict[str, Any], dataset_inputs: list[dict[str, Any]], model_outputs: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     metrics = [{"key": k, **m} for k, m in r["metrics"].items()]  # values are already JSON floats
-    return {
+    shaped = {
         "info": run_info(r),
         "data": {"metrics": metrics, "params": key_values(r["params"]), "tags": key_values(r["tags"])},
         "inputs": {"dataset_inputs": dataset_inputs},
     }
+    if model_outputs:  # MLflow 3's RunOutputs; absent when empty, as protobuf JSON leaves it
+        shaped["outputs"] = {"model_outputs": model_outputs}
+    return shaped
 
 
 def mlflow_json(body: dict[str, Any]) -> Response:

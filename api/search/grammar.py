@@ -134,6 +134,36 @@ EXPERIMENTS = Dialect(
 )
 
 
+_MODEL_ATTRIBUTE = Entity(
+    "attribute",
+    keys={
+        "name": ("name", "string"),
+        "model_id": ("model_id", "id"),
+        "model_type": ("model_type", "string"),
+        "status": ("status", "string"),
+        "source_run_id": ("source_run_id", "id"),
+        "creation_timestamp": ("creation_timestamp", "number"),
+        "creation_time": ("creation_timestamp", "number"),
+        "last_updated_timestamp": ("last_updated_timestamp", "number"),
+    },
+)
+_MODEL_PARAM = Entity("param", orderable=False)
+_MODEL_TAG = Entity("tag", orderable=False)
+# MLflow 3's logged models; their metrics (and dataset-scoped metrics) are not searchable here yet.
+LOGGED_MODELS = Dialect(
+    entities={
+        "attribute": _MODEL_ATTRIBUTE,
+        "attributes": _MODEL_ATTRIBUTE,
+        "param": _MODEL_PARAM,
+        "params": _MODEL_PARAM,
+        "tag": _MODEL_TAG,
+        "tags": _MODEL_TAG,
+    },
+    default=_MODEL_ATTRIBUTE,
+    prefixes="attributes., params., tags.",
+)
+
+
 def _describe(kind: Kind, key: str) -> str:
     return f"{kind} {key!r}"
 

@@ -15,6 +15,7 @@ from tests.services.s3_server import S3Server
 from tests.store.test_projection import message, project
 
 LIVE, DELETED, RESTORED = "1a" * 16, "2b" * 16, "3c" * 16
+MODEL = "m-" + "4d" * 16  # a deleted logged model (MLflow 3)
 
 
 @pytest.mark.parametrize("policy", ["keep", "delete"])
@@ -30,6 +31,8 @@ def test_deleted_runs_lose_or_keep_their_artifacts_by_policy(
     log.append([message("RunCreated", run_id=run, **created) for run in (LIVE, DELETED, RESTORED)])
     log.append([message("RunDeleted", run_id=DELETED), message("RunDeleted", run_id=RESTORED)])
     log.append([message("RunRestored", run_id=RESTORED)])
+    model = {"experiment_id": "0", "name": "m", "model_type": None, "source_run_id": None, "artifact_uri": "x"}
+    log.append([message("LoggedModelCreated", model_id=MODEL, **model), message("LoggedModelDeleted", model_id=MODEL)])
     project(log, store)
     log.close()
 
@@ -38,6 +41,7 @@ def test_deleted_runs_lose_or_keep_their_artifacts_by_policy(
     for run in (LIVE, DELETED, RESTORED):
         for name in ("a.txt", "d/b.txt"):
             client.put_object(Bucket=bucket, Key=f"root/{run}/artifacts/{name}", Body=b"x")
+    client.put_object(Bucket=bucket, Key=f"root/models/{MODEL}/artifacts/MLmodel", Body=b"x")
     client.create_multipart_upload(Bucket=bucket, Key=f"root/{LIVE}/artifacts/abandoned.bin")
 
     args = [
@@ -51,9 +55,9 @@ def test_deleted_runs_lose_or_keep_their_artifacts_by_policy(
     assert result.exit_code == 0, result.output
 
     left = {k.split("/")[1] for k in keys(s3, bucket)}
-    assert left == ({LIVE, RESTORED} if policy == "delete" else {LIVE, DELETED, RESTORED})
+    assert left == ({LIVE, RESTORED} if policy == "delete" else {LIVE, DELETED, RESTORED, "models"})
     assert uploads_in_progress(s3, bucket) == []
-    removed = 2 if policy == "delete" else 0
+    removed = 3 if policy == "delete" else 0
     assert f"objects removed: {removed}, uploads aborted: 1" in result.output
 
     # Within the grace period nothing goes.

@@ -198,3 +198,27 @@ def test_registry_needs_the_users_default_access_and_records_who(app: FastAPI) -
         ("version_created", "alice"),
         ("alias_set", "alice"),
     ]
+
+
+def test_logged_models_and_mlflow_artifacts_check_access(app: FastAPI) -> None:
+    http = TestClient(app)
+    api, alice = "/api/2.0/mlflow", basic(*ALICE)
+    created = http.post(f"{api}/logged-models", json={"experiment_id": "2", "name": "m"}, headers=alice)
+    assert created.status_code == 200, created.text
+    model_id = created.json()["model"]["info"]["model_id"]
+    assert http.post(f"{api}/logged-models", json={"experiment_id": "1"}, headers=BOB).status_code == 403
+    for denied in (
+        http.get(f"{api}/logged-models/{model_id}", headers=BOB),
+        http.patch(f"{api}/logged-models/{model_id}", json={"status": "LOGGED_MODEL_READY"}, headers=basic(*CAROL)),
+        http.delete(f"{api}/logged-models/{model_id}", headers=BOB),
+        http.post(f"{api}/logged-models/search", json={"experiment_ids": ["2"]}, headers=BOB),
+        http.get("/api/2.0/mlflow-artifacts/artifacts", params={"path": f"2/{RUNS['2']}/artifacts"}, headers=BOB),
+        http.put(f"/api/2.0/mlflow-artifacts/artifacts/1/{RUNS['1']}/artifacts/x.txt", content=b"x", headers=BOB),
+        http.put(f"/api/2.0/mlflow-artifacts/artifacts/2/models/{model_id}/artifacts/x", content=b"x", headers=BOB),
+    ):
+        assert denied.status_code == 403 and denied.json()["error_code"] == "PERMISSION_DENIED"
+    assert http.post(f"{api}/logged-models/search", json={"experiment_ids": ["1"]}, headers=BOB).status_code == 200
+    assert http.get(f"{api}/logged-models/{model_id}", headers=basic(*CAROL)).status_code == 200
+    path = f"/api/2.0/mlflow-artifacts/artifacts/1/{RUNS['1']}/artifacts/x.txt"
+    assert http.put(path, content=b"x", headers=alice).status_code == 200
+    assert http.get(path, headers=BOB).content == b"x"

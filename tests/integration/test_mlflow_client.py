@@ -118,6 +118,31 @@ def test_refused_writes_raise_mlflow_errors(client_results: dict[str, Any]) -> N
     assert (got["nan_metric"], got["nan_read_back"]) == (None, "nan")
 
 
+def test_artifacts_round_trip_through_the_client(client_results: dict[str, Any]) -> None:
+    got = result(client_results, "artifacts")
+    assert got["artifact_uri"].startswith("mlflow-artifacts:/") and got["artifact_uri"].endswith("/artifacts")
+    assert got["root"] == [["copies", True, None], ["tree", True, None], ["weights.bin", False, 2_000_000]]
+    assert got["tree"] == [["tree/plots/a.bin", False], ["tree/plots/deep", True]]
+    assert got["of_a_file"] == []
+    assert got["downloaded"] == got["sent"]  # every file, byte for byte (sha256)
+    assert got["one"] == got["sent"]["copies/weights.bin"]
+    assert MISSING in got["missing"]  # 3.x raises the server's code; 2.x wraps the server's answer
+
+
+def test_sklearn_model_is_logged_loaded_and_predicts(client_results: dict[str, Any]) -> None:
+    got = result(client_results, "sklearn_model")
+    assert got["from_run"] == got["expected"] and got["proba_equal"] is True
+    if "model_id" in got:  # 3.x: a logged model, loadable by its id too
+        assert got["from_model_id"] == got["expected"]
+        logged = got["logged"]
+        assert (logged["status"], logged["name"], logged["source_run_id"]) == ("READY", "model", True)
+        assert logged["params"] == {"C": "1.0"}  # the run's params, as MLflow copies them
+        assert logged["artifact_location"].endswith(f"/models/{got['model_id']}/artifacts")
+        assert got["searched"] is True and got["run_outputs"] == [got["model_id"]]
+    else:  # 2.x: files under the run, and the run's model history tag
+        assert got["history"] == [["model", ["python_function", "sklearn"]]]
+
+
 def _post(serve: str, path: str, body: dict[str, Any]) -> httpx.Response:
     return httpx.post(f"{serve}{API}{path}", json=body)
 
@@ -347,3 +372,109 @@ def test_alias_and_stage_history_answers_what_mlflow_cannot(serve: str) -> None:
     assert client.get_alias_at("history-renamed", "champion")["version"] == "3"  # now
     with pytest.raises(runstream.NotFound):
         client.get_model_history("no-such-model")
+
+
+ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "{exp}/{run}/artifacts/%2E%2E/%2E%2E/escape.txt",
+        "{exp}/{run}/artifacts/a/%2E/b.txt",
+        "{exp}/{run}/artifacts/a//b.txt",
+        "{exp}/{run}/artifacts/a%5Cb.txt",
+        "{exp}/{run}/artifacts/nul%00.txt",
+        "{exp}/not-a-run/artifacts/x.txt",
+        "{exp}/{run}/elsewhere/x.txt",
+        "{exp}/models/m-nothex/artifacts/x.txt",
+        "{exp}/{run}/artifacts",  # a folder, not a file
+    ],
+)
+def test_bad_artifact_paths_are_400s(serve: str, path: str) -> None:
+    run_id = _new_run(serve)
+    url = f"{serve}{ARTIFACTS}/{path.format(exp='0', run=run_id)}"
+    put = httpx.put(url, content=b"x")
+    assert put.status_code == 400, put.text
+    assert put.json()["error_code"] == INVALID
+    if not path.endswith("/artifacts"):
+        assert httpx.get(url).status_code == 400
+    listed = httpx.get(f"{serve}{ARTIFACTS}", params={"path": f"0/{run_id}/../../other"})
+    assert (listed.status_code, listed.json()["error_code"]) == (400, INVALID)
+
+
+def test_missing_artifacts_runs_and_models_are_404s(serve: str) -> None:
+    run_id = _new_run(serve)
+    base = f"{serve}{ARTIFACTS}/0/{run_id}/artifacts"
+    assert httpx.put(f"{base}/kept.txt", content=b"kept").status_code == 200
+    assert httpx.get(f"{base}/kept.txt").content == b"kept"
+    for url in (
+        f"{base}/absent.txt",  # never uploaded
+        f"{serve}{ARTIFACTS}/0/{'0' * 32}/artifacts/kept.txt",  # no such run
+        f"{serve}{ARTIFACTS}/424242/{run_id}/artifacts/kept.txt",  # the run is in another experiment
+        f"{serve}{ARTIFACTS}/0/models/m-{'0' * 32}/artifacts/MLmodel",  # no such logged model
+    ):
+        response = httpx.get(url)
+        assert (response.status_code, response.json()["error_code"]) == (404, MISSING), url
+    put = httpx.put(f"{serve}{ARTIFACTS}/0/{'0' * 32}/artifacts/x.txt", content=b"x")
+    assert (put.status_code, put.json()["error_code"]) == (404, MISSING)
+    listing = httpx.get(f"{serve}{ARTIFACTS}", params={"path": f"0/{run_id}/artifacts"})
+    assert listing.json() == {"files": [{"path": "kept.txt", "is_dir": False, "file_size": 4}]}
+    missing_model = httpx.get(f"{serve}{API}/logged-models/m-{'0' * 32}")
+    assert (missing_model.status_code, missing_model.json()["error_code"]) == (404, MISSING)
+
+
+def test_logged_model_writes_and_search_over_http(serve: str) -> None:
+    run_id = _new_run(serve)
+    created = _post(
+        serve,
+        "/logged-models",
+        {
+            "experiment_id": "0",
+            "name": "m1",
+            "source_run_id": run_id,
+            "params": [{"key": "lr", "value": "0.1"}],
+            "tags": [{"key": "t", "value": "1"}],
+        },
+    )
+    assert created.status_code == 200, created.text
+    info = created.json()["model"]["info"]
+    model_id = info["model_id"]
+    assert (info["status"], info["name"], info["source_run_id"]) == ("LOGGED_MODEL_PENDING", "m1", run_id)
+    url = f"{serve}{API}/logged-models/{model_id}"
+    assert httpx.patch(url, json={"status": "LOGGED_MODEL_READY"}).json()["model"]["info"]["status"] == (
+        "LOGGED_MODEL_READY"
+    )
+    assert httpx.patch(url, json={"status": "SLEEPING"}).status_code == 400
+    assert httpx.patch(f"{url}/tags", json={"tags": [{"key": "u", "value": "2"}]}).status_code == 200
+    assert httpx.delete(f"{url}/tags/t").status_code == 200
+    assert httpx.delete(f"{url}/tags/t").status_code == 404
+    assert (
+        _post(serve, f"/logged-models/{model_id}/params", {"params": [{"key": "k", "value": "v"}]}).status_code == 200
+    )
+    got = httpx.get(url).json()["model"]
+    assert got["info"]["tags"] == [{"key": "u", "value": "2"}]
+    assert sorted(p["key"] for p in got["data"]["params"]) == ["k", "lr"]
+
+    def search(filter_string: str) -> list[str]:
+        response = _post(serve, "/logged-models/search", {"experiment_ids": ["0"], "filter": filter_string})
+        assert response.status_code == 200, response.text
+        return [m["info"]["model_id"] for m in response.json().get("models", [])]
+
+    assert search("name = 'm1' AND status = 'READY' AND tags.u = '2' AND params.lr = '0.1'") == [model_id]
+    assert search(f"source_run_id = '{run_id}' AND tags.t IS NULL") == [model_id]
+    assert search("name = 'other'") == []
+    bad = _post(serve, "/logged-models/search", {"experiment_ids": ["0"], "filter": "name = 'm1' OR name = 'x'"})
+    assert (bad.status_code, bad.json()["error_code"]) == (400, INVALID)
+    assert httpx.delete(url).status_code == 200
+    assert httpx.get(url).status_code == 404 and search("name = 'm1'") == []
+    assert httpx.get(url, params={"allow_deleted": "true"}).status_code == 200
+    missing_run = _post(serve, "/logged-models", {"experiment_id": "0", "source_run_id": "f" * 32})
+    assert (missing_run.status_code, missing_run.json()["error_code"]) == (404, MISSING)
+    bad_model_json = _post(serve, "/runs/log-model", {"run_id": run_id, "model_json": "{not json"})
+    assert (bad_model_json.status_code, bad_model_json.json()["error_code"]) == (400, INVALID)
+    model_json = json.dumps({"artifact_path": "m", "flavors": {}, "utc_time_created": "now", "run_id": run_id})
+    history_tag = {"run_id": run_id, "key": "mlflow.log-model.history", "value": "oops"}
+    assert _post(serve, "/runs/set-tag", history_tag).status_code == 200
+    broken_history = _post(serve, "/runs/log-model", {"run_id": run_id, "model_json": model_json})
+    assert (broken_history.status_code, broken_history.json()["error_code"]) == (400, INVALID)

@@ -5,8 +5,11 @@ names start with PREFIX, so several client versions can share one server."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +40,16 @@ def error_code(call: Callable[[], object]) -> str | None:
     except MlflowException as exc:
         code: str = exc.error_code
         return code
+    return None
+
+
+def failure(call: Callable[[], object]) -> str | None:
+    """The MLflow error code and message the call raised (the message carries the server's answer
+    where the client wraps it), or None when it succeeded."""
+    try:
+        call()
+    except MlflowException as exc:
+        return f"{exc.error_code}: {exc.message}"
     return None
 
 
@@ -232,6 +245,20 @@ def version_json(version: Any) -> Result:
     }
 
 
+def sha256_of(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def tree_digests(root: str) -> dict[str, str]:
+    """sha256 of every file under root, by its '/'-separated path below root."""
+    return {
+        os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/"): sha256_of(os.path.join(folder, name))
+        for folder, _, names in os.walk(root)
+        for name in names
+    }
+
+
 @scenario
 def registry(client: MlflowClient) -> Result:
     name = named("reg-model")
@@ -326,6 +353,91 @@ def registry_errors(client: MlflowClient) -> Result:
         "rename_onto_existing": error_code(lambda: client.rename_registered_model(name, named("reg-errors-other"))),
         "bad_search": error_code(lambda: client.search_registered_models("name = 'a' OR name = 'b'")),
     }
+
+
+@scenario
+def artifacts(client: MlflowClient) -> Result:
+    mlflow.set_experiment(named("compat-artifacts"))
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "src")
+        os.makedirs(os.path.join(src, "plots", "deep"))
+        files = {"notes.txt": b"hello", "plots/a.bin": os.urandom(300_000), "plots/deep/b.json": b"{}"}
+        for rel, data in files.items():
+            with open(os.path.join(src, *rel.split("/")), "wb") as f:
+                f.write(data)
+        single = os.path.join(tmp, "weights.bin")
+        with open(single, "wb") as f:
+            f.write(os.urandom(2_000_000))
+        with mlflow.start_run() as run:
+            mlflow.log_artifact(single)
+            mlflow.log_artifact(single, artifact_path="copies")
+            mlflow.log_artifacts(src, artifact_path="tree")
+        run_id = run.info.run_id
+        out = os.path.join(tmp, "out")
+        os.makedirs(out)
+        whole = mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=out)
+        os.makedirs(os.path.join(tmp, "one"))  # 2.x wants the destination to exist
+        one = client.download_artifacts(run_id, "copies/weights.bin", os.path.join(tmp, "one"))
+        return {
+            "artifact_uri": run.info.artifact_uri,
+            "root": sorted((f.path, f.is_dir, f.file_size) for f in client.list_artifacts(run_id)),
+            "tree": sorted((f.path, f.is_dir) for f in client.list_artifacts(run_id, "tree/plots")),
+            "of_a_file": [f.path for f in client.list_artifacts(run_id, "weights.bin")],  # MLflow: a file lists empty
+            "sent": {
+                **{f"tree/{k}": hashlib.sha256(v).hexdigest() for k, v in files.items()},
+                "weights.bin": sha256_of(single),
+                "copies/weights.bin": sha256_of(single),
+            },
+            "downloaded": tree_digests(whole),
+            "one": sha256_of(one),
+            "missing": failure(lambda: client.download_artifacts(run_id, "nope.txt", tmp)),
+        }
+
+
+@scenario
+def sklearn_model(client: MlflowClient) -> Result:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    major = int(mlflow.__version__.split(".")[0])
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(200, 4))
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
+    model = LogisticRegression().fit(x, y)
+    mlflow.set_experiment(named("compat-models"))
+    with mlflow.start_run() as run:
+        mlflow.log_param("C", 1.0)
+        mlflow.log_metric("acc", float(model.score(x, y)))
+        naming = {"name": "model"} if major >= 3 else {"artifact_path": "model"}
+        info = mlflow.sklearn.log_model(model, **naming)
+    expected = model.predict_proba(x)[:, 1].tolist()
+    loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    got: Result = {
+        "expected": model.predict(x).tolist(),
+        "from_run": loaded.predict(x).tolist(),
+        "proba_equal": mlflow.sklearn.load_model(f"runs:/{run.info.run_id}/model").predict_proba(x)[:, 1].tolist()
+        == expected,
+    }
+    if major >= 3:
+        logged = client.get_logged_model(info.model_id)
+        found = client.search_logged_models([run.info.experiment_id], filter_string="name = 'model'")
+        got |= {
+            "from_model_id": mlflow.pyfunc.load_model(f"models:/{info.model_id}").predict(x).tolist(),
+            "logged": {
+                "status": str(logged.status),
+                "name": logged.name,
+                "source_run_id": logged.source_run_id == run.info.run_id,
+                "params": logged.params,
+                "artifact_location": logged.artifact_location,
+            },
+            "searched": [m.model_id for m in found] == [info.model_id],
+            "run_outputs": [o.model_id for o in client.get_run(run.info.run_id).outputs.model_outputs],
+            "model_id": info.model_id,
+        }
+    else:
+        history = json.loads(client.get_run(run.info.run_id).data.tags["mlflow.log-model.history"])
+        got["history"] = [(m["artifact_path"], sorted(m["flavors"])) for m in history]
+    return got
 
 
 def main() -> None:

@@ -10,7 +10,10 @@ from prometheus_client import REGISTRY
 
 import projector.migrate as migrate_module
 import projector.projector as projector_module
+from api import artifacts as artifact_queries
 from api import queries
+from api.mlflow import models as mlflow_models
+from api.mlflow import queries as mlflow_queries
 from api.mlflow import registry_queries as rq
 from ingest.log.local import LocalLog
 from projector.projector import Projector
@@ -136,7 +139,7 @@ def test_migration_folds_the_state_of_runs_projected_before_it(log, request, bac
     project(log, store)
     assert store.client.query("EXISTS TABLE run_state").result_rows == [(0,)]
     monkeypatch.undo()
-    assert migrate_module.migrate(store)[0] == 2  # then the later ones
+    assert migrate_module.migrate(store)[0] == 2  # then those after it
     assert_run_folded(store)
 
 
@@ -313,3 +316,51 @@ def test_registry_events_fold_in_log_order_and_a_replay_changes_nothing(log, sto
     consumer.close()
     project(log, store)
     assert answers() == first
+
+
+def test_logged_models_fold_and_replay_changes_no_answer(log, store):
+    model = "m-" + "ab" * 16
+    created = message(
+        "LoggedModelCreated",
+        model_id=model,
+        experiment_id="7",
+        name="model",
+        model_type=None,
+        source_run_id=RUN,
+        artifact_uri=f"mlflow-artifacts:/7/models/{model}/artifacts",
+        tags={"t": "1", "gone": "x"},
+        params={"lr": "0.1"},
+    )
+    log.append([created])
+    log.append([message("LoggedModelParamsLogged", model_id=model, params={"lr": "0.5", "k": "v"})])
+    log.append([message("LoggedModelTagDeleted", model_id=model, key="gone")])
+    log.append([message("LoggedModelFinalized", model_id=model, status="READY", status_message=None)])
+    artifact = {"path": "MLmodel", "size": 3, "sha256": "0" * 64, "uri": "file:///x"}
+    log.append([message("ModelArtifactLogged", model_id=model, **artifact)])
+    log.append([message("RunOutputsLogged", run_id=RUN, models=[{"model_id": model, "step": 2}])])
+    log.append([message("LoggedModelFinalized", model_id="m-bad", status="READY", status_message=None)])
+
+    def answers():
+        found = mlflow_models.logged_model(store.client, model)
+        assert found is not None
+        listed = artifact_queries.artifacts(store.client, model, "", False, "model")
+        return (
+            {k: found[k] for k in ("status", "name", "source_run_id", "deleted", "tags", "params")},
+            [f["path"] for f in listed],
+            mlflow_queries.model_outputs(store.client, [RUN]),
+        )
+
+    project(log, store)
+    expected = (
+        {"status": "READY", "name": "model", "source_run_id": RUN, "deleted": 0, "tags": {"t": "1"},
+         "params": {"lr": "0.1", "k": "v"}},  # the first value of a param wins
+        ["MLmodel"],
+        {RUN: [{"model_id": model, "step": 2}]},
+    )  # fmt: skip
+    assert answers() == expected
+    assert store.client.query("SELECT count() FROM dead_letters").result_rows[0][0] == 1  # the bad model id
+    consumer = log.consumer(GROUP)
+    consumer.commit({0: 1})  # the whole log again
+    consumer.close()
+    project(log, store)
+    assert answers() == expected

@@ -10,6 +10,7 @@ from schemas.events import MetricColumns, event, metric_batch_fields, metric_col
 from schemas.registry import AVRO_DIR, SchemaRegistry, parse_event_schema, registry
 
 RUN = "0123456789abcdef0123456789abcdef"
+MODEL = "m-0123456789abcdef0123456789abcdef"
 
 SAMPLES: dict[str, dict[str, Any]] = {
     "ExperimentCreated": {"experiment_id": "1", "name": "e", "artifact_location": None, "tags": {"a": "b"}},
@@ -65,6 +66,23 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "ModelVersionStageTransitioned": {"registered_model_id": RUN, "version": 1, "stage": "Staging", "user": "u"},
     "ModelVersionTagSet": {"registered_model_id": RUN, "version": 1, "key": "k", "value": "v", "user": "u"},
     "ModelVersionTagDeleted": {"registered_model_id": RUN, "version": 1, "key": "k", "user": "u"},
+    "LoggedModelCreated": {
+        "model_id": MODEL,
+        "experiment_id": "1",
+        "name": "model",
+        "model_type": None,
+        "source_run_id": RUN,
+        "artifact_uri": f"mlflow-artifacts:/1/models/{MODEL}/artifacts",
+        "tags": {"t": "1"},
+        "params": {"lr": "0.1"},
+    },
+    "LoggedModelFinalized": {"model_id": MODEL, "status": "READY", "status_message": None},
+    "LoggedModelDeleted": {"model_id": MODEL},
+    "LoggedModelTagsSet": {"model_id": MODEL, "tags": {"x": "y"}},
+    "LoggedModelTagDeleted": {"model_id": MODEL, "key": "x"},
+    "LoggedModelParamsLogged": {"model_id": MODEL, "params": {"k": "v"}},
+    "ModelArtifactLogged": {"model_id": MODEL, "path": "MLmodel", "size": 3, "sha256": "0" * 64, "uri": "file:///x"},
+    "RunOutputsLogged": {"run_id": RUN, "models": [{"model_id": MODEL, "step": 0}]},
 }
 
 

@@ -1,0 +1,131 @@
+"""MLflow's proxied artifact service (`/api/2.0/mlflow-artifacts/artifacts/...`), what the client
+uses for `mlflow-artifacts:` URIs: upload (PUT), folder listing and download (GET). Paths are
+`<experiment>/<run_id>/artifacts/<path>` (a run's files) or `<experiment>/models/<model_id>/artifacts/
+<path>` (an MLflow 3 logged model's). The bytes go through the artifact store; each file stored is
+recorded by an event (ArtifactLogged, ModelArtifactLogged), so listings come from ClickHouse and
+downloads are checked against the recorded sha256, as on the native artifact routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import Response, StreamingResponse
+
+from api import artifacts as listings
+from api.artifact_routes import SHA256_HEADER, RequestBody, store_call, too_large, verified
+from api.artifacts import Owner
+from api.mlflow.context import MlflowContext
+from api.mlflow.models import logged_model
+from api.mlflow.shapes import mlflow_json
+from api.queries import run_experiments
+from artifacts.paths import UnsafePath, artifact_path, model_prefix, run_prefix
+from artifacts.store import ArtifactStore
+from ingest.mlflow_writes import MlflowWriter
+from ingest.write_marks import model_entity, run_entity
+from runstream.auth import Access, CurrentPrincipal, require
+from runstream.errors import ApiError, invalid, not_found
+from schemas.events import event
+
+_LAYOUT = "<experiment>/<run_id>/artifacts/<path> or <experiment>/models/<model_id>/artifacts/<path>"
+
+
+@dataclass(frozen=True)
+class Target:
+    owner: Owner
+    owner_id: str
+    experiment_id: str
+    prefix: str  # the owner's key prefix in the store
+    path: str  # relative to the owner's artifacts; '' is their root
+
+    @property
+    def key(self) -> str:
+        return f"{self.prefix}/{self.path}"
+
+
+def target(path: str) -> Target:
+    """Where an mlflow-artifacts path points; a path that could leave its owner's prefix is a 400."""
+    try:
+        parts = artifact_path(path.removesuffix("/")).split("/")
+        if len(parts) >= 3 and parts[1] != "models" and parts[2] == "artifacts":
+            return Target("run", parts[1], parts[0], run_prefix(parts[1]), "/".join(parts[3:]))
+        if len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
+            return Target("model", parts[2], parts[0], model_prefix(parts[2]), "/".join(parts[4:]))
+    except UnsafePath as exc:
+        raise invalid(f"invalid artifact path {path!r}: {exc}") from exc
+    raise invalid(f"invalid artifact path {path!r}: artifacts live under {_LAYOUT}")
+
+
+def mlflow_artifacts_router(
+    ctx: MlflowContext, store: ArtifactStore, writer: MlflowWriter | None, max_size: int
+) -> APIRouter:
+    """Listing and download; upload too when given a writer (the role has the event log)."""
+    router = APIRouter(tags=["mlflow-artifacts"])
+
+    async def owned(t: Target, principal: CurrentPrincipal, wanted: Access) -> None:
+        """404 unless the run or model exists in the path's experiment; 403 without access to it."""
+        if t.owner == "run":
+            await ctx.settled(run_entity(t.owner_id))
+            experiment_id = (await ctx.query(run_experiments, [t.owner_id])).get(t.owner_id)
+        else:
+            await ctx.settled(model_entity(t.owner_id))
+            found = await ctx.query(logged_model, t.owner_id)
+            experiment_id = found["experiment_id"] if found else None
+        if experiment_id != t.experiment_id:
+            raise not_found(f"no {t.owner} {t.owner_id!r} in experiment {t.experiment_id!r}")
+        require(principal, wanted, [experiment_id])
+
+    @router.get("/artifacts", summary="A folder's entries (MLflow's ListArtifacts)")
+    async def list_artifacts(principal: CurrentPrincipal, path: str = "") -> Response:
+        t = target(path)
+        await owned(t, principal, "read")
+        entries = await ctx.query(listings.artifacts, t.owner_id, t.path, False, t.owner)
+        files = [
+            {"path": e["path"].rpartition("/")[2], "is_dir": e["is_dir"]}
+            | ({} if e["is_dir"] else {"file_size": e["size"]})
+            for e in entries
+        ]
+        return mlflow_json({"files": files or None})
+
+    @router.get("/artifacts/{path:path}", summary="One file's bytes, checked against the recorded sha256")
+    async def download_artifact(path: str, principal: CurrentPrincipal) -> Response:
+        t = target(path)
+        await owned(t, principal, "read")
+        found = await ctx.query(listings.artifact, t.owner_id, t.path, t.owner) if t.path else None
+        if found is None:
+            raise not_found(f"{t.owner} {t.owner_id} has no artifact {t.path!r}")
+        size = await store_call(store.size, t.key)
+        chunks = verified(await store_call(store.read, t.key, 0, size), t.path, found["sha256"])
+        headers = {"content-length": str(size), SHA256_HEADER: found["sha256"]}
+        return StreamingResponse(chunks, headers=headers, media_type="application/octet-stream")
+
+    if writer is None:
+        return router
+
+    @router.put("/artifacts/{path:path}", summary="Upload one file (MLflow's UploadArtifact)")
+    async def upload_artifact(
+        path: str,
+        request: Request,
+        principal: CurrentPrincipal,
+        content_length: Annotated[int | None, Header()] = None,
+    ) -> Response:
+        t = target(path)
+        if not t.path:
+            raise invalid(f"invalid artifact path {path!r}: name a file under {_LAYOUT}")
+        await owned(t, principal, "write")
+        if content_length is None:
+            raise ApiError(411, "INVALID_PARAMETER_VALUE", "Content-Length is required")
+        if content_length > max_size:
+            raise too_large(content_length, max_size)
+        body = RequestBody(request.stream(), content_length)
+        await store_call(store.upload, t.key, body)
+        stored = {"path": t.path, "size": body.received, "sha256": body.sha256.hexdigest(), "uri": store.uri(t.key)}
+        if t.owner == "run":
+            await writer.append([event("ArtifactLogged", run_id=t.owner_id, **stored)], run_entity(t.owner_id))
+        else:
+            recorded = event("ModelArtifactLogged", model_id=t.owner_id, **stored)
+            await writer.append([recorded], model_entity(t.owner_id))
+        return mlflow_json({})
+
+    return router
