@@ -23,6 +23,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from api.mlflow import registry_queries as rq
+from api.mlflow.models import logged_model
 from api.mlflow.registry_routes import REGISTRY, RegistryReads, canonical_stage
 from api.mlflow.shapes import mlflow_json
 from ingest.mlflow_requests import KeyValue, check_name
@@ -262,8 +263,12 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
         tags = {t.key: t.value for t in body.tags}
         for key in tags:
             check_name("tag", key)
-        if body.run_id:
-            await w.run(body.run_id)  # 404 for a run that does not exist
+        run_id = body.run_id or None
+        if run_id:
+            await w.run(run_id)  # 404 for a run that does not exist
+        elif body.model_id:  # MLflow 3 registers a logged model: the version's run is the model's run
+            logged = await w.ctx.query(logged_model, body.model_id)
+            run_id = logged["source_run_id"] if logged else None
         who = user(principal)
         async with lock:
             model_id = await model(body.name)
@@ -276,7 +281,7 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
                     registered_model_id=model_id,
                     version=number,
                     source=body.source,
-                    run_id=body.run_id or None,
+                    run_id=run_id,
                     run_link=body.run_link or None,
                     logged_model_id=body.model_id or None,
                     description=body.description,

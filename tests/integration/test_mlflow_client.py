@@ -143,6 +143,13 @@ def test_sklearn_model_is_logged_loaded_and_predicts(client_results: dict[str, A
         assert got["history"] == [["model", ["python_function", "sklearn"]]]
 
 
+def test_autologged_model_registered_aliased_and_loaded_by_alias(client_results: dict[str, Any]) -> None:
+    got = result(client_results, "registered_sklearn")
+    assert got["by_alias"] == got["expected"]  # models:/Name@alias through the registry to the files
+    assert got["autolog_C"] == "0.5" and "training_accuracy_score" in got["autolog_metrics"]
+    assert got["version_run"][0] == got["version_run"][1]  # the version knows its run
+
+
 def _post(serve: str, path: str, body: dict[str, Any]) -> httpx.Response:
     return httpx.post(f"{serve}{API}{path}", json=body)
 

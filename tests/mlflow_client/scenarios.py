@@ -440,6 +440,37 @@ def sklearn_model(client: MlflowClient) -> Result:
     return got
 
 
+@scenario
+def registered_sklearn(client: MlflowClient) -> Result:
+    """autolog for scikit-learn, log_model with registered_model_name, an alias, load by alias."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    major = int(mlflow.__version__.split(".")[0])
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(200, 3))
+    y = (x[:, 0] - x[:, 2] > 0).astype(int)
+    name = named("sk-registered")
+    mlflow.set_experiment(named("compat-registered"))
+    mlflow.sklearn.autolog(log_models=False)
+    try:
+        with mlflow.start_run() as run:
+            model = LogisticRegression(C=0.5).fit(x, y)
+            naming = {"name": "model"} if major >= 3 else {"artifact_path": "model"}
+            mlflow.sklearn.log_model(model, registered_model_name=name, **naming)
+    finally:
+        mlflow.sklearn.autolog(disable=True)
+    client.set_registered_model_alias(name, "champion", "1")
+    data = client.get_run(run.info.run_id).data
+    return {
+        "expected": model.predict(x).tolist(),
+        "by_alias": mlflow.pyfunc.load_model(f"models:/{name}@champion").predict(x).tolist(),
+        "autolog_C": data.params.get("C"),
+        "autolog_metrics": sorted(k for k in data.metrics if k.startswith("training_")),
+        "version_run": [client.get_model_version(name, "1").run_id, run.info.run_id],
+    }
+
+
 def main() -> None:
     global PREFIX
     mlflow.set_tracking_uri(sys.argv[1])
