@@ -1,0 +1,113 @@
+"""The MLflow client against runstream and against MLflow's own server, in one run.
+
+    .venv/bin/python -m bench.mlflow_client [--seconds 20] [--history-points 1000000] [--backends sqlite,postgres]
+
+The same official client (MLflow 3.17.2, its venv from bench/requirements-mlflow.txt) calls, in
+bench/mlflow_client_calls.py: log_batch of 1,000 metrics in a loop, from 1 and from 8 writer processes
+at once (metrics/s over `--seconds`), then get_metric_history of a run of `--history-points` points
+(logged by log_batch; p50 of `--history-reps` calls). runstream: `runstream serve` (embedded: gateway, projector and
+API in one process, as a user starts it); MLflow: `mlflow server --workers 1` on sqlite and on
+PostgreSQL. Results: bench/results/mlflow_client.json, with runstream/MLflow ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from bench import mlflow_side
+from tests.integration.roles import Role
+from tests.services.ports import free_port
+
+RESULTS = Path(__file__).resolve().parent / "results" / "mlflow_client.json"
+CALLS = Path(__file__).resolve().parent / "mlflow_client_calls.py"
+
+
+def _call(venv: Path, *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), str(CALLS), *args], capture_output=True, text=True, check=False, timeout=3600
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed: {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def measure(venv: Path, uri: str, args: argparse.Namespace) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for writers in (1, 8):
+        with ThreadPoolExecutor(writers) as pool:
+            runs = list(pool.map(lambda _: _call(venv, "log-batch", uri, str(args.seconds)), range(writers)))
+        figures[f"log_batch_{writers}_writers_metrics_per_s"] = round(
+            sum(r["metrics"] for r in runs) / max(r["seconds"] for r in runs)
+        )
+    loaded = _call(venv, "load", uri, str(args.history_points))
+    history = _call(venv, "history", uri, loaded["run_id"], str(args.history_reps))
+    assert history["points"] == args.history_points, history
+    figures["history_load_s"] = round(loaded["seconds"], 1)
+    figures["history_p50_s"] = round(statistics.median(history["seconds"]), 3)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20.0, help="log_batch loop length per writer")
+    parser.add_argument("--history-points", type=int, default=1_000_000, help="points of the history run")
+    parser.add_argument("--history-reps", type=int, default=2, help="timed get_metric_history calls (p50)")
+    parser.add_argument("--backends", default="sqlite,postgres", help="MLflow backends ('' for none)")
+    args = parser.parse_args()
+    venv = mlflow_side.mlflow_venv()
+    workdir = Path(tempfile.mkdtemp(prefix="runstream-bench-mlflow-client-"))
+    results: dict[str, Any] = {"settings": {**vars(args), "cores": os.cpu_count()}, "load_average": os.getloadavg()}
+    try:
+        with ExitStack() as stack:
+            port = free_port()
+            serve = Role(workdir, "serve", "--port", str(port), "--data-dir", str(workdir / "serve"))
+            stack.callback(serve.stop)
+            print("runstream serve ...", flush=True)
+            results["runstream"] = measure(venv, f"http://127.0.0.1:{port}", args)
+            print(f"  {results['runstream']}", flush=True)
+        for backend in filter(None, args.backends.split(",")):
+            with ExitStack() as stack:
+                side = workdir / f"mlflow-{backend}"
+                if backend == "sqlite":
+                    server = mlflow_side.Server(venv, f"sqlite:///{side / 'mlflow.sqlite'}", side, stack)
+                else:
+                    bindir = mlflow_side.postgres_bin()
+                    if bindir is None:
+                        results[f"mlflow-{backend}"] = {"skipped": "no PostgreSQL binaries"}
+                        continue
+                    postgres = mlflow_side.Postgres(bindir, side, stack)
+                    postgres.psql("postgres", "CREATE DATABASE mlflow")
+                    server = mlflow_side.Server(venv, postgres.uri("mlflow"), side, stack)
+                print(f"mlflow-{backend} ...", flush=True)
+                figures = measure(venv, server.url, args)
+                mine = results["runstream"]
+                figures["runstream_faster_by"] = {
+                    f"log_batch_{n}_writers": round(
+                        mine[f"log_batch_{n}_writers_metrics_per_s"] / figures[f"log_batch_{n}_writers_metrics_per_s"],
+                        1,
+                    )
+                    for n in (1, 8)
+                } | {"history": round(figures["history_p50_s"] / mine["history_p50_s"], 1)}
+                results[f"mlflow-{backend}"] = figures
+                print(f"  {figures}", flush=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    print(f"\nwritten to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Run by bench/mlflow_client.py with the MLflow venv's Python: the official client's calls, timed.
+
+    python mlflow_client_calls.py log-batch URI SECONDS    # one writer: log_batch of 1,000 metrics, repeatedly
+    python mlflow_client_calls.py load URI POINTS          # a run of POINTS points of "loss" (log_batch), its id
+    python mlflow_client_calls.py history URI RUN_ID REPS  # get_metric_history of the whole run, seconds per call
+
+Prints one JSON object. Uses only the MLflow client, so the same calls hit runstream and MLflow's server.
+"""
+
+import json
+import sys
+import time
+
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+
+BATCH = 1000  # MLflow's limit of metrics per log_batch
+
+
+def batches(run_id: str, client: MlflowClient, first: int, count: int) -> None:
+    now = int(time.time() * 1000)
+    for start in range(first, first + count, BATCH):
+        metrics = [Metric("loss", float(i), now, i) for i in range(start, min(start + BATCH, first + count))]
+        client.log_batch(run_id, metrics=metrics)
+
+
+def main() -> None:
+    mode, uri = sys.argv[1], sys.argv[2]
+    out: dict[str, object]
+    client = MlflowClient(tracking_uri=uri)
+    if mode == "log-batch":
+        seconds = float(sys.argv[3])
+        run_id = client.create_run("0").info.run_id
+        calls, started = 0, time.monotonic()
+        while time.monotonic() - started < seconds:
+            batches(run_id, client, calls * BATCH, BATCH)
+            calls += 1
+        out = {"metrics": calls * BATCH, "seconds": time.monotonic() - started}
+    elif mode == "load":
+        run_id = client.create_run("0").info.run_id
+        started = time.monotonic()
+        batches(run_id, client, 0, int(sys.argv[3]))
+        out = {"run_id": run_id, "seconds": time.monotonic() - started}
+    else:
+        run_id, reps, count = sys.argv[3], int(sys.argv[4]), 0
+        times: list[float] = []
+        for _ in range(reps):
+            started = time.monotonic()
+            count = len(client.get_metric_history(run_id, "loss"))
+            times.append(time.monotonic() - started)
+        out = {"points": count, "seconds": times}
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()
