@@ -17,6 +17,7 @@ from api.routes import MAX_HISTORY_PAGE
 from api.search.runs import search_experiments, search_runs
 from api.search.sql import MAX_RESULTS
 from ingest.write_marks import experiment_entity, run_entity
+from runstream.auth import CurrentPrincipal, Principal, readable, require
 from runstream.errors import invalid, not_found
 
 MAX_BULK_RUNS = 100
@@ -59,29 +60,33 @@ def mlflow_read_router(ctx: MlflowContext) -> APIRouter:
         return mlflow_json({"experiment": shapes.experiment(found)})
 
     @router.get("/experiments/get-by-name")
-    async def get_experiment_by_name(experiment_name: str) -> Response:
+    async def get_experiment_by_name(experiment_name: str, principal: CurrentPrincipal) -> Response:
         await ctx.settled_all()  # any experiment may have been renamed to this name
         found = await ctx.query(mlflow_queries.experiment_by_name, experiment_name)
         if found is None:
             raise not_found(f"Could not find experiment with name '{experiment_name}'")
+        require(principal, "read", [found["experiment_id"]])
         return mlflow_json({"experiment": shapes.experiment(found)})
 
-    async def _search_experiments(body: SearchExperiments) -> Response:
+    async def _search_experiments(body: SearchExperiments, principal: Principal | None) -> Response:
         await ctx.settled_all()
         found, token = await ctx.query(
             search_experiments, view(body.view_type), body.filter, body.order_by, body.max_results, body.page_token
         )
-        return mlflow_json({"experiments": [shapes.experiment(e) for e in found], "next_page_token": token})
+        shown = [shapes.experiment(e) for e in readable(principal, found)]
+        return mlflow_json({"experiments": shown, "next_page_token": token})
 
     @router.post("/experiments/search")
-    async def search_experiments_post(body: SearchExperiments) -> Response:
-        return await _search_experiments(body)
+    async def search_experiments_post(body: SearchExperiments, principal: CurrentPrincipal) -> Response:
+        return await _search_experiments(body, principal)
 
     @router.get("/experiments/search")
     async def search_experiments_get(
-        query: Annotated[SearchExperiments, Query()], order_by: Annotated[list[str] | None, Query()] = None
+        query: Annotated[SearchExperiments, Query()],
+        principal: CurrentPrincipal,
+        order_by: Annotated[list[str] | None, Query()] = None,
     ) -> Response:
-        return await _search_experiments(query.model_copy(update={"order_by": order_by or []}))
+        return await _search_experiments(query.model_copy(update={"order_by": order_by or []}), principal)
 
     @router.get("/runs/get")
     async def get_run(run_id: str | None = None, run_uuid: str | None = None) -> Response:

@@ -173,6 +173,14 @@ def test_mlflow_routes_check_access_too(app: FastAPI) -> None:
     assert http.post(f"{api}/runs/search", json={"experiment_ids": ["1"]}, headers=BOB).status_code == 200
     assert http.post(f"{api}/experiments/create", json={"name": "new"}, headers=basic(*CAROL)).status_code == 403
     assert http.post(f"{api}/runs/log-parameter", json=param, headers=basic(*ALICE)).status_code == 200
+    searched = http.post(f"{api}/experiments/search", json={"max_results": 100}, headers=BOB).json()["experiments"]
+    assert [e["experiment_id"] for e in searched] == ["1"]  # only what bob may read
+    assert (
+        http.get(f"{api}/experiments/get-by-name", params={"experiment_name": "exp1"}, headers=BOB).status_code == 200
+    )
+    assert (
+        http.get(f"{api}/experiments/get-by-name", params={"experiment_name": "exp2"}, headers=BOB).status_code == 403
+    )
 
 
 def test_registry_needs_the_users_default_access_and_records_who(app: FastAPI) -> None:
