@@ -13,11 +13,8 @@ Results go to bench/results/artifacts.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -30,6 +27,7 @@ from boto3.s3.transfer import TransferConfig
 import runstream
 from artifacts.paths import run_prefix
 from artifacts.s3 import S3Store
+from bench.report import run_and_save
 from tests.artifacts.conftest import new_bucket, s3_env, start_serve
 from tests.artifacts.files import random_file
 from tests.services.process import cpu_seconds
@@ -178,16 +176,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=1000, help="small files in the folder phase")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="runstream-bench-artifacts-"))
-    try:
-        results = run_bench(args, workdir)
-    finally:
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
-    print(f"\nwritten to {RESULTS}" + (f"; work dir {workdir}" if args.keep else ""))
+    run_and_save("runstream-bench-artifacts-", RESULTS, lambda workdir: run_bench(args, workdir), args.keep, table)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ Results go to bench/results/ingest.json.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import re
@@ -24,7 +23,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -40,6 +38,7 @@ import numpy as np
 import runstream
 from api.consistency import caught_up
 from api.queries import applied_positions, metric_history
+from bench.report import run_and_save
 from bench.stack import Stack
 from ingest.log.base import parse_token
 from tests.services.process import cpu_seconds
@@ -363,16 +362,7 @@ def main() -> None:
     if args.profile and not Path(PY_SPY).exists():
         print("no py-spy on PATH (pip install py-spy): skipping the profile phase")
         args.profile = False
-    workdir = Path(tempfile.mkdtemp(prefix="runstream-bench-"))
-    try:
-        results = run_bench(args, workdir)
-    finally:
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
-    print(f"\nwritten to {RESULTS}" + (f"; work dir {workdir}" if args.keep else ""))
+    run_and_save("runstream-bench-", RESULTS, lambda workdir: run_bench(args, workdir), args.keep, table)
 
 
 if __name__ == "__main__":

@@ -11,15 +11,13 @@ run's point count is checked against what its writer says it wrote). Results: be
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
-import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from bench.report import run_and_save
 from bench.stack import Stack
 from ingest.log.base import Positions, merge_positions, parse_token
 from tests.integration.load_writer import run_writers, summarize
@@ -56,15 +54,7 @@ def main() -> None:
     parser.add_argument("--pause", type=float, default=0.0, help="seconds each writer sleeps after a chunk")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the projector")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="runstream-bench-load-"))
-    try:
-        results = run_bench(args, workdir)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
-    print(f"\nwritten to {RESULTS}")
+    run_and_save("runstream-bench-load-", RESULTS, lambda workdir: run_bench(args, workdir))
 
 
 if __name__ == "__main__":

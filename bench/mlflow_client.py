@@ -15,16 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from bench import mlflow_side
+from bench.report import run_and_save
 from tests.integration.roles import Role
 from tests.services.ports import free_port
 
@@ -58,6 +57,35 @@ def measure(venv: Path, uri: str, args: argparse.Namespace) -> dict[str, Any]:
     return figures
 
 
+def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    venv = mlflow_side.mlflow_venv()
+    results: dict[str, Any] = {"settings": {**vars(args), "cores": os.cpu_count()}, "load_average": os.getloadavg()}
+    with ExitStack() as stack:
+        port = free_port()
+        serve = Role(workdir, "serve", "--port", str(port), "--data-dir", str(workdir / "serve"))
+        stack.callback(serve.stop)
+        print("runstream serve ...", flush=True)
+        results["runstream"] = measure(venv, f"http://127.0.0.1:{port}", args)
+        print(f"  {results['runstream']}", flush=True)
+    for backend in filter(None, args.backends.split(",")):
+        with ExitStack() as stack:
+            started = mlflow_side.start_server(backend, venv, workdir / f"mlflow-{backend}", stack)
+            if started is None:
+                results[f"mlflow-{backend}"] = {"skipped": "no PostgreSQL server binaries"}
+                continue
+            server, _ = started
+            print(f"mlflow-{backend} ...", flush=True)
+            figures = measure(venv, server.url, args)
+            mine = results["runstream"]
+            rate = "log_batch_{}_writers_metrics_per_s".format
+            figures["runstream_faster_by"] = {
+                f"log_batch_{n}_writers": round(mine[rate(n)] / figures[rate(n)], 1) for n in (1, 8)
+            } | {"history": round(figures["history_p50_s"] / mine["history_p50_s"], 1)}
+            results[f"mlflow-{backend}"] = figures
+            print(f"  {figures}", flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0, help="log_batch loop length per writer")
@@ -65,48 +93,7 @@ def main() -> None:
     parser.add_argument("--history-reps", type=int, default=2, help="timed get_metric_history calls (p50)")
     parser.add_argument("--backends", default="sqlite,postgres", help="MLflow backends ('' for none)")
     args = parser.parse_args()
-    venv = mlflow_side.mlflow_venv()
-    workdir = Path(tempfile.mkdtemp(prefix="runstream-bench-mlflow-client-"))
-    results: dict[str, Any] = {"settings": {**vars(args), "cores": os.cpu_count()}, "load_average": os.getloadavg()}
-    try:
-        with ExitStack() as stack:
-            port = free_port()
-            serve = Role(workdir, "serve", "--port", str(port), "--data-dir", str(workdir / "serve"))
-            stack.callback(serve.stop)
-            print("runstream serve ...", flush=True)
-            results["runstream"] = measure(venv, f"http://127.0.0.1:{port}", args)
-            print(f"  {results['runstream']}", flush=True)
-        for backend in filter(None, args.backends.split(",")):
-            with ExitStack() as stack:
-                side = workdir / f"mlflow-{backend}"
-                if backend == "sqlite":
-                    server = mlflow_side.Server(venv, f"sqlite:///{side / 'mlflow.sqlite'}", side, stack)
-                else:
-                    bindir = mlflow_side.postgres_bin()
-                    if bindir is None:
-                        results[f"mlflow-{backend}"] = {"skipped": "no PostgreSQL binaries"}
-                        continue
-                    postgres = mlflow_side.Postgres(bindir, side, stack)
-                    postgres.psql("postgres", "CREATE DATABASE mlflow")
-                    server = mlflow_side.Server(venv, postgres.uri("mlflow"), side, stack)
-                print(f"mlflow-{backend} ...", flush=True)
-                figures = measure(venv, server.url, args)
-                mine = results["runstream"]
-                figures["runstream_faster_by"] = {
-                    f"log_batch_{n}_writers": round(
-                        mine[f"log_batch_{n}_writers_metrics_per_s"] / figures[f"log_batch_{n}_writers_metrics_per_s"],
-                        1,
-                    )
-                    for n in (1, 8)
-                } | {"history": round(figures["history_p50_s"] / mine["history_p50_s"], 1)}
-                results[f"mlflow-{backend}"] = figures
-                print(f"  {figures}", flush=True)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
-    print(f"\nwritten to {RESULTS}")
+    run_and_save("runstream-bench-mlflow-client-", RESULTS, lambda workdir: run_bench(args, workdir))
 
 
 if __name__ == "__main__":

@@ -146,6 +146,19 @@ class Server:
             return False
 
 
+def start_server(backend: str, venv: Path, workdir: Path, stack: ExitStack) -> tuple[Server, Postgres | None] | None:
+    """MLflow's server on `sqlite` (a file in workdir) or `postgres` (a throwaway cluster, database
+    mlflow); None when PostgreSQL's binaries are not installed."""
+    if backend == "sqlite":
+        return Server(venv, f"sqlite:///{workdir / 'mlflow.sqlite'}", workdir, stack), None
+    bindir = postgres_bin()
+    if bindir is None:
+        return None
+    postgres = Postgres(bindir, workdir, stack)
+    postgres.psql("postgres", "CREATE DATABASE mlflow")
+    return Server(venv, postgres.uri("mlflow"), workdir, stack), postgres
+
+
 class Bulk:
     """Column-wise inserts into one of MLflow's databases: sqlite3 (stdlib) or psql's COPY."""
 

@@ -314,17 +314,13 @@ def clickhouse_diagnostics(stack: Stack, windows: dict[str, tuple[float, float]]
 def time_mlflow(backend: str, venv: Path, workdir: Path, sizes: Sizes, args: argparse.Namespace) -> dict[str, Any]:
     """Starts MLflow's server on one backend, bulk-loads the data, times the equivalent REST calls."""
     with ExitStack() as stack:
-        if backend == "sqlite":
-            db_path = workdir / "mlflow.sqlite"
-            server = mlflow_side.Server(venv, f"sqlite:///{db_path}", workdir, stack)
-            bulk = mlflow_side.Bulk(sqlite_path=db_path)
+        started = mlflow_side.start_server(backend, venv, workdir, stack)
+        if started is None:
+            return {"skipped": "no PostgreSQL server binaries: apt-get install -y postgresql"}
+        server, postgres = started
+        if postgres is None:
+            bulk = mlflow_side.Bulk(sqlite_path=workdir / "mlflow.sqlite")
         else:
-            bindir = mlflow_side.postgres_bin()
-            if bindir is None:
-                return {"skipped": "no PostgreSQL server binaries: apt-get install -y postgresql"}
-            postgres = mlflow_side.Postgres(bindir, workdir, stack)
-            postgres.psql("postgres", "CREATE DATABASE mlflow")
-            server = mlflow_side.Server(venv, postgres.uri("mlflow"), workdir, stack)
             bulk = mlflow_side.Bulk(postgres=postgres, db="mlflow")
         print(f"  mlflow-{backend}: server up, bulk loading ...", flush=True)
         loading = mlflow_side.load(bulk, server, sizes)
