@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 from anyio import from_thread
+from anyio.lowlevel import current_token
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
@@ -171,9 +172,11 @@ class RequestBody:
     it passes on, so the server can record a file it received (MLflow's proxied uploads)."""
 
     def __init__(self, stream: AsyncIterator[bytes], declared: int) -> None:
+        # Made on the event loop; read from any thread (s3transfer reads from its own, not AnyIO's).
+        self._loop = current_token()
         self._stream = aiter(stream)
         self._declared = declared
-        self._pending = b""
+        self._pending = bytearray()  # appended to and cut from the front: no quadratic copying
         self.received = 0
         self.sha256 = hashlib.sha256()
 
@@ -181,20 +184,31 @@ class RequestBody:
         return await anext(self._stream)
 
     def read(self, n: int = -1, /) -> bytes:
-        while not self._pending:
-            try:
-                self._pending = from_thread.run(self._next)
-            except StopAsyncIteration:
-                if self.received != self._declared:
-                    raise invalid(f"body ended after {self.received} of {self._declared} bytes") from None
-                return b""
-            self.received += len(self._pending)
-            if self.received > self._declared:
-                raise invalid(f"body longer than its Content-Length ({self._declared})")
+        """Up to n bytes (all when n < 0), fewer only at the end: s3transfer takes a short read as
+        the end of the stream."""
+        while n < 0 or len(self._pending) < n:
+            chunk = self._next_chunk()
+            if not chunk:
+                break
+            self._pending += chunk
         n = len(self._pending) if n < 0 else n
-        data, self._pending = self._pending[:n], self._pending[n:]
+        data = bytes(self._pending[:n])
+        del self._pending[:n]
         self.sha256.update(data)
         return data
+
+    def _next_chunk(self) -> bytes:
+        """The body's next chunk; b"" at its end, which must be where it said."""
+        try:
+            chunk = from_thread.run(self._next, token=self._loop)
+        except StopAsyncIteration:
+            if self.received != self._declared:
+                raise invalid(f"body ended after {self.received} of {self._declared} bytes") from None
+            return b""
+        self.received += len(chunk)
+        if self.received > self._declared:
+            raise invalid(f"body longer than its Content-Length ({self._declared})")
+        return chunk
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:

@@ -28,7 +28,7 @@ import runstream
 from artifacts.paths import run_prefix
 from artifacts.s3 import S3Store
 from bench.report import run_and_save
-from tests.artifacts.conftest import new_bucket, s3_env, start_serve
+from tests.artifacts.conftest import start_serve
 from tests.artifacts.files import random_file
 from tests.services.process import cpu_seconds
 from tests.services.s3_server import start_seaweedfs
@@ -59,9 +59,9 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     with ExitStack() as stack:
         s3 = start_seaweedfs(workdir / "s3", "bench-access", "bench-secret-key")
         stack.callback(s3.stop)
-        bucket = new_bucket(s3)
+        bucket = s3.new_bucket()
         root = f"s3://{bucket}/bench"
-        env = s3_env(s3)
+        env = s3.env()
         os.environ.update(env)  # the SDK's direct mode and boto3 read the same variables
         os.environ.pop("RUNSTREAM_ARTIFACT_ROOT", None)
         url, serve = start_serve(workdir / "serve", {**os.environ, "RUNSTREAM_ARTIFACT_ROOT": root})

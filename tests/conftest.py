@@ -12,6 +12,7 @@ import pytest
 from projector.migrate import migrate
 from runstream.clickhouse import ClickHouse
 from tests.services.clickhouse_server import ClickHouseServer, start_clickhouse
+from tests.services.s3_server import S3Server, start_seaweedfs
 
 BACKENDS = ["embedded", "server"]
 
@@ -25,6 +26,14 @@ def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
     server = start_clickhouse(tmp_path_factory.mktemp("clickhouse"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3 server (SeaweedFS) for the session."""
+    server = start_seaweedfs(tmp_path_factory.mktemp("s3"), "runstream-test", "runstream-test-secret")
     yield server
     server.stop()
 

@@ -1,8 +1,7 @@
-"""A real S3 server (SeaweedFS) for the session, and `runstream serve` storing its artifacts there."""
+"""`runstream serve` storing its artifacts in the session's real S3 server (SeaweedFS, tests/conftest.py)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,30 +11,7 @@ import pytest
 
 from tests.integration.roles import Role
 from tests.services.ports import free_port
-from tests.services.s3_server import S3Server, start_seaweedfs
-
-
-@pytest.fixture(scope="session")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    server = start_seaweedfs(tmp_path_factory.mktemp("s3"), "runstream-test", "runstream-test-secret")
-    yield server
-    server.stop()
-
-
-def s3_env(server: S3Server) -> dict[str, str]:
-    """What every AWS tool reads: where S3 is and who we are."""
-    return {
-        "AWS_ENDPOINT_URL_S3": server.endpoint_url,
-        "AWS_ACCESS_KEY_ID": server.access_key,
-        "AWS_SECRET_ACCESS_KEY": server.secret_key,
-        "AWS_REGION": server.region,
-    }
-
-
-def new_bucket(server: S3Server) -> str:
-    name = f"t-{uuid.uuid4().hex[:12]}"
-    server.client().create_bucket(Bucket=name)
-    return name
+from tests.services.s3_server import S3Server
 
 
 class Served:
@@ -54,9 +30,9 @@ def start_serve(workdir: Path, env: dict[str, str], *args: str) -> tuple[str, Ro
 @pytest.fixture(scope="module")
 def served(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`runstream serve` (embedded log and ClickHouse) with its artifacts in S3, small size limit."""
-    bucket = new_bucket(s3)
+    bucket = s3.new_bucket()
     root = f"s3://{bucket}/mlruns"
-    env = {**s3_env(s3), "RUNSTREAM_ARTIFACT_ROOT": root, "RUNSTREAM_ARTIFACT_MAX_SIZE": str(300 * 1024**2)}
+    env = {**s3.env(), "RUNSTREAM_ARTIFACT_ROOT": root, "RUNSTREAM_ARTIFACT_MAX_SIZE": str(300 * 1024**2)}
     url, role = start_serve(tmp_path_factory.mktemp("serve-s3"), env)
     yield Served(url, role, root, bucket)
     role.stop()

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from ingest.log.local import LocalLog
 from runstream.cli import main
-from tests.artifacts.conftest import keys, new_bucket, s3_env, uploads_in_progress
+from tests.artifacts.conftest import keys, uploads_in_progress
 from tests.conftest import new_store
 from tests.services.s3_server import S3Server
 from tests.store.test_projection import message, project
@@ -22,7 +22,7 @@ MODEL = "m-" + "4d" * 16  # a deleted logged model (MLflow 3)
 def test_deleted_runs_lose_or_keep_their_artifacts_by_policy(
     policy: str, s3: S3Server, request: pytest.FixtureRequest, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in s3_env(s3).items():
+    for name, value in s3.env().items():
         monkeypatch.setenv(name, value)
     store = new_store(request, "server")
     log = LocalLog(tmp_path / "events.sqlite3")
@@ -36,7 +36,7 @@ def test_deleted_runs_lose_or_keep_their_artifacts_by_policy(
     project(log, store)
     log.close()
 
-    bucket = new_bucket(s3)
+    bucket = s3.new_bucket()
     client = s3.client()
     for run in (LIVE, DELETED, RESTORED):
         for name in ("a.txt", "d/b.txt"):

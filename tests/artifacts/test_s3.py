@@ -16,7 +16,7 @@ import runstream
 from artifacts.client import ArtifactClient, HashingReader
 from artifacts.paths import UnsafePath
 from artifacts.s3 import S3Store
-from tests.artifacts.conftest import RecordingAuth, Served, keys, new_bucket, s3_env, start_serve, uploads_in_progress
+from tests.artifacts.conftest import RecordingAuth, Served, keys, start_serve, uploads_in_progress
 from tests.artifacts.files import random_file
 from tests.integration.roles import Role
 from tests.services.clickhouse_server import ClickHouseServer
@@ -29,7 +29,7 @@ MiB = 1024 * 1024
 @pytest.fixture
 def direct(s3: S3Server, served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
     """The SDK process holds S3 credentials and the artifact root: it uploads without the server."""
-    for name, value in s3_env(s3).items():
+    for name, value in s3.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("RUNSTREAM_ARTIFACT_ROOT", served.root)
 
@@ -264,8 +264,8 @@ def test_failed_direct_upload_leaves_no_parts_behind(s3: S3Server, served: Serve
 
 
 def test_s3_outage_is_a_retriable_503(s3: S3Server, tmp_path: Path) -> None:
-    bucket = new_bucket(s3)
-    env = {**s3_env(s3), "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9"}  # nothing listens there
+    bucket = s3.new_bucket()
+    env = {**s3.env(), "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9"}  # nothing listens there
     url, role = start_serve(tmp_path, env, "--artifact-root", f"s3://{bucket}/x")
     try:
         response = httpx.post(
@@ -282,8 +282,8 @@ def test_s3_outage_is_a_retriable_503(s3: S3Server, tmp_path: Path) -> None:
 def test_api_role_issues_presigned_urls_and_reads_from_clickhouse(
     s3: S3Server, clickhouse: ClickHouseServer, tmp_path: Path
 ) -> None:
-    bucket = new_bucket(s3)
-    env = {**os.environ, **s3_env(s3), "RUNSTREAM_CLICKHOUSE_URL": f"{clickhouse.url}/t{uuid.uuid4().hex[:10]}"}
+    bucket = s3.new_bucket()
+    env = {**os.environ, **s3.env(), "RUNSTREAM_CLICKHOUSE_URL": f"{clickhouse.url}/t{uuid.uuid4().hex[:10]}"}
     port = free_port()
     role = Role(tmp_path, "api", "--port", str(port), "--artifact-root", f"s3://{bucket}/p", env=env)
     try:
@@ -311,3 +311,21 @@ def test_credentials_go_to_the_api_never_to_presigned_urls(served: Served, tmp_p
     assert [s.size for s in stored] == [5, 70 * MiB]
     assert auth.sent and all(url.startswith(served.url) for _, url in auth.sent)
     assert {url.split("?")[0].rsplit("/", 1)[-1] for _, url in auth.sent} == {"uploads", "complete"}
+
+
+@pytest.mark.parametrize("size", [300_000, 80 * MiB], ids=["one-part", "multipart"])
+def test_mlflow_proxied_upload_lands_in_s3(s3: S3Server, served: Served, size: int) -> None:
+    """MLflow's proxied artifact service: the server streams the request body into S3 (s3transfer
+    reads it from its own threads, past the multipart threshold in parts) and reads it back."""
+    mlflow = f"{served.url}/api/2.0/mlflow"
+    run = httpx.post(f"{mlflow}/runs/create", json={"experiment_id": "0"}).json()["run"]["info"]
+    path = f"0/{run['run_id']}/artifacts/weights.bin"
+    data = os.urandom(size)
+    put = httpx.put(f"{served.url}/api/2.0/mlflow-artifacts/artifacts/{path}", content=data, timeout=120)
+    assert put.status_code == 200, put.text
+    assert f"mlruns/{run['run_id']}/artifacts/weights.bin" in keys(s3, served.bucket)
+    back = httpx.get(f"{served.url}/api/2.0/mlflow-artifacts/artifacts/{path}", timeout=120)
+    assert back.status_code == 200
+    assert len(back.content) == size
+    assert back.content == data
+    assert uploads_in_progress(s3, served.bucket) == []

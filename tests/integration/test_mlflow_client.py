@@ -1,4 +1,5 @@
-"""The official MLflow client, unchanged, against `runstream serve`: it runs in its own venv
+"""The official MLflow client, unchanged, against `runstream serve` and the distributed setup
+(gateway → Kafka → projector → ClickHouse server, artifacts in S3): it runs in its own venv
 (tests/mlflow_client/) through tests/mlflow_client/scenarios.py, whose JSON results are asserted
 here; the limits the client never lets through are checked over plain HTTP."""
 
@@ -7,30 +8,67 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
 import runstream
+from artifacts.paths import run_prefix
 from tests.integration.conftest import Stack
 from tests.mlflow_client.venv import HERE, client_python
+from tests.services.clickhouse_server import ClickHouseServer
+from tests.services.kafka_broker import KafkaBroker
+from tests.services.s3_server import S3Server
 
 API = "/api/2.0/mlflow"
 INVALID = "INVALID_PARAMETER_VALUE"
 MISSING = "RESOURCE_DOES_NOT_EXIST"
 
 
+@dataclass
+class Target:
+    """Where the client points: its tracking URI, and the S3 bucket holding artifacts if any."""
+
+    uri: str
+    bucket: str | None = None
+
+
+@pytest.fixture(scope="module")
+def distributed(
+    tmp_path_factory: pytest.TempPathFactory, kafka: KafkaBroker, clickhouse: ClickHouseServer, s3: S3Server
+) -> Iterator[Target]:
+    """The distributed setup: a gateway (MLflow's API, proxied artifacts in S3) → Kafka → a projector
+    → a ClickHouse server; the client is given only the gateway's URL."""
+    stack = Stack(tmp_path_factory.mktemp("distributed"), kafka, clickhouse)
+    bucket = s3.new_bucket()
+    stack.env.update({**s3.env(), "RUNSTREAM_ARTIFACT_ROOT": f"s3://{bucket}/mlruns"})
+    try:
+        stack.start("projector")
+        _, gateway = stack.http_role("gateway")
+        yield Target(gateway, bucket)
+    finally:
+        stack.close()
+
+
+@pytest.fixture(scope="module", params=["serve", "distributed"])
+def target(request: pytest.FixtureRequest) -> Target:
+    found = request.getfixturevalue(request.param)
+    return found if isinstance(found, Target) else Target(found)
+
+
 @pytest.fixture(scope="module", params=["3", "2"], ids=["mlflow3", "mlflow2"])
 def client_results(
-    request: pytest.FixtureRequest, serve: str, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, target: Target, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
     """What the scenarios read back through one major version of the client (both share the server)."""
     major = request.param
     python = client_python(HERE / f"requirements-{major}.txt")
     out = tmp_path_factory.mktemp("mlflow-client") / "results.json"
     done = subprocess.run(
-        [str(python), str(HERE / "scenarios.py"), serve, str(out), f"v{major}-"],
+        [str(python), str(HERE / "scenarios.py"), target.uri, str(out), f"v{major}-"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -127,6 +165,16 @@ def test_artifacts_round_trip_through_the_client(client_results: dict[str, Any])
     assert got["downloaded"] == got["sent"]  # every file, byte for byte (sha256)
     assert got["one"] == got["sent"]["copies/weights.bin"]
     assert MISSING in got["missing"]  # 3.x raises the server's code; 2.x wraps the server's answer
+
+
+def test_distributed_artifacts_are_stored_in_s3(client_results: dict[str, Any], target: Target, s3: S3Server) -> None:
+    if target.bucket is None:
+        pytest.skip("serve keeps artifacts in its local folder (tests/artifacts covers it)")
+    got = result(client_results, "artifacts")
+    pages = s3.client().get_paginator("list_objects_v2").paginate(Bucket=target.bucket)
+    stored = {o["Key"] for page in pages for o in page.get("Contents", [])}
+    prefix = f"mlruns/{run_prefix(got['run_id'])}/"
+    assert {key.removeprefix(prefix) for key in stored if key.startswith(prefix)} == set(got["sent"])
 
 
 def test_sklearn_model_is_logged_loaded_and_predicts(client_results: dict[str, Any]) -> None:
@@ -238,41 +286,6 @@ def test_ajax_api_alias_and_get_search(serve: str) -> None:
     assert response.json()["next_page_token"]
     missing = httpx.get(f"{serve}{API}/runs/get", params={"run_id": "nope"})
     assert (missing.status_code, missing.json()["error_code"]) == (404, MISSING)
-
-
-def test_distributed_gateway_serves_mlflow_reading_its_own_writes(stack: Stack) -> None:
-    """Gateway (with a ClickHouse URL) → Kafka → projector → ClickHouse: one URL, and a read right
-    after a write sees it with no token."""
-    stack.start("projector")
-    _, gateway = stack.http_role("gateway")
-    created = _post(gateway, "/experiments/create", {"name": "distributed"})
-    assert created.status_code == 200, created.text
-    experiment_id = created.json()["experiment_id"]
-    run = _post(gateway, "/runs/create", {"experiment_id": experiment_id, "run_name": "r"}).json()["run"]
-    run_id = run["info"]["run_id"]
-    batch = {
-        "run_id": run_id,
-        "metrics": [{"key": "loss", "value": 0.5, "timestamp": 1, "step": 3}],
-        "params": [{"key": "lr", "value": "0.1"}],
-    }
-    assert _post(gateway, "/runs/log-batch", batch).status_code == 200
-    got = httpx.get(f"{gateway}{API}/runs/get", params={"run_id": run_id}).json()["run"]
-    assert got["data"]["params"] == [{"key": "lr", "value": "0.1"}]
-    assert got["data"]["metrics"] == [{"key": "loss", "value": 0.5, "timestamp": 1, "step": 3}]
-    by_name = httpx.get(f"{gateway}{API}/experiments/get-by-name", params={"experiment_name": "distributed"})
-    assert by_name.json()["experiment"]["experiment_id"] == experiment_id
-    # The registry too: a model's events share a partition; each write reads the previous one back.
-    assert _post(gateway, "/registered-models/create", {"name": "m"}).status_code == 200
-    for source in ("s3://b/1", "s3://b/2"):
-        assert (
-            _post(gateway, "/model-versions/create", {"name": "m", "source": source, "run_id": run_id}).json()[
-                "model_version"
-            ]["source"]
-            == source
-        )
-    assert _post(gateway, "/registered-models/alias", {"name": "m", "alias": "prod", "version": "2"}).status_code == 200
-    aliased = httpx.get(f"{gateway}{API}/registered-models/alias", params={"name": "m", "alias": "prod"}).json()
-    assert (aliased["model_version"]["version"], aliased["model_version"]["run_id"]) == ("2", run_id)
 
 
 def test_model_registry_through_the_client(client_results: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -379,6 +380,7 @@ def artifacts(client: MlflowClient) -> Result:
         os.makedirs(os.path.join(tmp, "one"))  # 2.x wants the destination to exist
         one = client.download_artifacts(run_id, "copies/weights.bin", os.path.join(tmp, "one"))
         return {
+            "run_id": run_id,
             "artifact_uri": run.info.artifact_uri,
             "root": sorted((f.path, f.is_dir, f.file_size) for f in client.list_artifacts(run_id)),
             "tree": sorted((f.path, f.is_dir) for f in client.list_artifacts(run_id, "tree/plots")),
@@ -478,10 +480,12 @@ def main() -> None:
     client = MlflowClient()
     results: dict[str, Result] = {}
     for name, fn in SCENARIOS.items():
+        started = time.monotonic()
         try:
             results[name] = fn(client)
         except Exception:  # recorded, so the other scenarios still run and the test shows why
             results[name] = {"crashed": traceback.format_exc()}
+        print(f"scenario {name}: {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
     with open(sys.argv[2], "w") as out:
         json.dump({"mlflow_version": mlflow.__version__, "results": results}, out)
 

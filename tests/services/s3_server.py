@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,20 @@ class S3Server(ManagedProcess):
                 connect_timeout=2,
             ),
         )
+
+    def env(self) -> dict[str, str]:
+        """What every AWS tool reads: where S3 is and who we are."""
+        return {
+            "AWS_ENDPOINT_URL_S3": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_REGION": self.region,
+        }
+
+    def new_bucket(self) -> str:
+        name = f"t-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(Bucket=name)
+        return name
 
     def _ready(self) -> bool:
         # The S3 port opens before the filer behind it is ready: a signed call must pass.
