@@ -55,12 +55,15 @@ class Projector:
         max_rows: int = 1_000_000,
         max_wait_s: float = 0.2,
         poll_messages: int = 2000,
+        min_flush_interval_s: float = 0.05,
     ) -> None:
         self.store = store
         self.group = consumer_group
         self.max_rows = max_rows
         self.max_wait_s = max_wait_s
         self.poll_messages = poll_messages
+        self.min_flush_interval_s = min_flush_interval_s
+        self._flushed_at = -min_flush_interval_s
         self._dedup = MetricDedup(store)
         self._inserts = ThreadPoolExecutor(len(METRIC_TABLES), thread_name_prefix="insert")
         self._batch = Batch(consumer_group, self._dedup)
@@ -86,8 +89,12 @@ class Projector:
                         self.flush()  # keeps each insert one block, so it becomes visible at once
                 batch = self._batch
                 due = time.monotonic() - batch.started >= self.max_wait_s
-                caught_up = len(messages) < self.poll_messages  # nothing more waiting: don't wait to batch
-                if batch.messages and (caught_up or due or batch.metric_points >= self.max_rows):
+                # Caught up (nothing more waiting): don't wait to batch, unless the last flush was only
+                # just now. An idle stream's event is queryable at once; a busy one's small writes
+                # share a flush instead of one insert each, whose cost the writers' requests paid.
+                caught_up = len(messages) < self.poll_messages
+                spaced = time.monotonic() - self._flushed_at >= self.min_flush_interval_s
+                if batch.messages and ((caught_up and spaced) or due or batch.metric_points >= self.max_rows):
                     self.flush()
                 elif not batch.messages:
                     batch.started = time.monotonic()
@@ -114,6 +121,7 @@ class Projector:
             with attempt, metrics.WRITE_SECONDS.time():
                 self._write(batch)
         self._consumer.commit(batch.next_offsets)
+        self._flushed_at = time.monotonic()
         dead_letters = len(batch.rows["dead_letters"])
         self.points_written += batch.metric_points
         self.dead_letters += dead_letters

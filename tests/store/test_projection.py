@@ -364,3 +364,33 @@ def test_logged_models_fold_and_replay_changes_no_answer(log, store):
     consumer.close()
     project(log, store)
     assert answers() == expected
+
+
+def test_a_steady_trickle_shares_flushes_and_an_idle_event_is_applied_at_once(log, store):
+    """Caught up, the projector flushes at once unless it flushed only just now: one event after a
+    pause is applied long before max_wait_s, while 40 events a few ms apart share a few flushes."""
+    flushes = "runstream_projector_batch_messages_count"
+    projector = Projector(lambda _revoke: log.consumer(GROUP), store, GROUP, max_wait_s=30, min_flush_interval_s=0.2)
+    worker = threading.Thread(target=projector.run)
+    worker.start()
+    try:
+
+        def applied_within(seconds: float) -> bool:
+            end, deadline = log.end_offset(), time.monotonic() + seconds
+            while queries.applied_positions(store.client, GROUP).get(0, 0) < end:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.01)
+            return True
+
+        log.append([message("TagsSet", run_id=RUN, tags={"first": "1"})])
+        assert applied_within(10)  # not held for max_wait_s (30 s)
+        before = REGISTRY.get_sample_value(flushes) or 0.0
+        for i in range(40):
+            log.append([message("TagsSet", run_id=RUN, tags={f"t{i}": "1"})])
+            time.sleep(0.005)
+        assert applied_within(10)
+        assert REGISTRY.get_sample_value(flushes) - before <= 10  # one per event would be 40
+    finally:
+        projector.stop()
+        worker.join()
