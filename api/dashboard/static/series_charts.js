@@ -1,0 +1,72 @@
+// Metric charts backed by /series: the first answer downsampled to the chart's width, a zoom
+// re-asked at full resolution for the visible range, and (live) only the points after the last x.
+import { api } from "./api.js";
+import { align, Chart } from "./charts.js";
+import { color } from "./dom.js";
+
+/** Buckets per series: about a pixel column each, fewer when many runs share the chart. */
+export function bucketsFor(width, runs) {
+  return Math.max(20, Math.min(width, Math.floor(400_000 / runs)));
+}
+
+/**
+ * A chart of one metric key for `runs` ([{run_id, label}]). perRank: one line per rank of each run;
+ * band: the all-ranks mean with its min/max band. Options as Chart's (xAxis, log, smoothing).
+ */
+export async function seriesChart(container, { key, runs, perRank = false, band = false, xAxis = "step", zoom = null, onZoom, ...options }) {
+  const width = Math.max(320, options.width || container.clientWidth - 16);
+  const buckets = bucketsFor(width, runs.length);
+  const request = (range, points) => ({
+    run_ids: runs.map((r) => r.run_id), keys: [key], x_axis: xAxis, max_points: points, per_rank: perRank,
+    x_min: range?.[0] ?? null, x_max: range?.[1] ?? null,
+  });
+  const labelOf = new Map(runs.map((r) => [r.run_id, r.label]));
+  const shape = (answer) => {
+    const lines = answer.series.map((s, i) => ({
+      label: perRank ? `${labelOf.get(s.run_id)} rank ${s.rank}` : labelOf.get(s.run_id),
+      stroke: color(i),
+      runId: s.run_id,
+    }));
+    if (!band) return { ...align(answer, answer.series, xAxis), lines };
+    // The mean line, then the min and max edges (unlabelled) filling the band between them.
+    const { xs, lastX } = align(answer, answer.series, xAxis);
+    const s = answer.series[0];
+    const slots = xs.length / Math.max(1, s ? s.bucket[s.bucket.length - 1] + 1 : 1);
+    const columns = ["mean", "min", "max"].map((field) => {
+      const column = new Array(xs.length).fill(null);
+      if (s) s.bucket.forEach((b, i) => { column[b * slots] = typeof s[field][i] === "number" ? s[field][i] : null; if (slots === 2) column[b * slots + 1] = column[b * slots]; });
+      return column;
+    });
+    const lines2 = [
+      { label: `${lines[0]?.label ?? key} mean`, stroke: color(0) },
+      { label: "min", hoverLabel: "min", stroke: "transparent" },
+      { label: "max", hoverLabel: "max", stroke: "transparent" },
+    ];
+    return { xs, ys: columns, lastX, lines: lines2, bands: [{ series: [3, 2], fill: "rgba(37,87,214,0.18)" }] };
+  };
+  const first = shape(await api.series(request(zoom, buckets)));
+  let lastX = first.lastX;
+  const chart = new Chart(container, {
+    title: key, xs: first.xs, columns: first.ys, lines: first.lines, bands: first.bands, xAxis, width, ...options,
+    onZoom: async (lo, hi) => {
+      if (onZoom) return onZoom(lo === null ? null : [lo, hi]); // the caller zooms every chart it has
+      // Full resolution for what is visible: as many buckets as pixels (within the budget).
+      const answer = shape(await api.series(request(lo === null ? null : [lo, hi], buckets)));
+      chart.replace(answer.xs, answer.ys);
+      lastX = answer.lastX;
+    },
+  });
+  chart.key = key;
+  chart.lineCount = first.lines.length;
+  /** Live: fetch the points after the last one this chart has, and append them. */
+  chart.grow = async () => {
+    const tail = await api.series(request([Number.isFinite(lastX) ? lastX + 1 : null, null], 2000));
+    if (!tail.series.length) return 0;
+    const shaped = shape(tail);
+    if (shaped.lines.length !== chart.lineCount) return -1; // a new rank appeared: the caller redraws
+    chart.append(shaped.xs, shaped.ys);
+    lastX = shaped.lastX;
+    return shaped.xs.length;
+  };
+  return chart;
+}
