@@ -126,7 +126,7 @@ export class Chart {
       legend: { show: false },
       scales: { x: { time: xAxis === "time" }, y: log ? { distr: 3 } : {} },
       axes: [{ label: xLabel }, { size: 60 }],
-      series: [{}, ...lines.map((l) => ({ width: 1.25, points: { show: false }, spanGaps: true, ...l }))],
+      series: [{}, ...lines.map((l) => ({ width: 1.25, spanGaps: true, ...l }))],
       bands,
       cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
       plugins: [hoverPlugin(this.hover, labels, xLabel, formatX)],
@@ -144,7 +144,13 @@ export class Chart {
     };
     this.xs = xs;
     this.plot = new uPlot(opts, this.data(), this.root);
-    this.plot.root.dataset.series = String(lines.length);
+    this.root.dataset.series = String(lines.filter((l) => l.hoverLabel !== "").length);
+    this.count();
+    const named = lines.filter((l) => l.hoverLabel === undefined);
+    if (named.length > 1 && named.length <= 12) {
+      this.root.append(el("div", { class: "legend" }, named.map((l) =>
+        el("span", {}, el("span", { class: "swatch", style: `background: ${l.stroke}` }), l.label))));
+    }
     if (onZoom) this.plot.over.addEventListener("dblclick", () => onZoom(null, null));
   }
 
@@ -162,6 +168,7 @@ export class Chart {
     this.xs = this.xs.concat(xs);
     this.raw = this.raw.map((column, i) => column.concat(columns[i] || new Array(xs.length).fill(null)));
     this.plot.setData(this.data());
+    this.count();
   }
 
   /** Replaces every point (a zoom's full-resolution answer), keeping the chart. */
@@ -169,10 +176,13 @@ export class Chart {
     this.xs = xs;
     this.raw = columns;
     this.plot.setData(this.data());
+    this.count();
   }
 
-  points() {
-    return this.raw.reduce((n, column) => n + column.filter((v) => v !== null).length, 0);
+  /** What the chart holds, on its element (tests and the bench read it): points drawn, x range. */
+  count() {
+    const points = this.raw.reduce((n, column) => n + column.filter((v) => v !== null).length, 0);
+    Object.assign(this.root.dataset, { points: String(points), xMin: String(this.xs[0] ?? ""), xMax: String(this.xs[this.xs.length - 1] ?? "") });
   }
 
   destroy() {

@@ -14,8 +14,11 @@ export async function groupView(main, params, cleanup, rerender) {
     api.summaries(runIds),
   ]);
   const metricKeys = [...new Set(summaries.map((s) => s.key))].sort();
+  const points = new Map();
+  for (const s of summaries) points.set(s.key, (points.get(s.key) || 0) + s.count);
+  const longest = [...points.entries()].sort((a, b) => b[1] - a[1])[0]?.[0]; // the most drawable by default
   const by = list(params, "by");
-  const key = params.get("key") || metricKeys[0];
+  const key = params.get("key") || longest;
   const band = params.get("band") || "std";
   const set = (changes) => { replaceParams({ ...Object.fromEntries(params.entries()), ...changes }); rerender(); };
 

@@ -21,6 +21,7 @@ export async function runView(main, runId, params, cleanup) {
   const [run, parents, children, files] = await Promise.all([
     api.run(runId), api.parents(runId), api.children(runId), api.artifacts(runId).catch(() => []),
   ]);
+  const experiment = await api.experiment(run.experiment_id);
   const ranks = params.get("ranks") || "lines"; // lines: one per rank; band: mean with min/max
   const status = el("span", { class: "status", text: run.status });
   const duration = el("span", { class: "duration" });
@@ -28,7 +29,7 @@ export async function runView(main, runId, params, cleanup) {
   showDuration(run);
   main.append(
     el("h1", {},
-      el("a", { href: href(["experiments", run.experiment_id]), text: `experiment ${run.experiment_id}` }),
+      el("a", { href: href(["experiments", run.experiment_id]), text: experiment.name }),
       " / ", el("span", { class: "run-name", text: run.run_name || run.run_id })),
     el("dl", { class: "kv summary" },
       el("dt", { text: "run id" }), el("dd", { text: run.run_id }),

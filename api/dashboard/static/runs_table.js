@@ -52,7 +52,13 @@ export class RunsTable {
     const generation = ++this.generation;
     const old = this.pages;
     this.pages = new Map();
-    if (keepRows) this.stale = old; // shown until the fresh pages arrive, so a live update never flickers
+    if (keepRows) {
+      this.stale = old; // shown until the fresh pages arrive, so a live update never flickers
+    } else {
+      this.stale = null;
+      this.scroller.scrollTop = 0; // a new filter or order starts at its first row
+      this.focus = 0;
+    }
     try {
       const first = await this.fetchPage(0, true);
       if (generation !== this.generation) return;
@@ -111,7 +117,7 @@ export class RunsTable {
       }));
     }
     this.head.replaceChildren(...cells);
-    this.head.style.width = `${32 + 220 + (3 + this.columns.length) * 140}px`;
+    this.head.style.width = `${32 + 220 + (3 + this.columns.length) * 150}px`;
   }
 
   sortBy(column) {
