@@ -179,9 +179,15 @@ MODEL = "churn-model"
 def registry(base: str, ranked: str, pause: float = 0.4) -> None:
     """A model with three versions whose aliases and stages move over a few seconds, through MLflow's
     REST API (what MlflowClient sends)."""
+    version: tuple[str, dict[str, object]] = (
+        "model-versions/create",
+        {"name": MODEL, "source": f"runs:/{ranked}/model", "run_id": ranked},
+    )
     steps: list[tuple[str, dict[str, object]]] = [
         ("registered-models/create", {"name": MODEL, "description": "Predicts churn"}),
-        *[("model-versions/create", {"name": MODEL, "source": f"runs:/{ranked}/model", "run_id": ranked})] * 3,
+        version,
+        version,
+        version,
         ("registered-models/alias", {"name": MODEL, "alias": "champion", "version": "1"}),
         ("model-versions/transition-stage", {"name": MODEL, "version": "1", "stage": "Staging"}),
         ("registered-models/alias", {"name": MODEL, "alias": "challenger", "version": "2"}),
