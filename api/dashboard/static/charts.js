@@ -107,10 +107,11 @@ function hoverPlugin(panel, labels, xLabel, formatX) {
 
 /**
  * One chart: `lines` are uPlot series options (label, stroke...), `columns` their y values on `xs`.
- * Options: xAxis, log, smoothing, bands, onZoom(lo, hi) with API x units (null, null: reset).
+ * Options: xAxis, log, smoothing, bands, legend (for up to 12 lines), onZoom(lo, hi) with API x units
+ * (null, null: reset).
  */
 export class Chart {
-  constructor(container, { title, xs, columns, lines, xAxis = "step", log = false, smoothing = 0, bands, onZoom, width, height = 260 }) {
+  constructor(container, { title, xs, columns, lines, xAxis = "step", log = false, smoothing = 0, bands, onZoom, width, height = 260, legend = true }) {
     this.options = { xAxis, log, smoothing };
     this.raw = columns;
     this.hover = el("pre", { class: "hover" });
@@ -120,13 +121,14 @@ export class Chart {
     const xLabel = { step: "step", time: "time", relative: "seconds since start" }[xAxis];
     const formatX = xAxis === "time" ? (x) => new Date(x * 1000).toISOString().slice(0, 19) : formatNumber;
     const labels = lines.map((l) => (l.hoverLabel === undefined ? l.label : l.hoverLabel));
+    const markers = xs.length <= 3; // a metric of a point or two has no line to show it
     const opts = {
       width: width || Math.max(320, container.clientWidth - 16),
       height,
       legend: { show: false },
       scales: { x: { time: xAxis === "time" }, y: log ? { distr: 3 } : {} },
       axes: [{ label: xLabel }, { size: 60 }],
-      series: [{}, ...lines.map((l) => ({ width: 1.25, spanGaps: true, ...l }))],
+      series: [{}, ...lines.map((l) => ({ width: 1.25, spanGaps: true, points: { show: markers }, ...l }))],
       bands,
       cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
       plugins: [hoverPlugin(this.hover, labels, xLabel, formatX)],
@@ -147,7 +149,7 @@ export class Chart {
     this.root.dataset.series = String(lines.filter((l) => l.hoverLabel !== "").length);
     this.count();
     const named = lines.filter((l) => l.hoverLabel === undefined);
-    if (named.length > 1 && named.length <= 12) {
+    if (legend && named.length > 1 && named.length <= 12) {
       this.root.append(el("div", { class: "legend" }, named.map((l) =>
         el("span", {}, el("span", { class: "swatch", style: `background: ${l.stroke}` }), l.label))));
     }

@@ -66,7 +66,7 @@ export async function groupView(main, params, cleanup, rerender) {
     el("span", { class: "group-label" }, el("span", { class: "swatch", style: `background: ${color(i)}` }),
       `${Object.entries(g.group).map(([k, v]) => `${k}=${v}`).join(", ") || "all runs"} · ${g.run_ids.length} runs`))));
   const chart = new Chart(main, {
-    title: key, xs, columns: ys, lines, bands, ...ui.options, width: Math.max(480, main.clientWidth - 40), height: 360,
+    title: key, xs, columns: ys, lines, bands, legend: false, ...ui.options, width: Math.max(480, main.clientWidth - 40), height: 360,
     onZoom: (lo, hi) => ui.onZoom(lo === null ? null : [lo, hi]),
   });
   ui.onSmoothing((weight) => { chart.options.smoothing = weight; chart.plot.setData(chart.data()); });

@@ -117,7 +117,7 @@ export class RunsTable {
       }));
     }
     this.head.replaceChildren(...cells);
-    this.head.style.width = `${32 + 220 + (3 + this.columns.length) * 150}px`;
+    this.head.style.width = `${32 + 220 + (3 + this.columns.length) * 165}px`;
   }
 
   sortBy(column) {
