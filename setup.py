@@ -18,16 +18,16 @@ FILES = ("uPlot.esm.js", "uPlot.min.css", "LICENSE")
 
 class BuildPyWithUplot(build_py):  # type: ignore[misc]
     def run(self) -> None:
+        super().run()
         if not (UPLOT_DIST / FILES[0]).is_file():
             if shutil.which("npm") is None:
                 raise SystemExit("building runstream needs npm (Node.js) to fetch uPlot by package-lock.json")
             subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT, check=True)
-        target = ROOT / "api" / "dashboard" / "vendor" / "uplot"
+        # Where api/dashboard/routes.py looks first (an editable install serves node_modules instead).
+        target = Path(self.build_lib) / "api" / "dashboard" / "vendor" / "uplot"
         target.mkdir(parents=True, exist_ok=True)
         for name in FILES:
-            source = UPLOT_DIST / name if name != "LICENSE" else UPLOT_DIST.parent / name
-            shutil.copyfile(source, target / name)
-        super().run()
+            shutil.copyfile(UPLOT_DIST / name if name != "LICENSE" else UPLOT_DIST.parent / name, target / name)
 
 
 setup(cmdclass={"build_py": BuildPyWithUplot})
