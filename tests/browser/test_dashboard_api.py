@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+import runstream
 from ingest.log.base import parse_token
 from tests.browser.seed import LRS, TABLE_RUNS, final_acc, table_run
 
@@ -55,6 +56,17 @@ def test_search_by_offset_with_a_total_count(base: str, ids: dict[str, str]) -> 
     assert "total_count" not in httpx.post(f"{base}/api/v1/runs/search", json=body).json()
     tail = httpx.post(f"{base}/api/v1/runs/search", json={**body, "offset": len(matching) - 2}).json()
     assert len(tail["runs"]) == 2 and tail["next_page_token"] is None
+
+
+def test_the_client_reads_them_too(base: str, ids: dict[str, str]) -> None:
+    client = runstream.Client(base)
+    counted = {e["name"]: e["run_count"] for e in client.list_experiments(run_counts=True)}
+    assert counted["table"] == TABLE_RUNS + 1
+    assert client.get_experiment_keys(ids["distributed"])["metrics"] == ["eval_acc", "loss", "lr"]
+    assert parse_token(client.get_read_position())
+    assert client.count_runs([ids["table"]], "params.depth = '3'") == TABLE_RUNS // 10
+    runs, _ = client.search_runs([ids["table"]], order_by=["attributes.run_name ASC"], max_results=2, offset=10)
+    assert [r["run_name"] for r in runs] == ["run-0009", "run-0010"]  # after "<img ...", 0000 to 0008
 
 
 @pytest.mark.parametrize(
