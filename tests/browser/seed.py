@@ -18,6 +18,7 @@ from schemas.codec import encode
 from schemas.events import MetricColumns, event, experiment_id_for_name, metric_batch_fields
 
 BATCH = 10_000  # events per request: the endpoint's limit
+MAX_BYTES = 32 << 20  # bytes per request, half the endpoint's limit
 T0 = 1_700_000_000_000
 
 
@@ -73,7 +74,8 @@ def run_events(run: Run) -> Iterator[tuple[str, dict[str, object]]]:
 
 
 def post(base: str, events: Iterable[tuple[str, dict[str, object]]]) -> str:
-    """Appends the events in requests of BATCH; the last write's consistency token."""
+    """Appends the events in requests of at most BATCH events and MAX_BYTES; the last write's
+    consistency token."""
     token = ""
     with httpx.Client(base_url=base, timeout=120) as http:
         chunk: list[bytes] = []
@@ -84,10 +86,14 @@ def post(base: str, events: Iterable[tuple[str, dict[str, object]]]) -> str:
             chunk.clear()
             return str(response.json()["token"])
 
+        size = 0
         for name, record in events:
-            chunk.append(encode(name, record))
-            if len(chunk) == BATCH:
+            message = encode(name, record)
+            if chunk and (len(chunk) == BATCH or size + len(message) > MAX_BYTES):
                 token = send()
+                size = 0
+            chunk.append(message)
+            size += len(message)
         if chunk:
             token = send()
     return token
