@@ -99,9 +99,15 @@ def post(base: str, events: Iterable[tuple[str, dict[str, object]]]) -> str:
     return token
 
 
-def wait_applied(base: str, token: str) -> None:
-    """Returns once the projector applied the write `token` stands for."""
-    httpx.get(f"{base}/api/v1/experiments", params={"after": token}, timeout=60).raise_for_status()
+def wait_applied(base: str, token: str, timeout: float = 1800) -> None:
+    """Returns once the projector applied the write `token` stands for (a read waits for it 10 s at a
+    time, then answers a retriable 503)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.get(f"{base}/api/v1/experiments", params={"after": token}, timeout=60)
+        if response.status_code != 503 or time.monotonic() > deadline:
+            response.raise_for_status()
+            return
 
 
 TABLE_EXPERIMENT = "table"
