@@ -13,7 +13,7 @@ let rendering = 0;
 
 async function render() {
   const ticket = ++rendering;
-  for (const fn of cleanup) fn();
+  for (const fn of cleanup.splice(0)) fn(); // emptied: what a superseded drawing adds later is its own to undo
   const mine = (cleanup = []);
   // Each drawing gets its own container: a slower earlier one finishing late writes to a detached node.
   const main = el("div", { class: "view" });
@@ -39,7 +39,7 @@ async function render() {
     main.append(el("p", { class: "error", role: "alert", text: err.message }));
     root.dataset.view = "error";
   }
-  if (ticket !== rendering) for (const fn of mine) fn(); // superseded while drawing
+  if (ticket !== rendering) for (const fn of mine.splice(0)) fn(); // superseded while drawing
 }
 
 window.addEventListener("hashchange", render);

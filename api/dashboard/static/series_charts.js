@@ -56,15 +56,18 @@ export async function seriesChart(container, { key, runs, perRank = false, band 
       lastX = answer.lastX;
     },
   });
-  chart.key = key;
-  chart.lineCount = first.lines.length;
-  /** Live: fetch the points after the last one this chart has, and append them. */
+  const position = new Map(first.lines.map((line, i) => [line.label, i]));
+  /** Live: fetch the points after the last one this chart has, and append them (-1: a line the
+   * chart lacks appeared, such as a new rank; the caller draws anew). */
   chart.grow = async () => {
     const tail = await api.series(request([Number.isFinite(lastX) ? lastX + 1 : null, null], 2000));
     if (!tail.series.length) return 0;
     const shaped = shape(tail);
-    if (shaped.lines.length !== chart.lineCount) return -1; // a new rank appeared: the caller redraws
-    chart.append(shaped.xs, shaped.ys);
+    if (shaped.lines.some((line) => !position.has(line.label))) return -1;
+    // The tail holds only the lines that got points: each goes to its own place in the chart.
+    const columns = new Array(position.size).fill(null);
+    shaped.lines.forEach((line, i) => { columns[position.get(line.label)] = shaped.ys[i]; });
+    chart.append(shaped.xs, columns);
     lastX = shaped.lastX;
     return shaped.xs.length;
   };
