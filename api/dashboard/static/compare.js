@@ -34,18 +34,21 @@ export function chartControls(params, rerender) {
 export async function compareView(main, params, cleanup, rerender) {
   const runIds = list(params, "runs");
   const experimentIds = list(params, "exp");
-  const [runs, summaries] = await Promise.all([runsByIds(experimentIds, runIds), api.summaries(runIds)]);
-  const keys = list(params, "keys").length ? list(params, "keys") : [...new Set(summaries.map((s) => s.key))].sort();
+  // Names come while the points do; the keys, unless the URL names them, from the runs' summaries.
+  const labels = runsByIds(experimentIds, runIds).then((runs) => runs.map((r) => ({ run_id: r.run_id, label: r.run_name || r.run_id })));
+  const keys = list(params, "keys").length ? list(params, "keys") : [...new Set((await api.summaries(runIds)).map((s) => s.key))].sort();
   const ui = chartControls(params, rerender);
-  main.append(el("h1", { text: `Compare ${runs.length} runs` }), ui.controls);
+  main.append(el("h1", { text: `Compare ${runIds.length} runs` }), ui.controls);
   const charts = el("div", { class: "charts" });
   main.append(charts);
-  const labelled = runs.map((r) => ({ run_id: r.run_id, label: r.run_name || r.run_id }));
+  const labelled = { runIds, labels };
   const drawn = [];
   cleanup.push(() => drawn.forEach((c) => c.destroy()));
   ui.onSmoothing((weight) => drawn.forEach((c) => { c.options.smoothing = weight; c.plot.setData(c.data()); }));
   const width = Math.max(480, main.clientWidth - 40);
   await Promise.all(keys.map(async (key) => {
-    drawn.push(await seriesChart(charts, { key, runs: labelled, width, height: 320, zoom: ui.zoom, onZoom: ui.onZoom, ...ui.options }));
+    const slot = el("div", { class: "chart-slot" }); // keeps the key order whichever answer comes first
+    charts.append(slot);
+    drawn.push(await seriesChart(slot, { key, runs: labelled, width, height: 320, zoom: ui.zoom, onZoom: ui.onZoom, ...ui.options }));
   }));
 }

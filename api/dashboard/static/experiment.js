@@ -3,7 +3,7 @@
 import { api } from "./api.js";
 import { el } from "./dom.js";
 import { current, go, href, list, replaceParams } from "./router.js";
-import { RunsTable, columnLabel } from "./runs_table.js";
+import { RunsTable, columnLabel, firstPage } from "./runs_table.js";
 import { subscribe } from "./live.js";
 
 const MAX_SELECTED = 1000;
@@ -13,23 +13,27 @@ function defaultColumns(keys) {
 }
 
 export async function experimentView(main, experimentId, params, cleanup) {
+  const sort = params.get("sort") || "";
+  const filter = params.get("filter") || "";
+  const first = firstPage(experimentId, filter, sort); // the rows load while the keys do
+  first.catch(() => {}); // its error is shown by the table
   const [experiment, keys] = await Promise.all([api.experiment(experimentId), api.experimentKeys(experimentId)]);
   const state = {
     columns: params.has("cols") ? list(params, "cols") : defaultColumns(keys),
-    sort: params.get("sort") || "",
-    filter: params.get("filter") || "",
+    sort,
+    filter,
     selected: new Set(list(params, "sel")),
   };
   const save = () => replaceParams({ cols: state.columns, sort: table.sort, filter: table.filter, sel: [...table.selected] });
 
   const error = el("span", { class: "error filter-error", role: "alert" });
-  const filter = el("input", {
+  const filterInput = el("input", {
     type: "search", class: "filter", placeholder: "metrics.loss < 0.1 and params.lr = '0.01'   (Enter)", "aria-label": "filter",
   });
-  filter.value = state.filter;
-  filter.addEventListener("keydown", (e) => {
+  filterInput.value = state.filter;
+  filterInput.addEventListener("keydown", (e) => {
     if (e.key !== "Enter") return;
-    table.filter = filter.value.trim();
+    table.filter = filterInput.value.trim();
     save();
     table.reload();
   });
@@ -50,7 +54,7 @@ export async function experimentView(main, experimentId, params, cleanup) {
   });
   main.append(
     el("h1", {}, el("a", { href: "#/", text: "Experiments" }), " / ", el("span", { class: "experiment-name", text: experiment.name })),
-    el("div", { class: "toolbar" }, filter, chooser, count, selectFirst, clear, compare, group),
+    el("div", { class: "toolbar" }, filterInput, chooser, count, selectFirst, clear, compare, group),
     error,
   );
   const table = new RunsTable(main, {
@@ -68,7 +72,7 @@ export async function experimentView(main, experimentId, params, cleanup) {
     compare.disabled = group.disabled = n === 0 || n > MAX_SELECTED;
     if (current().parts[0] === "experiments") save();
   }
-  await table.reload();
+  await table.reload({ first });
   table.scroller.focus();
   cleanup.push(subscribe(() => table.reload({ keepRows: true })));
 }

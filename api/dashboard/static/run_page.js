@@ -21,7 +21,8 @@ export async function runView(main, runId, params, cleanup) {
   const [run, parents, children, files] = await Promise.all([
     api.run(runId), api.parents(runId), api.children(runId), api.artifacts(runId).catch(() => []),
   ]);
-  const experiment = await api.experiment(run.experiment_id);
+  const experimentLink = el("a", { href: href(["experiments", run.experiment_id]), text: run.experiment_id });
+  api.experiment(run.experiment_id).then((e) => { experimentLink.textContent = e.name; }, () => {}); // the charts need not wait
   const ranks = params.get("ranks") || "lines"; // lines: one per rank; band: mean with min/max
   const status = el("span", { class: "status", text: run.status });
   const duration = el("span", { class: "duration" });
@@ -29,7 +30,7 @@ export async function runView(main, runId, params, cleanup) {
   showDuration(run);
   main.append(
     el("h1", {},
-      el("a", { href: href(["experiments", run.experiment_id]), text: experiment.name }),
+      experimentLink,
       " / ", el("span", { class: "run-name", text: run.run_name || run.run_id })),
     el("dl", { class: "kv summary" },
       el("dt", { text: "run id" }), el("dd", { text: run.run_id }),
@@ -55,12 +56,16 @@ export async function runView(main, runId, params, cleanup) {
 
   const drawn = new Map();
   const addCharts = async (keys) => {
-    for (const key of keys.filter((k) => !drawn.has(k)).sort()) {
+    // Every key's request at once; each chart takes its place in key order as its answer comes.
+    const added = keys.filter((k) => !drawn.has(k)).sort().map((key) => {
+      const slot = el("div", { class: "chart-slot" });
+      charts.append(slot);
       drawn.set(key, null);
-      drawn.set(key, await seriesChart(charts, {
+      return seriesChart(slot, {
         key, runs: [{ run_id: runId, label: run.run_name || runId }], perRank: ranks === "lines", band: ranks === "band", width: 560,
-      }));
-    }
+      }).then((chart) => drawn.set(key, chart));
+    });
+    await Promise.all(added);
   };
   await addCharts(Object.keys(run.metrics));
   if (!charts.childElementCount) charts.append(el("p", { class: "muted", text: "No metrics." }));

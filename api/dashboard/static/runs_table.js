@@ -32,6 +32,17 @@ function cellValue(run, column) {
   return run[key] ?? "";
 }
 
+function searchPage(experimentId, filter, sort, page, count) {
+  return api.searchRuns({
+    experiment_ids: [experimentId], filter, order_by: sort ? [sort] : [], offset: page * PAGE, max_results: PAGE, count,
+  });
+}
+
+/** The request for a table's first page and count, to start before the table exists. */
+export function firstPage(experimentId, filter, sort) {
+  return searchPage(experimentId, filter, sort, 0, true);
+}
+
 export class RunsTable {
   constructor(container, { experimentId, columns, sort, filter, selected, onOpen, onChange, onError }) {
     Object.assign(this, { experimentId, columns, sort, filter, selected, onOpen, onChange, onError });
@@ -47,11 +58,13 @@ export class RunsTable {
     container.append(this.scroller);
   }
 
-  /** Everything anew: the count and the first page (a new filter, sort or live update). */
-  async reload({ keepRows = false } = {}) {
+  /** Everything anew: the count and the first page (a new filter, sort or live update). `first`:
+   * that request already made (by firstPage), so it ran while the rest of the view loaded. */
+  async reload({ keepRows = false, first: prefetched = null } = {}) {
     const generation = ++this.generation;
     const old = this.pages;
     this.pages = new Map();
+    if (prefetched) this.track(0, prefetched);
     if (keepRows) {
       this.stale = old; // shown until the fresh pages arrive, so a live update never flickers
     } else {
@@ -77,18 +90,16 @@ export class RunsTable {
 
   fetchPage(page, count = false) {
     if (!this.pages.has(page)) {
-      const request = api.searchRuns({
-        experiment_ids: [this.experimentId],
-        filter: this.filter,
-        order_by: this.sort ? [this.sort] : [],
-        offset: page * PAGE,
-        max_results: PAGE,
-        count,
-      });
-      this.pages.set(page, request);
-      request.then((answer) => { this.pages.set(page, answer); this.schedule(); }, () => this.pages.delete(page));
+      this.track(page, searchPage(this.experimentId, this.filter, this.sort, page, count));
     }
     return Promise.resolve(this.pages.get(page));
+  }
+
+  /** A page's request in flight, replaced by its answer once it arrives (dropped if it fails). */
+  track(page, request) {
+    const pages = this.pages;
+    pages.set(page, request);
+    request.then((answer) => { pages.set(page, answer); this.schedule(); }, () => pages.delete(page));
   }
 
   schedule() {

@@ -10,17 +10,19 @@ export function bucketsFor(width, runs) {
 }
 
 /**
- * A chart of one metric key for `runs` ([{run_id, label}]). perRank: one line per rank of each run;
+ * A chart of one metric key for `runs`: [{run_id, label}], or {runIds, labels: a promise of that}.
+ * perRank: one line per rank of each run;
  * band: the all-ranks mean with its min/max band. Options as Chart's (xAxis, log, smoothing).
  */
 export async function seriesChart(container, { key, runs, perRank = false, band = false, xAxis = "step", zoom = null, onZoom, ...options }) {
   const width = Math.max(320, options.width || container.clientWidth - 16);
-  const buckets = bucketsFor(width, runs.length);
+  const runIds = runs.runIds || runs.map((r) => r.run_id);
+  const buckets = bucketsFor(width, runIds.length);
   const request = (range, points) => ({
-    run_ids: runs.map((r) => r.run_id), keys: [key], x_axis: xAxis, max_points: points, per_rank: perRank,
+    run_ids: runIds, keys: [key], x_axis: xAxis, max_points: points, per_rank: perRank,
     x_min: range?.[0] ?? null, x_max: range?.[1] ?? null,
   });
-  const labelOf = new Map(runs.map((r) => [r.run_id, r.label]));
+  let labelOf = new Map();
   const shape = (answer) => {
     const lines = answer.series.map((s, i) => ({
       label: perRank ? `${labelOf.get(s.run_id)} rank ${s.rank}` : labelOf.get(s.run_id),
@@ -44,7 +46,10 @@ export async function seriesChart(container, { key, runs, perRank = false, band 
     ];
     return { xs, ys: columns, lastX, lines: lines2, bands: [{ series: [3, 2], fill: "rgba(37,87,214,0.18)" }] };
   };
-  const first = shape(await api.series(request(zoom, buckets)));
+  // Labels may still be on their way (runs.labels, a promise): the points are not kept waiting.
+  const [answer, labels] = await Promise.all([api.series(request(zoom, buckets)), runs.labels || runs]);
+  labelOf = new Map(labels.map((r) => [r.run_id, r.label]));
+  const first = shape(answer);
   let lastX = first.lastX;
   const chart = new Chart(container, {
     title: key, xs: first.xs, columns: first.ys, lines: first.lines, bands: first.bands, xAxis, width, ...options,
