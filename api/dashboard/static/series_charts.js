@@ -23,28 +23,36 @@ export async function seriesChart(container, { key, runs, perRank = false, band 
     x_min: range?.[0] ?? null, x_max: range?.[1] ?? null,
   });
   let labelOf = new Map();
+  // Lines as uPlot draws them, and an id per line (run and rank) to place later points by.
   const shape = (answer) => {
-    const lines = answer.series.map((s, i) => ({
-      label: perRank ? `${labelOf.get(s.run_id)} rank ${s.rank}` : labelOf.get(s.run_id),
-      stroke: color(i),
-      runId: s.run_id,
-    }));
-    if (!band) return { ...align(answer, answer.series, xAxis), lines };
+    const aligned = align(answer, answer.series, xAxis);
+    const ids = answer.series.map((s) => `${s.run_id}/${s.rank ?? ""}`);
+    const lines = answer.series.map((s, i) => {
+      const name = labelOf.get(s.run_id) ?? s.run_id;
+      return { label: perRank ? `${name} rank ${s.rank}` : name, stroke: color(i) };
+    });
+    if (!band) return { ...aligned, lines, ids };
     // The mean line, then the min and max edges (unlabelled) filling the band between them.
-    const { xs, lastX } = align(answer, answer.series, xAxis);
     const s = answer.series[0];
-    const slots = xs.length / Math.max(1, s ? s.bucket[s.bucket.length - 1] + 1 : 1);
-    const columns = ["mean", "min", "max"].map((field) => {
-      const column = new Array(xs.length).fill(null);
-      if (s) s.bucket.forEach((b, i) => { column[b * slots] = typeof s[field][i] === "number" ? s[field][i] : null; if (slots === 2) column[b * slots + 1] = column[b * slots]; });
+    const slots = s ? aligned.xs.length / (s.bucket[s.bucket.length - 1] + 1) : 1;
+    const ys = ["mean", "min", "max"].map((field) => {
+      const column = new Array(aligned.xs.length).fill(null);
+      s?.bucket.forEach((b, i) => {
+        const v = typeof s[field][i] === "number" ? s[field][i] : null;
+        column[b * slots] = v;
+        if (slots === 2) column[b * slots + 1] = v;
+      });
       return column;
     });
-    const lines2 = [
-      { label: `${lines[0]?.label ?? key} mean`, stroke: color(0) },
-      { label: "min", hoverLabel: "min", stroke: "transparent" },
-      { label: "max", hoverLabel: "max", stroke: "transparent" },
-    ];
-    return { xs, ys: columns, lastX, lines: lines2, bands: [{ series: [3, 2], fill: "rgba(37,87,214,0.18)" }] };
+    return {
+      xs: aligned.xs, ys, lastX: aligned.lastX, ids: ["mean", "min", "max"],
+      lines: [
+        { label: `${lines[0]?.label ?? key} mean`, stroke: color(0) },
+        { label: "min", hoverLabel: "min", stroke: "transparent" },
+        { label: "max", hoverLabel: "max", stroke: "transparent" },
+      ],
+      bands: [{ series: [3, 2], fill: "rgba(37,87,214,0.18)" }],
+    };
   };
   // Labels may still be on their way (runs.labels, a promise): the points are not kept waiting.
   const [answer, labels] = await Promise.all([api.series(request(zoom, buckets)), runs.labels || runs]);
@@ -61,17 +69,17 @@ export async function seriesChart(container, { key, runs, perRank = false, band 
       lastX = answer.lastX;
     },
   });
-  const position = new Map(first.lines.map((line, i) => [line.label, i]));
+  const position = new Map(first.ids.map((id, i) => [id, i]));
   /** Live: fetch the points after the last one this chart has, and append them (-1: a line the
    * chart lacks appeared, such as a new rank; the caller draws anew). */
   chart.grow = async () => {
     const tail = await api.series(request([Number.isFinite(lastX) ? lastX + 1 : null, null], 2000));
     if (!tail.series.length) return 0;
     const shaped = shape(tail);
-    if (shaped.lines.some((line) => !position.has(line.label))) return -1;
+    if (shaped.ids.some((id) => !position.has(id))) return -1;
     // The tail holds only the lines that got points: each goes to its own place in the chart.
     const columns = new Array(position.size).fill(null);
-    shaped.lines.forEach((line, i) => { columns[position.get(line.label)] = shaped.ys[i]; });
+    shaped.ids.forEach((id, i) => { columns[position.get(id)] = shaped.ys[i]; });
     chart.append(shaped.xs, columns);
     lastX = shaped.lastX;
     return shaped.xs.length;
