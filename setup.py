@@ -16,7 +16,7 @@ UPLOT_DIST = ROOT / "node_modules" / "uplot" / "dist"
 FILES = ("uPlot.esm.js", "uPlot.min.css", "LICENSE")
 
 
-class BuildPyWithUplot(build_py):  # type: ignore[misc]
+class BuildPyWithUplot(build_py):  # type: ignore[misc]  # setuptools ships no types for it
     def run(self) -> None:
         super().run()
         if not (UPLOT_DIST / FILES[0]).is_file():

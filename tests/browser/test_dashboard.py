@@ -122,6 +122,14 @@ def test_compare_fifty_runs_selected_with_the_keyboard(page: Page, base: str, id
     assert lines[0].startswith("step = ")
     assert len(lines) == 51
     assert all(re.match(r"run-19\d\d +\d", line) for line in lines[1:])
+    # Smoothing changes what is drawn (and the hover's values) without asking the server again.
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/api/" in r.url else None)
+    unsmoothed = hover.inner_text()
+    page.locator("input.smoothing").fill("0.9")
+    page.mouse.move(box["x"] + box["width"] / 2 + 1, box["y"] + box["height"] / 2)
+    expect(hover).not_to_have_text(unsmoothed)
+    assert "smooth=0.9" in page.url and requests == []
     # Zoom: drag across the middle; every chart re-asks that range (the URL keeps it).
     page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + 20)
     page.mouse.down()
