@@ -244,3 +244,14 @@ def test_a_live_run_grows_without_reload(page: Page, base: str) -> None:
         expect(cell).not_to_have_text(before, timeout=10_000)
     finally:
         writer.wait(timeout=60)
+
+
+def test_compare_a_thousand_runs(page: Page, base: str, ids: dict[str, str]) -> None:
+    open_view(page, base + f"/#/experiments/{ids['table']}", "experiments")
+    page.get_by_role("button", name="Select first 1000").click()
+    expect(page.locator(".count")).to_contain_text("1000 selected")
+    started = time.monotonic()
+    page.locator("button.compare").click()
+    wait_view(page, "compare")
+    expect(page.locator(".chart[data-title='loss']")).to_have_attribute("data-series", "1000")
+    assert time.monotonic() - started < 15
