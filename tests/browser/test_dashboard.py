@@ -10,10 +10,12 @@ import uuid
 from urllib.parse import parse_qs, urlparse
 
 import httpx
+import numpy as np
 from playwright.sync_api import Page, expect
 
+import runstream
 from tests.browser.conftest import open_view, wait_view
-from tests.browser.seed import LRS, TABLE_RUNS, XSS, final_acc, table_run
+from tests.browser.seed import LRS, TABLE_RUNS, XSS, final_acc, table_run, wait_applied
 from tests.integration.roles import REPO
 
 
@@ -255,3 +257,23 @@ def test_compare_a_thousand_runs(page: Page, base: str, ids: dict[str, str]) -> 
     wait_view(page, "compare")
     expect(page.locator(".chart[data-title='loss']")).to_have_attribute("data-series", "1000")
     assert time.monotonic() - started < 15
+
+
+def test_a_live_run_of_two_ranks_grows_per_rank(page: Page, base: str) -> None:
+    run_id = uuid.uuid4().hex
+    ranks = [runstream.start_run("live", "two-ranks", run_id=run_id, rank=r, tracking_uri=base) for r in (0, 1)]
+    for rank, run in enumerate(ranks):
+        run.log_metric_arrays("loss", np.full(10, 1.0 + rank), np.arange(10))
+        wait_applied(base, run.flush())
+    open_view(page, base + f"/#/runs/{run_id}", "runs")
+    chart = page.locator(".chart[data-title='loss']")
+    expect(chart).to_have_attribute("data-series", "2")
+    page.evaluate("window.__same_page = true")
+    # Only rank 1 logs on: its points join its own line, the page is not drawn anew.
+    ranks[1].log_metric_arrays("loss", np.full(5, 3.0), np.arange(10, 15))
+    ranks[1].flush()
+    expect(chart).to_have_attribute("data-points", "25", timeout=10_000)
+    expect(chart).to_have_attribute("data-x-max", "14")
+    assert page.evaluate("window.__same_page") is True
+    for run in reversed(ranks):
+        run.end()
