@@ -245,11 +245,12 @@ def time_mlflow(page: Page, workdir: Path, sizes: Sizes, reps: int) -> dict[str,
             }
 
         def compare() -> dict[str, float]:
-            # The metric page (MLflow's "compare runs" chart); `runs` must come first in its query.
-            experiments = _json_list([ids[HISTORY_EXPERIMENT]])
-            _fresh(
-                page, f"{server.url}/#/metric?runs={_json_list(compared)}&metric=%22{KEY}%22&experiments={experiments}"
+            # The metric page (MLflow's "compare runs" chart): `runs` first in its query, and it
+            # fails ("undefined" is not valid JSON) without plot_metric_keys.
+            query = (
+                f"runs={_json_list(compared)}&metric=%22{KEY}%22&experiments={_json_list([ids[HISTORY_EXPERIMENT]])}"
             )
+            _fresh(page, f"{server.url}/#/metric?{query}&plot_metric_keys={_json_list([KEY])}")
             drawn = _when(page, "document.querySelector('.js-plotly-plot .scatterlayer .trace path.js-line')", 180)
             return {"navigation_to_drawn": drawn}
 
