@@ -110,8 +110,29 @@ class Client:
         found = self._get("/api/v1/experiments", name=name, view="all", after=after)["experiments"]
         return found[0] if found else None
 
-    def list_experiments(self, view: str = "active") -> list[dict[str, Any]]:
-        return self._get("/api/v1/experiments", view=view)["experiments"]  # type: ignore[no-any-return]
+    def list_experiments(self, view: str = "active", run_counts: bool = False) -> list[dict[str, Any]]:
+        """With `run_counts`, each experiment carries `run_count` (its runs in the same view)."""
+        found = self._get("/api/v1/experiments", view=view, run_counts=str(run_counts).lower())
+        return found["experiments"]  # type: ignore[no-any-return]
+
+    def get_experiment_keys(self, experiment_id: str) -> dict[str, list[str]]:
+        """The param, tag and metric keys any run of the experiment has: {"params", "tags", "metrics"}."""
+        return self._get(f"/api/v1/experiments/{experiment_id}/keys")  # type: ignore[no-any-return]
+
+    def get_read_position(self) -> str:
+        """A consistency token of what is queryable now; it changes when newly written data is."""
+        return self._get("/api/v1/read-position")["token"]  # type: ignore[no-any-return]
+
+    def count_runs(self, experiment_ids: list[str], filter_string: str = "", view: str = "active") -> int:
+        """How many runs an MLflow filter matches."""
+        body = {
+            "experiment_ids": experiment_ids,
+            "filter": filter_string,
+            "view": view,
+            "max_results": 1,
+            "count": True,
+        }
+        return self._post("/api/v1/runs/search", body)["total_count"]  # type: ignore[no-any-return]
 
     def get_run(self, run_id: str, after: str | None = None) -> dict[str, Any]:
         return self._get(f"/api/v1/runs/{run_id}", after=after)  # type: ignore[no-any-return]
@@ -192,8 +213,10 @@ class Client:
         max_results: int = 1000,
         view: str = "active",
         page_token: str | None = None,
+        offset: int | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of runs matching an MLflow filter; pass the returned token for the next page."""
+        """One page of runs matching an MLflow filter; pass the returned token for the next page, or
+        an `offset` (the row to start at) instead."""
         body = {
             "experiment_ids": experiment_ids,
             "filter": filter_string,
@@ -201,6 +224,7 @@ class Client:
             "max_results": max_results,
             "view": view,
             "page_token": page_token,
+            "offset": offset,
         }
         page = self._post("/api/v1/runs/search", body)
         return page["runs"], page["next_page_token"]

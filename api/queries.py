@@ -67,6 +67,35 @@ def experiment(client: Client, experiment_id: str) -> dict[str, Any] | None:
     return _experiment(rows[0], tags.get(experiment_id, {}))
 
 
+def run_counts(client: Client, experiment_ids: list[str], view: str) -> dict[str, int]:
+    """Runs per experiment, in the given lifecycle view."""
+    rows = client.query(
+        f"SELECT experiment_id, count() FROM runs_view WHERE experiment_id IN {{ids:Array(String)}} "
+        f"AND {LIFECYCLE[view]} GROUP BY experiment_id",
+        parameters={"ids": experiment_ids},
+    ).result_rows
+    return {experiment_id: int(count) for experiment_id, count in rows}
+
+
+# The keys used by an experiment's runs: param and tag keys from their states, metric keys from the
+# summary (both ordered key-first, so DISTINCT reads little more than the keys).
+_EXPERIMENT_KEYS = (
+    "SELECT 'params', key FROM param_state WHERE run_id IN (SELECT run_id FROM runs_view WHERE {where}) GROUP BY key "
+    "UNION ALL SELECT 'tags', key FROM run_tags_view WHERE run_id IN (SELECT run_id FROM runs_view WHERE {where}) "
+    "GROUP BY key UNION ALL SELECT 'metrics', key FROM metric_summary "
+    "WHERE run_id IN (SELECT run_id FROM runs_view WHERE {where}) GROUP BY key"
+)
+
+
+def experiment_keys(client: Client, experiment_id: str, view: str) -> dict[str, list[str]]:
+    """The param, tag and metric keys any run of the experiment has, sorted."""
+    where = f"experiment_id = {{id:String}} AND {LIFECYCLE[view]}"
+    keys: dict[str, list[str]] = {"params": [], "tags": [], "metrics": []}
+    for kind, key in client.query(_EXPERIMENT_KEYS.format(where=where), parameters={"id": experiment_id}).result_rows:
+        keys[kind].append(key)
+    return {kind: sorted(found) for kind, found in keys.items()}
+
+
 def _grouped(client: Client, sql: str, ids: list[str]) -> dict[str, dict[str, str]]:
     """Key/value rows per id, for a query taking {ids:Array(String)}."""
     out: dict[str, dict[str, str]] = {}

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from api import queries
 from api.context import After, ReadContext, View
+from ingest.log.base import format_token
 from runstream.auth import CurrentPrincipal, readable, require
 from runstream.errors import not_found
 from runstream.responses import ARROW_STREAM, accepts_arrow, arrow_response, json_floats, json_response
@@ -22,11 +23,19 @@ def read_router(ctx: ReadContext) -> APIRouter:
 
     @router.get("/experiments", summary="List experiments, optionally the one with a given name")
     async def list_experiments(
-        principal: CurrentPrincipal, view: View = "active", name: str | None = None, after: After = None
+        principal: CurrentPrincipal,
+        view: View = "active",
+        name: str | None = None,
+        run_counts: Annotated[bool, Query(description="add run_count: the runs of each (in the same view)")] = False,
+        after: After = None,
     ) -> Response:
         await ctx.consistent(after)
-        found = await ctx.query(queries.experiments, view, name)
-        return json_response({"experiments": readable(principal, found)})
+        found = readable(principal, await ctx.query(queries.experiments, view, name))
+        if run_counts:
+            counts = await ctx.query(queries.run_counts, [e["experiment_id"] for e in found], view)
+            for e in found:
+                e["run_count"] = counts.get(e["experiment_id"], 0)
+        return json_response({"experiments": found})
 
     @router.get("/experiments/{experiment_id}", summary="One experiment")
     async def get_experiment(experiment_id: str, principal: CurrentPrincipal, after: After = None) -> Response:
@@ -36,6 +45,20 @@ def read_router(ctx: ReadContext) -> APIRouter:
         if found is None:
             raise not_found(f"experiment {experiment_id!r} does not exist")
         return json_response(found)
+
+    @router.get("/experiments/{experiment_id}/keys", summary="The param, tag and metric keys of an experiment's runs")
+    async def experiment_keys(
+        experiment_id: str, principal: CurrentPrincipal, view: View = "active", after: After = None
+    ) -> Response:
+        require(principal, "read", [experiment_id])
+        await ctx.consistent(after)
+        return json_response(await ctx.query(queries.experiment_keys, experiment_id, view))
+
+    @router.get("/read-position", summary="What is queryable now: a consistency token of the applied log positions")
+    async def read_position() -> Response:
+        # Cheap to poll: a page compares it with the last one it saw to know when to fetch what is new.
+        applied = await ctx.query(queries.applied_positions, ctx.consumer_group)
+        return json_response({"token": format_token(applied)})
 
     @router.get("/runs", summary="Runs of experiments with params, tags and the latest value per metric")
     async def list_runs(

@@ -8,6 +8,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from api.access import run_access
 from api.artifact_routes import artifact_read_router, artifact_write_router
 from api.context import ReadContext
+from api.dashboard.routes import dashboard_router
 from api.mlflow.access import mlflow_access, registry_access
 from api.mlflow.artifacts import mlflow_artifacts_router
 from api.mlflow.context import MlflowContext
@@ -64,6 +65,7 @@ def build_app(
             app.include_router(series_router(ctx))
             app.include_router(search_router(ctx))
             _mount_mlflow(app, ctx, log, artifacts, artifact_max_size)
+            app.include_router(dashboard_router())
             if artifacts is not None:
                 reading = Depends(run_access(store, "read"))
                 app.include_router(artifact_read_router(ctx, artifacts), dependencies=[reading])

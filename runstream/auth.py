@@ -154,7 +154,10 @@ class AuthMiddleware:
                     "status": 401,
                     "headers": [
                         (b"content-type", b"application/json"),
-                        (b"www-authenticate", b'Basic realm="runstream", Bearer'),
+                        # One challenge a header: browsers take a lone Basic challenge (and ask for a
+                        # login), but not one followed by another scheme in the same header.
+                        (b"www-authenticate", b'Basic realm="runstream", charset="UTF-8"'),
+                        (b"www-authenticate", b"Bearer"),
                     ],
                 }
             )

@@ -21,7 +21,7 @@ from api.search.grammar import Clause, Order
 from api.search.paging import decode_page_token
 from api.search.sql import LIFECYCLE, MAX_RESULTS, Params, Query, check_page, compare, page
 
-__all__ = ["MAX_RESULTS", "Query", "compile_run_search"]
+__all__ = ["MAX_RESULTS", "Query", "compile_run_count", "compile_run_search"]
 
 _COLUMNS = {
     "run_id": "r.run_id",
@@ -102,6 +102,26 @@ def _order(orders: Sequence[Order], bind: Params, metrics: _Metrics) -> tuple[li
     return joins, terms
 
 
+def _where(
+    clauses: Sequence[Clause], experiment_ids: Sequence[str], view: str, bind: Params, metrics: _Metrics
+) -> list[str]:
+    return [
+        f"r.experiment_id IN {bind(list(experiment_ids), 'Array(String)')}",
+        LIFECYCLE[view].format(alias="r"),
+        *(_condition(c, bind, metrics) for c in clauses),
+    ]
+
+
+def compile_run_count(clauses: Sequence[Clause], experiment_ids: Sequence[str], view: str = "active") -> Query:
+    """How many runs match: `SELECT count() ...` (what a table needs to size its scroll range)."""
+    check_page(view, 1)
+    bind = Params()
+    metrics = _Metrics(bind)
+    where = _where(clauses, experiment_ids, view, bind, metrics)
+    sql = " ".join(["SELECT count() FROM runs_view AS r", *metrics.join(), "WHERE", " AND ".join(where)])
+    return Query(sql + " SETTINGS join_use_nulls = 1", bind.values, 0, 1)
+
+
 def compile_run_search(
     clauses: Sequence[Clause],
     orders: Sequence[Order],
@@ -115,11 +135,7 @@ def compile_run_search(
     offset = decode_page_token(page_token)
     bind = Params()
     metrics = _Metrics(bind)
-    where = [
-        f"r.experiment_id IN {bind(list(experiment_ids), 'Array(String)')}",
-        LIFECYCLE[view].format(alias="r"),
-        *(_condition(c, bind, metrics) for c in clauses),
-    ]
+    where = _where(clauses, experiment_ids, view, bind, metrics)
     joins, terms = _order(orders, bind, metrics)
     sql = " ".join(
         [

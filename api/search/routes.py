@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.context import After, ReadContext, View
-from api.search.runs import search_experiments, search_runs
+from api.search.paging import MAX_OFFSET, encode_page_token
+from api.search.runs import count_runs, search_experiments, search_runs
 from api.search.sql import MAX_RESULTS
 from runstream.auth import CurrentPrincipal, readable, require
+from runstream.errors import invalid
 from runstream.responses import json_response
 
 
@@ -25,6 +29,10 @@ class _Search(BaseModel):
 
 class RunSearch(_Search):
     experiment_ids: list[str] = Field(min_length=1)
+    offset: int | None = Field(
+        None, ge=0, le=MAX_OFFSET, description="start at this row instead of a page_token (a table scrolled to it)"
+    )
+    count: bool = Field(False, description="also answer total_count: how many runs match, over all pages")
 
 
 class ExperimentSearch(_Search):
@@ -37,11 +45,17 @@ def search_router(ctx: ReadContext) -> APIRouter:
     @router.post("/runs/search", summary="Runs matching an MLflow filter, ordered and paged")
     async def runs(body: RunSearch, principal: CurrentPrincipal, after: After = None) -> Response:
         require(principal, "read", body.experiment_ids)
+        if body.offset is not None and body.page_token:
+            raise invalid("give offset or page_token, not both")
+        page_token = encode_page_token(body.offset) if body.offset is not None else body.page_token
         await ctx.consistent(after)
         found, token = await ctx.query(
-            search_runs, body.experiment_ids, body.filter, body.order_by, body.view, body.max_results, body.page_token
+            search_runs, body.experiment_ids, body.filter, body.order_by, body.view, body.max_results, page_token
         )
-        return json_response({"runs": found, "next_page_token": token})
+        answer: dict[str, Any] = {"runs": found, "next_page_token": token}
+        if body.count:
+            answer["total_count"] = await ctx.query(count_runs, body.experiment_ids, body.filter, body.view)
+        return json_response(answer)
 
     @router.post("/experiments/search", summary="Experiments matching an MLflow filter, ordered and paged")
     async def experiments(body: ExperimentSearch, principal: CurrentPrincipal, after: After = None) -> Response:

@@ -9,7 +9,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from api import queries
-from api.search.compile import compile_run_search
+from api.search.compile import compile_run_count, compile_run_search
 from api.search.compile_experiments import compile_experiment_search
 from api.search.grammar import EXPERIMENTS, RUNS, parse_filter, parse_order_by
 from api.search.paging import encode_page_token
@@ -62,6 +62,12 @@ def search_runs(
     by_id = {r["run_id"]: r for r in runs}
     # A run can only vanish between the two queries if the projections were rebuilt meanwhile.
     return [by_id[i] for i in ids if i in by_id], token
+
+
+def count_runs(client: Client, experiment_ids: Sequence[str], filter_string: str | None, view: str = "active") -> int:
+    """How many runs a search matches, over all its pages."""
+    query = compile_run_count(parse_filter(filter_string, RUNS), experiment_ids, view)
+    return int(client.query(query.sql, parameters=query.parameters).result_rows[0][0])
 
 
 def search_experiments(

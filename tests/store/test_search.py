@@ -24,7 +24,7 @@ from api.search.compile import compile_run_search
 from api.search.compile_experiments import compile_experiment_search
 from api.search.grammar import EXPERIMENTS, Clause, Order
 from api.search.paging import decode_page_token, encode_page_token
-from api.search.runs import run_search_query, search_experiments, search_run_ids, search_runs
+from api.search.runs import count_runs, run_search_query, search_experiments, search_run_ids, search_runs
 from ingest.log.local import LocalLog
 from runstream.app import build_app
 from tests.conftest import BACKENDS, new_store
@@ -87,6 +87,17 @@ def test_run_search_equals_brute_force(store, corpus):
         assert pages == max(1, -(-len(expected) // page_size))
         nonempty += bool(expected)
     assert nonempty > 100  # the generated filters do select runs
+
+
+def test_run_count_equals_brute_force(store, corpus):
+    rng = random.Random(2026)
+    for i in range(150):
+        clauses = [sc.random_run_clause(rng, corpus) for _ in range(rng.choice([0, 1, 2, 3]))]
+        text = sc.render_filter(clauses, rng)
+        experiment_ids = rng.sample([*sc.EXPERIMENT_IDS, "999"], rng.randint(1, 3))
+        view = rng.choice(["active", "deleted", "all"])
+        expected = sc.expected_runs(corpus, clauses, [], experiment_ids, view)
+        assert count_runs(store.client, experiment_ids, text, view) == len(expected), (i, text, view)
 
 
 def test_search_runs_returns_runs_as_get_run_does(store, corpus):

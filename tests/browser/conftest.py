@@ -1,0 +1,89 @@
+"""Browser tests: `runstream serve` on embedded storage with the seed data, driven through Debian's
+Chromium (/usr/bin/chromium; scripts/test installs it) by playwright."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+from tests.browser.seed import seed_all
+from tests.integration.roles import Role
+from tests.services.ports import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+# No background traffic: this machine's network is closed, and Chromium's own connections would be
+# refused many at a time (tool notes).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1400, "height": 900}
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    """The base URL of a seeded `runstream serve`, and the ids of what it holds."""
+    workdir = tmp_path_factory.mktemp("dashboard")
+    port = free_port()
+    role = Role(workdir, "serve", "--port", str(port), "--data-dir", str(workdir / "data"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        yield base, seed_all(base, workdir)
+    finally:
+        role.stop()
+
+
+@pytest.fixture(scope="session")
+def base(server: tuple[str, dict[str, str]]) -> str:
+    return server[0]
+
+
+@pytest.fixture(scope="session")
+def ids(server: tuple[str, dict[str, str]]) -> dict[str, str]:
+    return server[1]
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/test does)")
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh context (no cookies, no cache) per test; page errors fail the test."""
+    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda dialog: errors.append(f"dialog: {dialog.message}"))
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def open_view(page: Page, url: str, view: str) -> None:
+    """Goes to `url` and waits until the page says that view is drawn."""
+    page.goto(url)
+    wait_view(page, view)
+
+
+def wait_view(page: Page, view: str) -> None:
+    page.wait_for_selector(f"#main[data-view='{view}']", timeout=20_000)
