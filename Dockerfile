@@ -1,11 +1,19 @@
 # The runstream roles for docker-compose.yml: one image, the role is the command.
+# The dashboard's chart library comes from npm by package-lock.json, in a Node stage of its own.
+FROM node:20-slim AS dashboard-deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml constraints.txt ./
+COPY pyproject.toml setup.py MANIFEST.in package.json package-lock.json constraints.txt ./
+COPY --from=dashboard-deps /app/node_modules node_modules
 COPY runstream runstream
 COPY ingest ingest
 COPY projector projector
 COPY api api
 COPY schemas schemas
-RUN pip install --no-cache-dir -c constraints.txt .
+COPY artifacts artifacts
+RUN pip install --no-cache-dir -c constraints.txt . && rm -rf node_modules
 ENTRYPOINT ["runstream"]

@@ -27,7 +27,7 @@ from ingest.mlflow_writes import MlflowWriter, ensure_default_experiment, mlflow
 from ingest.write_marks import WriteMarks
 from runstream.auth import AuthMiddleware, Users
 from runstream.clickhouse import ClickHouse
-from runstream.errors import install_error_handlers
+from runstream.errors import ContentLengthCheck, install_error_handlers
 from runstream.health import Check, clickhouse_check, health_router
 
 VERSION = "0.1.0"
@@ -76,6 +76,7 @@ def build_app(
     Instrumentator(excluded_handlers=["/metrics"]).instrument(app, metric_namespace="runstream").expose(
         app, include_in_schema=False
     )
+    app.add_middleware(ContentLengthCheck)  # added last: runs first, before the metrics middleware
     return app
 
 

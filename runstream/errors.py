@@ -8,6 +8,7 @@ from clickhouse_connect.driver.exceptions import OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runstream.responses import json_response
 
@@ -41,6 +42,25 @@ def unavailable(message: str) -> ApiError:
 def _response(err: ApiError) -> Response:
     headers = {"Retry-After": "1"} if err.status == 503 else None
     return json_response({"error_code": err.error_code, "message": err.message}, err.status, headers)
+
+
+class ContentLengthCheck:
+    """A Content-Length that is not a whole number is a 400 before anything reads it (the metrics
+    middleware would fail on it). uvicorn's parser refuses such requests; in-process callers don't."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length" and not value.isdigit():
+                    refused = invalid(
+                        f"Content-Length must be a whole number of bytes, not {value.decode('latin-1')!r}"
+                    )
+                    await _response(refused)(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import schemathesis
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.core.result import Ok
 
@@ -44,3 +45,11 @@ def test_no_request_gets_a_server_error(app: FastAPI) -> None:
             assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"
 
         no_server_error()
+
+
+@pytest.mark.parametrize("length", ["null", "-1", "1e3", ""])
+def test_a_content_length_that_is_no_number_is_a_400(app: FastAPI, length: str) -> None:
+    path = f"/api/2.0/mlflow-artifacts/artifacts/0/{'a' * 32}/artifacts/x"
+    response = TestClient(app).put(path, headers={"content-length": length}, content=b"abc")
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
