@@ -92,6 +92,8 @@ class Points:
                 [s["step"][at], s["timestamp"][at], s["rank"][at], s["value"][at]], names=["0", "1", "2", "3"]
             )
 
+        with np.errstate(invalid="ignore"):  # +inf and -inf in one bucket: the sum (and mean) is NaN
+            total = np.add.reduceat(np.where(nan, 0.0, s["value"]), starts)
         return pa.table(
             {
                 "run_id": self._names(self.run[order][starts], self.run_ids),
@@ -102,7 +104,7 @@ class Points:
                 "last_point": point(ends),
                 "low_point": pa.StructArray.from_arrays([low_value, low_step], names=["0", "1"]),
                 "high_point": pa.StructArray.from_arrays([high_value, high_step], names=["0", "1"]),
-                "total": np.add.reduceat(np.where(nan, 0.0, s["value"]), starts),
+                "total": total,
                 "finite": np.add.reduceat((~nan).astype(np.uint64), starts),
                 "points": np.diff(np.r_[starts, len(order)]).astype(np.uint64),
                 **self._source(order, starts),
