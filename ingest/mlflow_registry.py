@@ -151,6 +151,19 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
         model_id, found = await reads.version(name, version)
         return model_id, int(found["version"]), found
 
+    async def model_event(name: str, kind: str, principal: Principal | None, **fields: Any) -> None:
+        """One event about a live model, checked and appended under the lock."""
+        async with lock:
+            model_id = await model(name)
+            await append([event(kind, registered_model_id=model_id, user=user(principal), **fields)])
+
+    async def version_event(name: str, ref: str | int, kind: str, principal: Principal | None, **fields: Any) -> int:
+        """One event about a live version, checked and appended under the lock; its number."""
+        async with lock:
+            model_id, number, _ = await version(name, ref)
+            await append([event(kind, registered_model_id=model_id, version=number, user=user(principal), **fields)])
+        return number
+
     def ok() -> Response:
         return mlflow_json({})
 
@@ -188,62 +201,29 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
 
     @router.patch("/registered-models/update")
     async def update_registered_model(body: UpdateModel, principal: CurrentPrincipal) -> Response:
-        async with lock:
-            model_id = await model(body.name)
-            updated = event(
-                "RegisteredModelUpdated",
-                registered_model_id=model_id,
-                description=body.description,
-                user=user(principal),
-            )
-            await append([updated])
+        await model_event(body.name, "RegisteredModelUpdated", principal, description=body.description)
         return await model_json(body.name)
 
     @router.delete("/registered-models/delete")
     async def delete_registered_model(body: ModelRef, principal: CurrentPrincipal) -> Response:
-        async with lock:
-            model_id = await model(body.name)
-            await append([event("RegisteredModelDeleted", registered_model_id=model_id, user=user(principal))])
+        await model_event(body.name, "RegisteredModelDeleted", principal)
         return ok()
 
     @router.post("/registered-models/set-tag")
     async def set_registered_model_tag(body: ModelTag, principal: CurrentPrincipal) -> Response:
         check_name("tag", body.key)
-        async with lock:
-            model_id = await model(body.name)
-            tag = event(
-                "RegisteredModelTagSet",
-                registered_model_id=model_id,
-                key=body.key,
-                value=body.value,
-                user=user(principal),
-            )
-            await append([tag])
+        await model_event(body.name, "RegisteredModelTagSet", principal, key=body.key, value=body.value)
         return ok()
 
     @router.delete("/registered-models/delete-tag")
     async def delete_registered_model_tag(body: ModelTagRef, principal: CurrentPrincipal) -> Response:
-        async with lock:
-            model_id = await model(body.name)
-            deleted = event(
-                "RegisteredModelTagDeleted", registered_model_id=model_id, key=body.key, user=user(principal)
-            )
-            await append([deleted])
+        await model_event(body.name, "RegisteredModelTagDeleted", principal, key=body.key)
         return ok()
 
     @router.post("/registered-models/alias")
     async def set_registered_model_alias(body: SetAlias, principal: CurrentPrincipal) -> Response:
         check_alias(body.alias)
-        async with lock:
-            model_id, number, _ = await version(body.name, body.version)
-            alias = event(
-                "RegisteredModelAliasSet",
-                registered_model_id=model_id,
-                alias=body.alias,
-                version=number,
-                user=user(principal),
-            )
-            await append([alias])
+        await version_event(body.name, body.version, "RegisteredModelAliasSet", principal, alias=body.alias)
         return ok()
 
     @router.delete("/registered-models/alias")
@@ -304,16 +284,9 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
 
     @router.patch("/model-versions/update")
     async def update_model_version(body: UpdateVersion, principal: CurrentPrincipal) -> Response:
-        async with lock:
-            model_id, number, _ = await version(body.name, body.version)
-            updated = event(
-                "ModelVersionUpdated",
-                registered_model_id=model_id,
-                version=number,
-                description=body.description,
-                user=user(principal),
-            )
-            await append([updated])
+        number = await version_event(
+            body.name, body.version, "ModelVersionUpdated", principal, description=body.description
+        )
         return await version_json(body.name, number)
 
     @router.post("/model-versions/transition-stage")
@@ -362,31 +335,12 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
     @router.post("/model-versions/set-tag")
     async def set_model_version_tag(body: VersionTag, principal: CurrentPrincipal) -> Response:
         check_name("tag", body.key)
-        async with lock:
-            model_id, number, _ = await version(body.name, body.version)
-            tag = event(
-                "ModelVersionTagSet",
-                registered_model_id=model_id,
-                version=number,
-                key=body.key,
-                value=body.value,
-                user=user(principal),
-            )
-            await append([tag])
+        await version_event(body.name, body.version, "ModelVersionTagSet", principal, key=body.key, value=body.value)
         return ok()
 
     @router.delete("/model-versions/delete-tag")
     async def delete_model_version_tag(body: VersionTagRef, principal: CurrentPrincipal) -> Response:
-        async with lock:
-            model_id, number, _ = await version(body.name, body.version)
-            deleted = event(
-                "ModelVersionTagDeleted",
-                registered_model_id=model_id,
-                version=number,
-                key=body.key,
-                user=user(principal),
-            )
-            await append([deleted])
+        await version_event(body.name, body.version, "ModelVersionTagDeleted", principal, key=body.key)
         return ok()
 
     return router
