@@ -97,6 +97,19 @@ def test_run_page_shows_run_ranks_and_artifacts(page: Page, base: str, ids: dict
     wait_view(page, "runs")
     expect(page.locator(".chart[data-title='loss']")).to_have_attribute("data-series", "3")
     assert "ranks=band" in page.url
+    # Zoom: drag across the loss chart; every chart shows that step range, and the URL keeps it.
+    box = page.locator(".chart[data-title='loss'] .u-over").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + 20, steps=5)
+    page.mouse.up()
+    expect(page).to_have_url(re.compile(r"ranks=band.*zoom=\d+%2C\d+|zoom=\d+%2C\d+.*ranks=band"))
+    wait_view(page, "runs")
+    low, high = (float(v) for v in parse_qs(page.url.split("?", 1)[1])["zoom"][0].split(","))
+    for chart in page.locator(".chart").all():
+        shown = [float(chart.get_attribute(f"data-x-{end}") or "nan") for end in ("min", "max")]
+        assert low <= shown[0] < shown[1] <= high
     # The child's page links back to its parent.
     page.goto(base + f"/#/runs/{ids['child']}")
     wait_view(page, "runs")

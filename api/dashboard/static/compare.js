@@ -3,7 +3,7 @@
 // resolution), double-click to zoom out.
 import { api, runsByIds } from "./api.js";
 import { el } from "./dom.js";
-import { list, replaceParams } from "./router.js";
+import { list, range, replaceParams } from "./router.js";
 import { seriesChart } from "./series_charts.js";
 
 export function chartControls(params, rerender) {
@@ -25,7 +25,7 @@ export function chartControls(params, rerender) {
     controls: el("span", { class: "toolbar" },
       el("label", {}, "x ", x), el("label", {}, log, " log scale"), el("label", {}, "smoothing ", smoothing)),
     options: { xAxis: x.value, log: log.checked, smoothing: Number(smoothing.value) },
-    zoom: params.get("zoom") ? params.get("zoom").split(",").map(Number) : null,
+    zoom: range(params, "zoom"),
     onSmoothing: (fn) => smoothing.addEventListener("input", () => { set({ smooth: smoothing.value }); fn(Number(smoothing.value)); }),
     onZoom: (range) => { set({ zoom: range ? range.join(",") : "" }); rerender(); },
   };

@@ -31,3 +31,9 @@ export function list(params, name) {
   const v = params.get(name);
   return v ? v.split(",").filter(Boolean) : [];
 }
+
+/** A `lo,hi` range (a zoom) from the query, or null. */
+export function range(params, name) {
+  const v = params.get(name);
+  return v ? v.split(",").map(Number) : null;
+}

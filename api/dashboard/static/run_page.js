@@ -2,7 +2,7 @@
 // key (per-rank lines, or the mean with a min/max band). While it runs, the charts grow live.
 import { api } from "./api.js";
 import { el, fileSize, formatDuration, formatTime } from "./dom.js";
-import { href, replaceParams } from "./router.js";
+import { href, range, replaceParams } from "./router.js";
 import { seriesChart } from "./series_charts.js";
 import { subscribe } from "./live.js";
 
@@ -50,7 +50,15 @@ export async function runView(main, runId, params, cleanup) {
   const modeSelect = el("select", { class: "rank-mode", "aria-label": "ranks" },
     el("option", { value: "lines", text: "per-rank lines" }), el("option", { value: "band", text: "mean with min/max band" }));
   modeSelect.value = ranks;
-  modeSelect.addEventListener("change", () => { replaceParams({ ranks: modeSelect.value }); window.dispatchEvent(new HashChangeEvent("hashchange")); });
+  // A change of rank mode or zoom is a new URL for this view, drawn again from it.
+  const redraw = (changes) => {
+    replaceParams({ ...Object.fromEntries(params.entries()), ...changes });
+    window.dispatchEvent(new HashChangeEvent("hashchange"));
+  };
+  modeSelect.addEventListener("change", () => redraw({ ranks: modeSelect.value }));
+  // Every chart shows the zoomed step range, which the URL keeps.
+  const zoom = range(params, "zoom");
+  const onZoom = (r) => redraw({ zoom: r ? r.join(",") : "" });
   const charts = el("div", { class: "charts" });
   main.append(el("h2", {}, "Metrics ", modeSelect), charts);
 
@@ -63,6 +71,7 @@ export async function runView(main, runId, params, cleanup) {
       drawn.set(key, null);
       return seriesChart(slot, {
         key, runs: [{ run_id: runId, label: run.run_name || runId }], perRank: ranks === "lines", band: ranks === "band", width: 560,
+        zoom, onZoom,
       }).then((chart) => drawn.set(key, chart));
     });
     await Promise.all(added);
