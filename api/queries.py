@@ -105,14 +105,11 @@ def _grouped(client: Client, sql: str, ids: list[str]) -> dict[str, dict[str, st
     return out
 
 
-# A run's params, tags and latest metrics in one query: ClickHouse reads the three tables at once.
+# A run's params, tags and latest metrics in one read of run_details (migration 005), ordered by run
+# so a page of runs reads only their granules; deleted tags are left out.
 _RUN_DATA = (
-    "SELECT 0 AS kind, run_id, key, value, 0 AS step, 0 AS timestamp, nan AS number "
-    "FROM run_params_view WHERE run_id IN {ids:Array(String)} "
-    "UNION ALL SELECT 1, run_id, key, value, 0, 0, nan FROM run_tags_view WHERE run_id IN {ids:Array(String)} "
-    "UNION ALL SELECT 2, run_id, key, '', latest.1, latest.2, latest.3 FROM "
-    "(SELECT run_id, key, max(latest) AS latest FROM metric_summary WHERE run_id IN {ids:Array(String)} "
-    "GROUP BY run_id, key)"
+    "SELECT kind, run_id, key, param.3, tag.4, metric.1, metric.2, metric.3 FROM run_details FINAL "
+    "WHERE run_id IN {ids:Array(String)} AND (kind != 1 OR tag.3 = 0)"
 )
 RunData = dict[str, dict[str, Any]]
 
@@ -122,9 +119,11 @@ def _run_data(client: Client, run_ids: list[str]) -> tuple[RunData, RunData, Run
     data: tuple[RunData, RunData, RunData] = ({}, {}, {})
     if run_ids:
         rows = client.query(_RUN_DATA, parameters={"ids": run_ids}).result_rows
-        for kind, run_id, key, value, step, timestamp, number in rows:
+        for kind, run_id, key, param, tag, step, timestamp, number in rows:
             if kind == 2:
                 value = {"value": json_float(number), "timestamp": timestamp, "step": step}
+            else:
+                value = tag if kind == 1 else param
             data[kind].setdefault(run_id, {})[key] = value
     return data
 
