@@ -128,13 +128,32 @@ def _run_data(client: Client, run_ids: list[str]) -> tuple[RunData, RunData, Run
     return data
 
 
+# runs_view's columns, as with_details takes them (a search selects them from its alias).
+RUN_COLUMNS = (
+    "run_id",
+    "experiment_id",
+    "run_name",
+    "user_id",
+    "start_time",
+    "end_time",
+    "status",
+    "parent_run_id",
+    "artifact_uri",
+    "deleted",
+)
+
+
 def _runs(client: Client, where: str, params: dict[str, Any], limit: int, offset: int) -> list[dict[str, Any]]:
     result = client.query(
-        f"SELECT * FROM runs_view WHERE {where} ORDER BY start_time DESC, run_id LIMIT {{limit:UInt64}} "
-        "OFFSET {offset:UInt64}",
+        f"SELECT {', '.join(RUN_COLUMNS)} FROM runs_view WHERE {where} ORDER BY start_time DESC, run_id "
+        "LIMIT {limit:UInt64} OFFSET {offset:UInt64}",
         parameters={**params, "limit": limit, "offset": offset},
     )
-    rows = list(result.named_results())
+    return with_details(client, list(result.named_results()))
+
+
+def with_details(client: Client, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs as the read API answers them, from runs_view rows: with their params, tags and metrics."""
     ids = [r["run_id"] for r in rows]
     params_by_run, tags_by_run, metrics_by_run = _run_data(client, ids)
     return [
