@@ -105,14 +105,11 @@ def _grouped(client: Client, sql: str, ids: list[str]) -> dict[str, dict[str, st
     return out
 
 
-# A run's params, tags and latest metrics in one query: ClickHouse reads the three tables at once.
+# A run's params, tags and latest metrics in one read of run_details (migration 005), ordered by run
+# so a page of runs reads only their granules; deleted tags are left out.
 _RUN_DATA = (
-    "SELECT 0 AS kind, run_id, key, value, 0 AS step, 0 AS timestamp, nan AS number "
-    "FROM run_params_view WHERE run_id IN {ids:Array(String)} "
-    "UNION ALL SELECT 1, run_id, key, value, 0, 0, nan FROM run_tags_view WHERE run_id IN {ids:Array(String)} "
-    "UNION ALL SELECT 2, run_id, key, '', latest.1, latest.2, latest.3 FROM "
-    "(SELECT run_id, key, max(latest) AS latest FROM metric_summary WHERE run_id IN {ids:Array(String)} "
-    "GROUP BY run_id, key)"
+    "SELECT kind, run_id, key, param.3, tag.4, metric.1, metric.2, metric.3 FROM run_details FINAL "
+    "WHERE run_id IN {ids:Array(String)} AND (kind != 1 OR tag.3 = 0)"
 )
 RunData = dict[str, dict[str, Any]]
 
@@ -122,20 +119,41 @@ def _run_data(client: Client, run_ids: list[str]) -> tuple[RunData, RunData, Run
     data: tuple[RunData, RunData, RunData] = ({}, {}, {})
     if run_ids:
         rows = client.query(_RUN_DATA, parameters={"ids": run_ids}).result_rows
-        for kind, run_id, key, value, step, timestamp, number in rows:
+        for kind, run_id, key, param, tag, step, timestamp, number in rows:
             if kind == 2:
                 value = {"value": json_float(number), "timestamp": timestamp, "step": step}
+            else:
+                value = tag if kind == 1 else param
             data[kind].setdefault(run_id, {})[key] = value
     return data
 
 
+# runs_view's columns, as with_details takes them (a search selects them from its alias).
+RUN_COLUMNS = (
+    "run_id",
+    "experiment_id",
+    "run_name",
+    "user_id",
+    "start_time",
+    "end_time",
+    "status",
+    "parent_run_id",
+    "artifact_uri",
+    "deleted",
+)
+
+
 def _runs(client: Client, where: str, params: dict[str, Any], limit: int, offset: int) -> list[dict[str, Any]]:
     result = client.query(
-        f"SELECT * FROM runs_view WHERE {where} ORDER BY start_time DESC, run_id LIMIT {{limit:UInt64}} "
-        "OFFSET {offset:UInt64}",
+        f"SELECT {', '.join(RUN_COLUMNS)} FROM runs_view WHERE {where} ORDER BY start_time DESC, run_id "
+        "LIMIT {limit:UInt64} OFFSET {offset:UInt64}",
         parameters={**params, "limit": limit, "offset": offset},
     )
-    rows = list(result.named_results())
+    return with_details(client, list(result.named_results()))
+
+
+def with_details(client: Client, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs as the read API answers them, from runs_view rows: with their params, tags and metrics."""
     ids = [r["run_id"] for r in rows]
     params_by_run, tags_by_run, metrics_by_run = _run_data(client, ids)
     return [

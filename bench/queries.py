@@ -67,7 +67,7 @@ FIGURES = {  # name: (what, goal for runstream's p50 in s)
     "aggregate": ("aggregate {compare_runs} runs grouped by params.lr (mean/std per bucket)", None),
     "search": ("search {search_runs:,} runs: metric + param filter, order_by, 100 results", 0.100),
 }
-FOLDED = ("metric_summary", "run_state", "param_state", "tag_state")  # read with FINAL by searches
+FOLDED = ("metric_summary", "run_state", "param_state", "tag_state", "run_details")  # read with FINAL by searches
 Check = Callable[[Any], str | None]
 EQUIVALENTS = [
     "MLflow's calls: downsampled = GET metrics/get-history-bulk-interval (max_results 1,000, its row sampling);",

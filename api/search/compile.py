@@ -1,4 +1,5 @@
-"""A parsed run search → one parameterised ClickHouse query returning the page's run ids in order.
+"""A parsed run search → one parameterised ClickHouse query returning the page's runs in order
+(runs_view's columns, and on request how many runs match over all pages).
 
 Every user value (keys included) travels as a numbered query parameter, so the SQL text depends
 only on the search's structure: which clause kinds and comparators, in which order. Semantics
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from api.queries import RUN_COLUMNS
 from api.search.grammar import Clause, Order
 from api.search.paging import decode_page_token
 from api.search.sql import LIFECYCLE, MAX_RESULTS, Params, Query, check_page, compare, page
@@ -122,6 +124,13 @@ def compile_run_count(clauses: Sequence[Clause], experiment_ids: Sequence[str], 
     return Query(sql + " SETTINGS join_use_nulls = 1", bind.values, 0, 1)
 
 
+# The page's runs come with its ids: a second lookup by id would read every granule of runs_view's
+# table again for 100 scattered ids.
+_SELECT = "SELECT " + ", ".join(f"r.{c} AS {c}" for c in RUN_COLUMNS)
+# The match count alongside (a window over the matched rows, before LIMIT), cheaper than a query of its own.
+_COUNT = ", count() OVER () AS total_count"
+
+
 def compile_run_search(
     clauses: Sequence[Clause],
     orders: Sequence[Order],
@@ -129,8 +138,10 @@ def compile_run_search(
     view: str = "active",
     max_results: int = 1000,
     page_token: str | None = None,
+    count: bool = False,
 ) -> Query:
-    """The page's run ids, in order: `SELECT run_id ...` (one row more than max_results)."""
+    """The page's runs, in order: `SELECT run_id, experiment_id, ... [, total_count] ...` (one row more
+    than max_results)."""
     check_page(view, max_results)
     offset = decode_page_token(page_token)
     bind = Params()
@@ -139,7 +150,8 @@ def compile_run_search(
     joins, terms = _order(orders, bind, metrics)
     sql = " ".join(
         [
-            "SELECT r.run_id AS run_id FROM runs_view AS r",
+            _SELECT + (_COUNT if count else ""),
+            "FROM runs_view AS r",
             *metrics.join(),
             *joins,
             "WHERE",

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.context import After, ReadContext, View
 from api.search.paging import MAX_OFFSET, encode_page_token
-from api.search.runs import count_runs, search_experiments, search_runs
+from api.search.runs import search_experiments, search_runs_counted
 from api.search.sql import MAX_RESULTS
 from runstream.auth import CurrentPrincipal, readable, require
 from runstream.errors import invalid
@@ -49,12 +49,19 @@ def search_router(ctx: ReadContext) -> APIRouter:
             raise invalid("give offset or page_token, not both")
         page_token = encode_page_token(body.offset) if body.offset is not None else body.page_token
         await ctx.consistent(after)
-        found, token = await ctx.query(
-            search_runs, body.experiment_ids, body.filter, body.order_by, body.view, body.max_results, page_token
+        found, token, total = await ctx.query(
+            search_runs_counted,
+            body.experiment_ids,
+            body.filter,
+            body.order_by,
+            body.view,
+            body.max_results,
+            page_token,
+            body.count,
         )
         answer: dict[str, Any] = {"runs": found, "next_page_token": token}
         if body.count:
-            answer["total_count"] = await ctx.query(count_runs, body.experiment_ids, body.filter, body.view)
+            answer["total_count"] = total
         return json_response(answer)
 
     @router.post("/experiments/search", summary="Experiments matching an MLflow filter, ordered and paged")

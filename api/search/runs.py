@@ -29,6 +29,7 @@ def run_search_query(
     view: str,
     max_results: int,
     page_token: str | None,
+    count: bool = False,
 ) -> Query:
     """The compiled query alone (raises InvalidSearch); useful to inspect or explain a search."""
     return compile_run_search(
@@ -38,6 +39,7 @@ def run_search_query(
         view,
         max_results,
         page_token,
+        count,
     )
 
 
@@ -56,12 +58,32 @@ def search_runs(
     page_token: str | None = None,
 ) -> Page:
     """One page of runs (as api.queries returns them) and the next page's token, or None."""
-    query = run_search_query(experiment_ids, filter_string, order_by, view, max_results, page_token)
-    ids, token = search_run_ids(client, query)
-    runs = queries._runs(client, "run_id IN {ids:Array(String)}", {"ids": ids}, len(ids), 0) if ids else []
-    by_id = {r["run_id"]: r for r in runs}
-    # A run can only vanish between the two queries if the projections were rebuilt meanwhile.
-    return [by_id[i] for i in ids if i in by_id], token
+    found, token, _ = search_runs_counted(
+        client, experiment_ids, filter_string, order_by, view, max_results, page_token
+    )
+    return found, token
+
+
+def search_runs_counted(
+    client: Client,
+    experiment_ids: Sequence[str],
+    filter_string: str | None = None,
+    order_by: Sequence[str] | None = None,
+    view: str = "active",
+    max_results: int = 1000,
+    page_token: str | None = None,
+    count: bool = False,
+) -> tuple[list[dict[str, Any]], str | None, int | None]:
+    """search_runs, and with `count` how many runs match over all pages (else None)."""
+    query = run_search_query(experiment_ids, filter_string, order_by, view, max_results, page_token, count)
+    rows = list(client.query(query.sql, parameters=query.parameters).named_results())
+    total = None
+    if count and rows:
+        total = int(rows[0]["total_count"])  # every row carries it
+    elif count:  # no row to carry it: nothing matches, or the page is past the end
+        total = 0 if query.offset == 0 else count_runs(client, experiment_ids, filter_string, view)
+    token = _next_token(query, len(rows))
+    return queries.with_details(client, rows[: query.max_results]), token, total
 
 
 def count_runs(client: Client, experiment_ids: Sequence[str], filter_string: str | None, view: str = "active") -> int:

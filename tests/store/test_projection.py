@@ -143,6 +143,22 @@ def test_migration_folds_the_state_of_runs_projected_before_it(log, request, bac
     assert_run_folded(store)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_migration_fills_run_details_of_runs_projected_before_it(log, request, backend, tmp_path, monkeypatch):
+    before = tmp_path / "migrations"
+    before.mkdir()
+    for path in sorted(migrate_module.MIGRATIONS_DIR.glob("00[1-4]_*.sql")):
+        shutil.copy(path, before)
+    monkeypatch.setattr(migrate_module, "MIGRATIONS_DIR", before)
+    store = new_store(request, backend)
+    log.append(run_events_from_many_ranks())
+    project(log, store)
+    assert store.client.query("EXISTS TABLE run_details").result_rows == [(0,)]
+    monkeypatch.undo()
+    assert migrate_module.migrate(store) == [5]
+    assert_run_folded(store)
+
+
 def test_events_of_one_millisecond_apply_in_log_order(log, store):
     created = event(
         "RunCreated",

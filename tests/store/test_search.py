@@ -24,7 +24,14 @@ from api.search.compile import compile_run_search
 from api.search.compile_experiments import compile_experiment_search
 from api.search.grammar import EXPERIMENTS, Clause, Order
 from api.search.paging import decode_page_token, encode_page_token
-from api.search.runs import count_runs, run_search_query, search_experiments, search_run_ids, search_runs
+from api.search.runs import (
+    count_runs,
+    run_search_query,
+    search_experiments,
+    search_run_ids,
+    search_runs,
+    search_runs_counted,
+)
 from ingest.log.local import LocalLog
 from runstream.app import build_app
 from tests.conftest import BACKENDS, new_store
@@ -98,6 +105,13 @@ def test_run_count_equals_brute_force(store, corpus):
         view = rng.choice(["active", "deleted", "all"])
         expected = sc.expected_runs(corpus, clauses, [], experiment_ids, view)
         assert count_runs(store.client, experiment_ids, text, view) == len(expected), (i, text, view)
+        # The count a page carries, wherever the page starts: at 0, inside, or past the end.
+        offset = rng.choice([0, len(expected) // 2, len(expected) + rng.randint(0, 5)])
+        found, _, total = search_runs_counted(
+            store.client, experiment_ids, text, [], view, 5, encode_page_token(offset), count=True
+        )
+        assert total == len(expected), (i, text, view, offset)
+        assert [r["run_id"] for r in found] == expected[offset : offset + 5]
 
 
 def test_search_runs_returns_runs_as_get_run_does(store, corpus):
