@@ -38,6 +38,17 @@ MiB = 1024 * 1024
 AWS_CLI = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB, max_concurrency=10)
 
 
+MODES = ("direct", "presigned")
+
+
+def sdk_mode(mode: str, root: str) -> None:
+    """The SDK uploads to S3 itself when it knows the artifact root (direct), else by presigned URLs."""
+    if mode == "direct":
+        os.environ["RUNSTREAM_ARTIFACT_ROOT"] = root
+    else:
+        os.environ.pop("RUNSTREAM_ARTIFACT_ROOT", None)
+
+
 def timed(size: int, pids: dict[str, int], fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
     """Wall time, throughput and CPU seconds (the caller, each service) of fn(*args)."""
     cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
@@ -85,11 +96,8 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             record("boto3 download_file (ceiling)", boto.download_file, bucket, key, str(dest), None, None, AWS_CLI)
             dest.unlink()
             boto.delete_object(Bucket=bucket, Key=key)
-            for mode in ("direct", "presigned"):
-                if mode == "direct":
-                    os.environ["RUNSTREAM_ARTIFACT_ROOT"] = root
-                else:
-                    os.environ.pop("RUNSTREAM_ARTIFACT_ROOT", None)
+            for mode in MODES:
+                sdk_mode(mode, root)
                 with runstream.start_run(experiment="bench", tracking_uri=url) as run:
                     record(f"SDK upload, {mode}", run.log_artifact, source)
                 token = run.end()
@@ -140,11 +148,8 @@ def small_files(count: int, workdir: Path, url: str, root: str) -> dict[str, flo
         (folder / f"d{i % 10}").mkdir(parents=True, exist_ok=True)
         (folder / f"d{i % 10}" / f"f{i}.bin").write_bytes(os.urandom(16 * 1024))
     out: dict[str, float] = {}
-    for mode in ("direct", "presigned"):
-        if mode == "direct":
-            os.environ["RUNSTREAM_ARTIFACT_ROOT"] = root
-        else:
-            os.environ.pop("RUNSTREAM_ARTIFACT_ROOT", None)
+    for mode in MODES:
+        sdk_mode(mode, root)
         with runstream.start_run(experiment="bench", tracking_uri=url) as run:
             start = time.perf_counter()
             run.log_artifacts(folder)

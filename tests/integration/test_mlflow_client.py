@@ -55,8 +55,10 @@ def distributed(
 
 @pytest.fixture(scope="module", params=["serve", "distributed"])
 def target(request: pytest.FixtureRequest) -> Target:
-    found = request.getfixturevalue(request.param)
-    return found if isinstance(found, Target) else Target(found)
+    if request.param == "serve":
+        return Target(request.getfixturevalue("serve"))
+    distributed: Target = request.getfixturevalue("distributed")
+    return distributed
 
 
 @pytest.fixture(scope="module", params=["3", "2"], ids=["mlflow3", "mlflow2"])
