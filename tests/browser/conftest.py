@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Playwright, sync_playwright
 
 from tests.browser.seed import seed_all
 from tests.integration.roles import Role
@@ -87,3 +87,13 @@ def open_view(page: Page, url: str, view: str) -> None:
 
 def wait_view(page: Page, view: str) -> None:
     page.wait_for_selector(f"#main[data-view='{view}']", timeout=20_000)
+
+
+def drag_across(page: Page, chart: Locator, start: float, end: float) -> None:
+    """A mouse drag over a chart's plot from one fraction of its width to another (a zoom)."""
+    box = chart.locator(".u-over").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * start, box["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * end, box["y"] + 20, steps=5)
+    page.mouse.up()

@@ -14,7 +14,7 @@ import numpy as np
 from playwright.sync_api import Page, expect
 
 import runstream
-from tests.browser.conftest import open_view, wait_view
+from tests.browser.conftest import drag_across, open_view, wait_view
 from tests.browser.seed import LRS, TABLE_RUNS, XSS, final_acc, table_run, wait_applied
 from tests.integration.roles import REPO
 
@@ -98,12 +98,7 @@ def test_run_page_shows_run_ranks_and_artifacts(page: Page, base: str, ids: dict
     expect(page.locator(".chart[data-title='loss']")).to_have_attribute("data-series", "3")
     assert "ranks=band" in page.url
     # Zoom: drag across the loss chart; every chart shows that step range, and the URL keeps it.
-    box = page.locator(".chart[data-title='loss'] .u-over").bounding_box()
-    assert box is not None
-    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + 20)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + 20, steps=5)
-    page.mouse.up()
+    drag_across(page, page.locator(".chart[data-title='loss']"), 0.2, 0.5)
     expect(page).to_have_url(re.compile(r"ranks=band.*zoom=\d+%2C\d+|zoom=\d+%2C\d+.*ranks=band"))
     wait_view(page, "runs")
     low, high = (float(v) for v in parse_qs(page.url.split("?", 1)[1])["zoom"][0].split(","))
@@ -146,10 +141,7 @@ def test_compare_fifty_runs_selected_with_the_keyboard(page: Page, base: str, id
     expect(hover).not_to_have_text(unsmoothed)
     assert "smooth=0.9" in page.url and requests == []
     # Zoom: drag across the middle; every chart re-asks that range (the URL keeps it).
-    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + 20)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + 20, steps=5)
-    page.mouse.up()
+    drag_across(page, loss, 0.3, 0.6)
     expect(page).to_have_url(re.compile(r"zoom=\d+%2C\d+"))
     wait_view(page, "compare")
     zoomed = page.locator(".chart[data-title='loss']")
