@@ -31,15 +31,23 @@ class MetricDedup:
             self._stored_through[table, partition] = int(rows[0][1]) if rows else -1
         return self._stored_through[table, partition]
 
+    def resent(self, event_id: bytes) -> bool:
+        return event_id in self._recent
+
     def needed(self, partition: int, offset: int, event_id: bytes) -> tuple[bool, ...]:
         """Per table of METRIC_TABLES, whether this message's points still have to go in. A re-sent
         event (an id seen recently) goes nowhere."""
-        if event_id in self._recent:
+        if self.resent(event_id):
             return (False,) * len(METRIC_TABLES)
         self._recent[event_id] = None
         if len(self._recent) > RECENT_EVENT_IDS:
             self._recent.popitem(last=False)
         return tuple(offset > self._stored(table, partition) for table in METRIC_TABLES)
+
+    def forget(self, event_ids: list[bytes]) -> None:
+        """These events were dropped unwritten: when they are read again, they are not re-sent ones."""
+        for event_id in event_ids:
+            self._recent.pop(event_id, None)
 
     def forget_partitions(self) -> None:
         """After partitions move, another instance may have stored more: ask again."""

@@ -17,3 +17,9 @@ BATCH_POINTS = Histogram(
 WRITE_SECONDS = Histogram("runstream_projector_write_seconds", "Time to insert one batch into every table")
 WRITE_RETRIES = Counter("runstream_projector_write_retries", "Batch inserts retried after a ClickHouse error")
 LAG = Gauge("runstream_projector_lag_messages", "Messages in the log beyond the projector's position", ["partition"])
+COMMIT_FAILURES = Counter(
+    "runstream_projector_commit_failures", "Offset commits the log refused after a batch was written (a rebalance)"
+)
+LOST_BATCHES = Counter(
+    "runstream_projector_lost_batches", "Unwritten batches dropped because their partitions were lost to the group"
+)

@@ -2,6 +2,9 @@
 
 Offsets are committed only after every insert of the batch succeeded, so a crash replays at most the
 uncommitted batch; replayed rows collapse in ClickHouse (see migrations), so answers never double.
+A commit the log refuses (the group rebalanced while a batch was written) changes nothing of that:
+the batch stands, and whoever reads its partitions next skips what the tables already hold. Partitions
+lost to an expired session drop the unwritten batch: their next owner reads it again.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from ingest.log.base import LogConsumer, RevokeHandler
+from ingest.log.base import CommitFailed, LogConsumer, PartitionHandlers
 from projector import metrics
 from projector.dedup import METRIC_TABLES, MetricDedup
 from projector.rows import COLUMNS, Batch
@@ -35,7 +38,7 @@ log = logging.getLogger(__name__)
 
 INSERT_BLOCK_ROWS = 4_000_000  # > max_rows + one message: a batch's points land in one part
 LAG_REPORT_S = 1.0
-ConsumerFactory = Callable[[RevokeHandler], LogConsumer]
+ConsumerFactory = Callable[[PartitionHandlers], LogConsumer]
 
 
 _log_retry = before_sleep_log(log, logging.WARNING)
@@ -68,7 +71,7 @@ class Projector:
         self._inserts = ThreadPoolExecutor(len(METRIC_TABLES), thread_name_prefix="insert")
         self._batch = Batch(consumer_group, self._dedup)
         self._stop = threading.Event()
-        self._consumer = consumer_factory(self._on_revoke)
+        self._consumer = consumer_factory(PartitionHandlers(revoked=self._on_revoke, lost=self._on_lost))
         self.points_written = 0
         self.dead_letters = 0
         self._lag_reported = -LAG_REPORT_S
@@ -78,6 +81,15 @@ class Projector:
         # starts from the offsets committed here.
         self.flush()
         self._dedup.forget_partitions()
+
+    def _on_lost(self, partitions: list[int]) -> None:
+        # Another member may be writing these partitions already: writing this batch now could
+        # double its points. Every partition goes at once (eager rebalancing), so the whole batch is
+        # dropped, and the consumer starts again from the committed offsets when it is reassigned.
+        metrics.LOST_BATCHES.inc()
+        self._dedup.forget(self._batch.metric_event_ids)
+        self._dedup.forget_partitions()
+        self._batch = Batch(self.group, self._dedup)
 
     def run(self) -> None:
         try:
@@ -120,7 +132,11 @@ class Projector:
         ):
             with attempt, metrics.WRITE_SECONDS.time():
                 self._write(batch)
-        self._consumer.commit(batch.next_offsets)
+        try:
+            self._consumer.commit(batch.next_offsets)
+        except CommitFailed as exc:
+            metrics.COMMIT_FAILURES.inc()
+            log.warning("%s; the batch is written, so the next commit or the next owner carries on", exc)
         self._flushed_at = time.monotonic()
         dead_letters = len(batch.rows["dead_letters"])
         self.points_written += batch.metric_points

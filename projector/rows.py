@@ -108,6 +108,7 @@ class Batch:
     # columns, partition, offset, and per table of METRIC_TABLES whether it still needs the points
     metrics: list[tuple[MetricColumns, int, int, tuple[bool, ...]]] = field(default_factory=list)
     metric_points: int = 0
+    metric_event_ids: list[bytes] = field(default_factory=list)  # marked as seen by this batch's reads
     messages: int = 0
     next_offsets: Positions = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
@@ -142,11 +143,12 @@ class Batch:
     def add_metrics(self, columns: MetricColumns, event_id: bytes) -> None:
         message = self._message
         assert message is not None
-        needed = (
-            (True,) * len(METRIC_TABLES)
-            if self.dedup is None
-            else self.dedup.needed(message.partition, message.offset, event_id)
-        )
+        if self.dedup is None:
+            needed = (True,) * len(METRIC_TABLES)
+        else:
+            if not self.dedup.resent(event_id):
+                self.metric_event_ids.append(event_id)
+            needed = self.dedup.needed(message.partition, message.offset, event_id)
         if any(needed):
             self.metrics.append((columns, message.partition, message.offset, needed))
             self.metric_points += len(columns)

@@ -71,7 +71,7 @@ def serve(
     event_log = LocalLog(data_dir / "log" / "events.sqlite3")
     store = ClickHouse(f"chdb://{data_dir / 'clickhouse'}")
     migrate(store)
-    projector = Projector(lambda _revoke: event_log.consumer(EMBEDDED_GROUP), store, EMBEDDED_GROUP)
+    projector = Projector(lambda _handlers: event_log.consumer(EMBEDDED_GROUP), store, EMBEDDED_GROUP)
     worker = threading.Thread(target=projector.run, name="projector", daemon=True)
     worker.start()
     try:
@@ -138,7 +138,7 @@ def projector(
     store = ClickHouse(clickhouse_url)
     migrate(store)
     projector = Projector(
-        lambda revoke: KafkaLogConsumer(bootstrap, topic, consumer_group, on_revoke=revoke), store, consumer_group
+        lambda handlers: KafkaLogConsumer(bootstrap, topic, consumer_group, handlers), store, consumer_group
     )
     worker = threading.Thread(target=projector.run, name="projector")
     worker.start()

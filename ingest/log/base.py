@@ -25,6 +25,12 @@ class AppendFailed(RuntimeError):
     """The log did not acknowledge the messages; nothing can be assumed about their durability."""
 
 
+class CommitFailed(RuntimeError):
+    """The log did not record the positions (the group moved on: a rebalance, an expired session; or
+    the log was unreachable). What the caller wrote stands; whoever reads these partitions next starts
+    from the last recorded positions."""
+
+
 class EventLog(Protocol):
     def append(self, messages: Iterable[tuple[str, bytes]]) -> Positions:
         """Writes (key, value) messages and returns once all are durable (acknowledged by the log)."""
@@ -40,13 +46,24 @@ class EventLog(Protocol):
 RevokeHandler = Callable[[list[int]], None]
 
 
+@dataclass(frozen=True)
+class PartitionHandlers:
+    """What a consumer calls when partitions leave it in a rebalance."""
+
+    revoked: RevokeHandler
+    """Still owned during the call: finishing (and committing) their work there is safe."""
+    lost: RevokeHandler
+    """Already someone else's (this member's session expired): their unwritten work must be dropped;
+    the next owner reads it again from the last committed positions."""
+
+
 class LogConsumer(Protocol):
     def poll(self, max_messages: int, timeout: float) -> list[LogMessage]:
         """Up to max_messages in log order per partition; waits at most `timeout` seconds for the first."""
         ...
 
     def commit(self, positions: Positions) -> None:
-        """Records, durably, the next offset to read per partition."""
+        """Records, durably, the next offset to read per partition; raises CommitFailed if it could not."""
         ...
 
     def lag(self) -> Positions:

@@ -15,7 +15,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from ingest.log.base import AppendFailed, LogMessage, Positions, RevokeHandler
+from ingest.log.base import AppendFailed, CommitFailed, LogMessage, PartitionHandlers, Positions
 
 log = logging.getLogger(__name__)
 
@@ -122,11 +122,11 @@ class KafkaLogConsumer:
         bootstrap: str,
         topic: str,
         group: str,
-        on_revoke: RevokeHandler | None = None,
+        handlers: PartitionHandlers | None = None,
         config: dict[str, Any] | None = None,
     ) -> None:
         self.topic = topic
-        self._on_revoke = on_revoke
+        self._handlers = handlers
         self._consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -138,11 +138,17 @@ class KafkaLogConsumer:
                 **(config or {}),
             }
         )
-        self._consumer.subscribe([topic], on_revoke=self._revoked, on_lost=self._revoked)
+        self._consumer.subscribe([topic], on_revoke=self._revoked, on_lost=self._lost)
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        if self._on_revoke is not None and partitions:
-            self._on_revoke([tp.partition for tp in partitions])
+        if self._handlers is not None and partitions:
+            self._handlers.revoked([tp.partition for tp in partitions])
+
+    def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        lost = [tp.partition for tp in partitions]
+        log.warning("kafka consumer: partitions %s lost (the group session expired); rejoining", lost)
+        if self._handlers is not None and lost:
+            self._handlers.lost(lost)
 
     def poll(self, max_messages: int, timeout: float) -> list[LogMessage]:
         # consume(n, timeout) waits the whole timeout unless n messages are there; poll() returns as
@@ -165,7 +171,13 @@ class KafkaLogConsumer:
     def commit(self, positions: Positions) -> None:
         if positions:
             offsets = [TopicPartition(self.topic, p, o) for p, o in positions.items()]
-            self._consumer.commit(offsets=offsets, asynchronous=False)
+            try:
+                committed = self._consumer.commit(offsets=offsets, asynchronous=False) or []
+            except KafkaException as exc:  # e.g. Unknown member: the group rebalanced without us
+                raise CommitFailed(f"kafka commit failed: {exc.args[0].str()}") from exc
+            refused = [f"{tp.partition}: {tp.error.str()}" for tp in committed if tp.error is not None]
+            if refused:
+                raise CommitFailed(f"kafka commit refused for partitions {', '.join(refused)}")
 
     def lag(self) -> Positions:
         out = {}

@@ -73,7 +73,7 @@ def _seed(log: LocalLog) -> None:
 def seeded_app(request: pytest.FixtureRequest, directory: Path, users: Users | None = None) -> Iterator[FastAPI]:
     log = LocalLog(directory / "events.sqlite3")
     store = new_store(request, "embedded")
-    projector = Projector(lambda _revoke: log.consumer(GROUP), store, GROUP, max_wait_s=0.05)
+    projector = Projector(lambda _handlers: log.consumer(GROUP), store, GROUP, max_wait_s=0.05)
     worker = threading.Thread(target=projector.run)
     worker.start()
     try:

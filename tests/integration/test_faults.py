@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import clickhouse_connect
@@ -12,6 +13,11 @@ import numpy as np
 import pytest
 
 import runstream
+from ingest.log.kafka import KafkaLogConsumer, ensure_topic, events_topic
+from projector import metrics
+from projector.migrate import migrate
+from projector.projector import Projector
+from runstream.clickhouse import ClickHouse
 from tests.integration.conftest import Stack
 from tests.services.clickhouse_server import start_clickhouse
 from tests.services.kafka_broker import KafkaBroker
@@ -19,6 +25,7 @@ from tests.services.process import cpu_seconds
 
 OUTAGE_S = 30.0
 CHUNK = 20_000
+SESSION_S = 6.0  # the projector's Kafka session timeout (ingest/log/kafka.py)
 
 
 def test_clickhouse_outage_is_waited_out_and_answered_with_503(
@@ -85,7 +92,7 @@ def test_broker_restart_while_producers_write_loses_and_doubles_nothing(
     stack: Stack, kafka: KafkaBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RUNSTREAM_TOPIC_PREFIX", stack.env["RUNSTREAM_TOPIC_PREFIX"])
-    stack.start("projector")
+    _, projector = stack.http_role("projector")
     _, gateway = stack.http_role("gateway")
     _, api = stack.http_role("api")
     runs = [runstream.start_run(experiment="broker-restart", tracking_uri=uri) for uri in (stack.kafka_uri, gateway)]
@@ -94,7 +101,11 @@ def test_broker_restart_while_producers_write_loses_and_doubles_nothing(
     for writer in writers:
         writer.start()
     time.sleep(2.0)
-    kafka.restart()  # SIGTERM, then the same ports and data
+    kafka.stop()
+    # Down for longer than the projector's consumer session: its group membership is gone when the
+    # broker is back, so its next commit is refused (Unknown member) and it has to rejoin.
+    time.sleep(SESSION_S * 1.5)
+    kafka.start()  # the same ports and data
     for writer in writers:
         writer.join()
     assert not errors, errors
@@ -102,3 +113,58 @@ def test_broker_restart_while_producers_write_loses_and_doubles_nothing(
     for run in runs:
         history = client.get_metric_history(run.run_id, "x", after=run.end())
         assert np.array_equal(history.values, np.arange(chunks * CHUNK, dtype=np.float64))  # all, once
+    assert httpx.get(f"{projector}/ready").json()["checks"]["projector"] == "ok"
+
+
+def _points(store: ClickHouse) -> int:
+    return int(store.client.query("SELECT count() FROM metrics").result_rows[0][0])
+
+
+def _eventually(check: Callable[[], bool], worker: threading.Thread, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert worker.is_alive(), "the projector thread died"
+        assert time.monotonic() < deadline, "not reached in time"
+        time.sleep(0.1)
+
+
+def test_a_commit_refused_after_the_group_moved_on_is_survived(
+    tmp_path: Path, kafka: KafkaBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose insert outlasts max.poll.interval.ms: the member is out of the group when it
+    commits (refused), rejoins, reads the batch again and skips what the tables hold."""
+    clickhouse = start_clickhouse(tmp_path / "clickhouse")  # this test's own: it is stopped midway
+    prefix, group, poll_interval_s = f"t{tmp_path.name[-12:]}.", f"g-{tmp_path.name[-12:]}", 7.0
+    monkeypatch.setenv("RUNSTREAM_TOPIC_PREFIX", prefix)
+    topic = events_topic(prefix)
+    ensure_topic(kafka.bootstrap, topic, 2)
+    store = ClickHouse(f"{clickhouse.url}/refused")
+    migrate(store)
+    config = {"max.poll.interval.ms": int(poll_interval_s * 1000), "session.timeout.ms": int(SESSION_S * 1000)}
+    projector = Projector(
+        lambda handlers: KafkaLogConsumer(kafka.bootstrap, topic, group, handlers, config), store, group
+    )
+    worker = threading.Thread(target=projector.run)
+    worker.start()
+    refused_before = metrics.COMMIT_FAILURES._value.get()
+    try:
+        run = runstream.start_run(experiment="refused", tracking_uri=f"kafka://{kafka.bootstrap}")
+        run.log_metric_arrays("x", np.arange(CHUNK, dtype=np.float64), np.arange(CHUNK))
+        run.flush()
+        _eventually(lambda: _points(store) == CHUNK, worker)
+
+        clickhouse.stop()  # the next batch's insert now retries for longer than the poll interval
+        run.log_metric_arrays("x", np.arange(CHUNK, 2 * CHUNK, dtype=np.float64), np.arange(CHUNK, 2 * CHUNK))
+        run.flush()
+        time.sleep(poll_interval_s * 1.5)
+        clickhouse.start()
+        _eventually(lambda: metrics.COMMIT_FAILURES._value.get() > refused_before, worker)
+        run.log_metric_arrays("x", np.arange(2 * CHUNK, 3 * CHUNK, dtype=np.float64), np.arange(2 * CHUNK, 3 * CHUNK))
+        run.flush()
+        _eventually(lambda: _points(store) == 3 * CHUNK, worker)
+        stored = store.client.query("SELECT value FROM metrics ORDER BY value").result_columns[0]
+        assert np.array_equal(np.array(stored), np.arange(3 * CHUNK, dtype=np.float64))  # all, once
+    finally:
+        projector.stop()
+        worker.join(timeout=60)
+        clickhouse.stop()

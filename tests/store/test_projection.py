@@ -47,7 +47,7 @@ def metrics(run_id, rank, keys, key_index, values, steps, timestamps):
 
 def project(log: LocalLog, store: ClickHouse, group: str = GROUP) -> Projector:
     """Runs a projector until everything in the log is applied."""
-    projector = Projector(lambda _revoke: log.consumer(group), store, group, max_wait_s=0.05)
+    projector = Projector(lambda _handlers: log.consumer(group), store, group, max_wait_s=0.05)
     worker = threading.Thread(target=projector.run)
     worker.start()
     end = log.end_offset()
@@ -386,7 +386,7 @@ def test_a_steady_trickle_shares_flushes_and_an_idle_event_is_applied_at_once(lo
     """Caught up, the projector flushes at once unless it flushed only just now: one event after a
     pause is applied long before max_wait_s, while 40 events a few ms apart share a few flushes."""
     flushes = "runstream_projector_batch_messages_count"
-    projector = Projector(lambda _revoke: log.consumer(GROUP), store, GROUP, max_wait_s=30, min_flush_interval_s=0.2)
+    projector = Projector(lambda _handlers: log.consumer(GROUP), store, GROUP, max_wait_s=30, min_flush_interval_s=0.2)
     worker = threading.Thread(target=projector.run)
     worker.start()
     try:

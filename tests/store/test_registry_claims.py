@@ -26,7 +26,7 @@ API = "/api/2.0/mlflow"
 @pytest.fixture
 def served(tmp_path: Path, store: ClickHouse) -> Iterator[tuple[TestClient, LocalLog]]:
     log = LocalLog(tmp_path / "events.sqlite3")
-    projector = Projector(lambda _revoke: log.consumer(GROUP), store, GROUP, max_wait_s=0.05)
+    projector = Projector(lambda _handlers: log.consumer(GROUP), store, GROUP, max_wait_s=0.05)
     worker = threading.Thread(target=projector.run)
     worker.start()
     try:
