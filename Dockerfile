@@ -15,5 +15,5 @@ COPY projector projector
 COPY api api
 COPY schemas schemas
 COPY artifacts artifacts
-RUN pip install --no-cache-dir -c constraints.txt . && rm -rf node_modules
+RUN pip install --no-cache-dir -c constraints.txt ".[server]" && rm -rf node_modules
 ENTRYPOINT ["runstream"]

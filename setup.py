@@ -23,8 +23,8 @@ class BuildPyWithUplot(build_py):  # type: ignore[misc]  # setuptools ships no t
             if shutil.which("npm") is None:
                 raise SystemExit("building runstream needs npm (Node.js) to fetch uPlot by package-lock.json")
             subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT, check=True)
-        # Where api/dashboard/routes.py looks first (an editable install serves node_modules instead).
-        target = Path(self.build_lib) / "api" / "dashboard" / "vendor" / "uplot"
+        # Where runstream/api/dashboard/routes.py looks first (an editable install serves node_modules instead).
+        target = Path(self.build_lib) / "runstream" / "api" / "dashboard" / "vendor" / "uplot"
         target.mkdir(parents=True, exist_ok=True)
         for name in FILES:
             shutil.copyfile(UPLOT_DIST / name if name != "LICENSE" else UPLOT_DIST.parent / name, target / name)

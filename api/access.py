@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi.concurrency import run_in_threadpool
 
-from api.queries import run_experiments
+from runstream.api.queries import run_experiments
 from runstream.auth import Access, CurrentPrincipal, require
 from runstream.clickhouse import ClickHouse
 

@@ -20,10 +20,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from api import artifacts as queries
-from api.context import After, ReadContext
-from artifacts.paths import UnsafePath, artifact_dir, object_key, run_prefix
-from artifacts.store import MULTIPART_THRESHOLD, ArtifactNotFound, ArtifactStore, StoreUnavailable
+from runstream.api import artifacts as queries
+from runstream.api.context import After, ReadContext
+from runstream.artifacts.paths import UnsafePath, artifact_dir, object_key, run_prefix
+from runstream.artifacts.store import MULTIPART_THRESHOLD, ArtifactNotFound, ArtifactStore, StoreUnavailable
 from runstream.errors import ApiError, invalid, not_found, unavailable
 from runstream.responses import json_response
 

@@ -14,11 +14,11 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from api.series import split_series
-from artifacts.client import ArtifactClient
-from ingest.sdk.run import get_tracking_uri
-from ingest.transport import http_auth, http_retrying
-from runstream.responses import ARROW_STREAM, read_arrow
+from runstream.api.wire import ARROW_STREAM, read_arrow, split_series
+from runstream.artifacts.client import ArtifactClient
+from runstream.ingest.sdk import written
+from runstream.ingest.sdk.run import get_tracking_uri
+from runstream.ingest.transport import http_auth, http_retrying
 
 HISTORY_PAGE = 500_000
 
@@ -72,7 +72,8 @@ class Client:
     def __init__(self, tracking_uri: str | None = None, timeout: float = 60.0, retry_for_s: float = 120.0) -> None:
         """Reads that meet a restarting server or a 503 (e.g. waiting on a consistency token) are
         retried with backoff for up to `retry_for_s` seconds."""
-        self._http = httpx.Client(base_url=api_uri(tracking_uri), timeout=timeout, auth=http_auth())
+        self._uri = api_uri(tracking_uri)
+        self._http = httpx.Client(base_url=self._uri, timeout=timeout, auth=http_auth())
         self._retry_for_s = retry_for_s
         self._artifacts = ArtifactClient(api_uri(tracking_uri), retry_for_s=retry_for_s, auth=http_auth())
 
@@ -94,6 +95,8 @@ class Client:
         params: dict[str, Any],
         headers: dict[str, str] | None = None,
     ) -> bytes:
+        if "after" in params and params["after"] is None:  # a read that can wait: for this process's writes
+            params = {**params, "after": written.token_for(self._uri)}
         query = {k: v for k, v in params.items() if v is not None}
         for attempt in http_retrying(self._retry_for_s):
             with attempt:

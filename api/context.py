@@ -8,12 +8,12 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import Query
 from fastapi.concurrency import run_in_threadpool
 
-from api import queries
-from api.consistency import wait_applied
-from ingest.log.base import parse_token
+from runstream.api import queries
+from runstream.api.consistency import wait_applied
 from runstream.auth import Principal, require
 from runstream.clickhouse import ClickHouse
 from runstream.errors import invalid, unavailable
+from runstream.ingest.log.base import parse_token
 
 T = TypeVar("T")
 After = Annotated[

@@ -10,9 +10,9 @@ import numpy as np
 import orjson
 from clickhouse_connect.driver.client import Client
 
-from ingest.log.base import Positions
+from runstream.api.wire import json_float
 from runstream.errors import InvalidRequest
-from runstream.responses import json_float
+from runstream.ingest.log.base import Positions
 
 LIFECYCLE = {"active": "deleted = 0", "deleted": "deleted = 1", "all": "1"}
 

@@ -8,12 +8,13 @@ import pyarrow as pa
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 
-from api import queries
-from api.context import After, ReadContext, View
-from ingest.log.base import format_token
+from runstream.api import queries
+from runstream.api.context import After, ReadContext, View
+from runstream.api.wire import ARROW_STREAM, json_floats
 from runstream.auth import CurrentPrincipal, readable, require
 from runstream.errors import not_found
-from runstream.responses import ARROW_STREAM, accepts_arrow, arrow_response, json_floats, json_response
+from runstream.ingest.log.base import format_token
+from runstream.responses import accepts_arrow, arrow_response, json_response
 
 MAX_HISTORY_PAGE = 1_000_000
 

@@ -11,16 +11,15 @@ Metric rows are stored once (see the migrations), so no FINAL is needed.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 import pyarrow as pa
-from clickhouse_connect.driver.client import Client
 
-from projector.points import ROLLUP_BLOCK
-from runstream.responses import json_floats
+from runstream.projector.points import ROLLUP_BLOCK
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
 
 XAxis = Literal["step", "time", "relative"]
 MAX_BUCKETS = 10_000
@@ -124,7 +123,6 @@ _ROLLUP_COLUMNS = """
     if(sum(finite) = 0, nan, min(low_point.1)) AS min, argMin(low_point.2, low_point.1) AS x_of_min,
     if(sum(finite) = 0, nan, max(high_point.1)) AS max, argMax(high_point.2, high_point.1) AS x_of_max,
     sum(total) / sum(finite) AS mean, sum(points) AS count"""
-SERIES_COLUMNS = ["x_first", "first", "x_last", "last", "min", "x_of_min", "max", "x_of_max", "mean", "count"]
 
 
 def _bucket_source(selection: Selection, grid: Grid) -> tuple[str, str]:
@@ -157,33 +155,6 @@ def bucket_table(selection: Selection, grid: Grid, per_rank: bool) -> pa.Table:
             "key_no": list(range(len(keys))),
         },
     )
-
-
-def split_series(
-    table: pa.Table,
-    runs: list[str],
-    keys: list[str],
-    per_rank: bool,
-    column: Callable[[np.ndarray], Any] = json_floats,
-) -> list[dict[str, Any]]:
-    """A bucket_table cut into one dict per series where the series changes (no per-row Python);
-    each bucket column passed through `column`."""
-    if table.num_rows == 0:
-        return []
-    ids = [table.column(c).to_numpy() for c in ("run_no", "key_no", "series_rank")]
-    changed = np.zeros(table.num_rows - 1, bool)
-    for ids_column in ids:
-        changed |= ids_column[1:] != ids_column[:-1]
-    starts = [0, *(np.flatnonzero(changed) + 1).tolist()]
-    columns = {c: table.column(c).to_numpy() for c in ["bucket", *SERIES_COLUMNS]}
-    out = []
-    for start, end in zip(starts, [*starts[1:], table.num_rows], strict=True):
-        series: dict[str, Any] = {"run_id": runs[ids[0][start]], "key": keys[ids[1][start]]}
-        if per_rank:
-            series["rank"] = int(ids[2][start])
-        series.update({name: column(col[start:end]) for name, col in columns.items()})
-        out.append(series)
-    return out
 
 
 def group_aggregates(selection: Selection, grid: Grid, group_of_run: list[int]) -> pa.Table:

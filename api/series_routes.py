@@ -11,10 +11,11 @@ from fastapi import APIRouter, Header
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from api import hierarchy, series
-from api.context import After, ReadContext
+from runstream.api import hierarchy, series
+from runstream.api.context import After, ReadContext
+from runstream.api.wire import ARROW_STREAM, json_floats, split_series
 from runstream.auth import CurrentPrincipal
-from runstream.responses import ARROW_STREAM, accepts_arrow, arrow_response, json_floats, json_response
+from runstream.responses import accepts_arrow, arrow_response, json_response
 
 Keys = Annotated[list[Annotated[str, Field(min_length=1, max_length=250)]], Field(min_length=1, max_length=50)]
 RunIds = Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=series.MAX_RUNS)]
@@ -58,7 +59,7 @@ def _series_table(client: Client, request: SeriesRequest) -> tuple[series.Grid, 
 
 def _series(client: Client, request: SeriesRequest) -> dict[str, Any]:
     grid, table = _series_table(client, request)
-    return {**grid.as_dict(), "series": series.split_series(table, request.run_ids, request.keys, request.per_rank)}
+    return {**grid.as_dict(), "series": split_series(table, request.run_ids, request.keys, request.per_rank)}
 
 
 def _aggregate(client: Client, request: AggregateRequest) -> dict[str, Any]:

@@ -21,9 +21,9 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from artifacts.paths import artifact_dir, artifact_path, object_key
-from artifacts.store import ArtifactNotFound, ArtifactStore, store_for
-from ingest.transport import http_retrying
+from runstream.artifacts.paths import artifact_dir, artifact_path, object_key
+from runstream.artifacts.store import ArtifactNotFound, ArtifactStore, store_for
+from runstream.ingest.transport import http_retrying
 
 CHUNK = 1024 * 1024
 DOWNLOAD_PART = 8 * CHUNK

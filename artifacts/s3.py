@@ -17,7 +17,7 @@ from boto3.s3.transfer import TransferConfig, create_transfer_manager
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from artifacts.store import (
+from runstream.artifacts.store import (
     MULTIPART_THRESHOLD,
     PRESIGN_EXPIRES_S,
     ArtifactNotFound,

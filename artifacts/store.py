@@ -86,9 +86,9 @@ class ArtifactStore(Protocol):
 def store_for(root: str) -> ArtifactStore:
     """`s3://bucket/prefix` (boto3; endpoint and credentials from the AWS_* variables) or a folder."""
     if root.startswith("s3://"):
-        from artifacts.s3 import S3Store  # boto3 loads only when S3 is used
+        from runstream.artifacts.s3 import S3Store  # boto3 loads only when S3 is used
 
         return S3Store(root)
-    from artifacts.local import LocalStore
+    from runstream.artifacts.local import LocalStore
 
     return LocalStore(Path(root.removeprefix("file://")))

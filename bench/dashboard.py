@@ -30,7 +30,7 @@ import runstream
 from bench import mlflow_side
 from bench.dataset import HISTORY_EXPERIMENT, KEY, SEARCH_EXPERIMENT, SearchRun, Sizes, history_runs
 from bench.report import run_and_save
-from schemas.events import MetricColumns, event, experiment_id_for_name, metric_batch_fields
+from runstream.schemas.events import MetricColumns, event, experiment_id_for_name, metric_batch_fields
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 from tests.browser.seed import post, wait_applied
 from tests.integration.roles import REPO, Role

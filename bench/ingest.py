@@ -36,11 +36,11 @@ from typing import Any
 import numpy as np
 
 import runstream
-from api.consistency import caught_up
-from api.queries import applied_positions, metric_history
 from bench.report import run_and_save
 from bench.stack import Stack
-from ingest.log.base import parse_token
+from runstream.api.consistency import caught_up
+from runstream.api.queries import applied_positions, metric_history
+from runstream.ingest.log.base import parse_token
 from tests.services.process import cpu_seconds
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ingest.json"

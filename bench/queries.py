@@ -33,8 +33,8 @@ from unittest import mock
 import httpx
 import numpy as np
 
-import ingest.sdk.run as sdk_run
 import runstream
+import runstream.ingest.sdk.run as sdk_run
 from bench import mlflow_side
 from bench.dataset import (
     GROUP_BY,
@@ -52,9 +52,9 @@ from bench.dataset import (
     history_runs,
 )
 from bench.stack import Stack
-from ingest.log.base import Positions, merge_positions, parse_token
-from ingest.transport import KafkaTransport
-from schemas.events import experiment_id_for_name
+from runstream.ingest.log.base import Positions, merge_positions, parse_token
+from runstream.ingest.transport import KafkaTransport
+from runstream.schemas.events import experiment_id_for_name
 from tests.services.process import cpu_seconds
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,16 +12,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from prometheus_client import Counter, Histogram
 
-from api.queries import run_experiments
-from ingest.framing import CONTENT_TYPE, unframe
-from ingest.log.base import AppendFailed, EventLog, format_token
+from runstream.api.queries import run_experiments
 from runstream.auth import CurrentPrincipal, require
 from runstream.clickhouse import ClickHouse
 from runstream.errors import ApiError, invalid, unavailable
+from runstream.ingest.framing import CONTENT_TYPE, unframe
+from runstream.ingest.log.base import AppendFailed, EventLog, format_token
 from runstream.responses import json_response
-from schemas.codec import UndecodableEvent, decode
-from schemas.events import partition_key
-from schemas.validation import InvalidEvent, validate
+from runstream.schemas.codec import UndecodableEvent, decode
+from runstream.schemas.events import partition_key
+from runstream.schemas.validation import InvalidEvent, validate
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 MAX_EVENTS = 10_000

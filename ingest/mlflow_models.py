@@ -11,10 +11,11 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from api import queries
-from api.mlflow.models import logged_model, model_json
-from api.mlflow.shapes import mlflow_json
-from ingest.mlflow_requests import (
+from runstream.api import queries
+from runstream.api.mlflow.models import logged_model, model_json
+from runstream.api.mlflow.shapes import mlflow_json
+from runstream.errors import invalid, not_found
+from runstream.ingest.mlflow_requests import (
     MAX_PARAMS_TAGS_PER_BATCH,
     KeyValue,
     RunRef,
@@ -22,10 +23,9 @@ from ingest.mlflow_requests import (
     check_name,
     distinct_params,
 )
-from ingest.mlflow_writes import MlflowWriter, random_run_name, tag_events
-from ingest.write_marks import model_entity, run_entity
-from runstream.errors import invalid, not_found
-from schemas.events import event
+from runstream.ingest.mlflow_writes import MlflowWriter, random_run_name, tag_events
+from runstream.ingest.write_marks import model_entity, run_entity
+from runstream.schemas.events import event
 
 LOGGED_MODELS_TAG = "mlflow.log-model.history"  # MLflow 2: the run's models, as a JSON list
 _MODEL_JSON_FIELDS = {"artifact_path", "flavors", "utc_time_created", "run_id"}

@@ -22,16 +22,16 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from api.mlflow import registry_queries as rq
-from api.mlflow.models import logged_model
-from api.mlflow.registry_routes import REGISTRY, RegistryReads, canonical_stage
-from api.mlflow.shapes import mlflow_json
-from ingest.mlflow_requests import KeyValue, check_name
-from ingest.mlflow_writes import Event, MlflowWriter, already_exists
+from runstream.api.mlflow import registry_queries as rq
+from runstream.api.mlflow.models import logged_model
+from runstream.api.mlflow.registry_routes import REGISTRY, RegistryReads, canonical_stage
+from runstream.api.mlflow.shapes import mlflow_json
 from runstream.auth import CurrentPrincipal, Principal
 from runstream.errors import invalid, unavailable
-from schemas.events import event
-from schemas.validation import MAX_MODEL_NAME
+from runstream.ingest.mlflow_requests import KeyValue, check_name
+from runstream.ingest.mlflow_writes import Event, MlflowWriter, already_exists
+from runstream.schemas.events import event
+from runstream.schemas.validation import MAX_MODEL_NAME
 
 _RESERVED_ALIAS = "latest"
 _MAX_CLAIMS = 10

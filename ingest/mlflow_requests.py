@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from runstream.errors import invalid
-from schemas.events import DEFAULT_EXPERIMENT_ID
+from runstream.schemas.events import DEFAULT_EXPERIMENT_ID
 
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_TAGS_PER_BATCH = 100

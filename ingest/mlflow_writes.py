@@ -20,13 +20,15 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from api import queries
-from api.mlflow import queries as mlflow_queries
-from api.mlflow import shapes
-from api.mlflow.context import MlflowContext
-from api.mlflow.shapes import mlflow_json
-from ingest.log.base import AppendFailed, EventLog
-from ingest.mlflow_requests import (
+from runstream.api import queries
+from runstream.api.mlflow import queries as mlflow_queries
+from runstream.api.mlflow import shapes
+from runstream.api.mlflow.context import MlflowContext
+from runstream.api.mlflow.shapes import mlflow_json
+from runstream.clickhouse import ClickHouse
+from runstream.errors import ApiError, invalid, not_found, unavailable
+from runstream.ingest.log.base import AppendFailed, EventLog
+from runstream.ingest.mlflow_requests import (
     MAX_BATCH_BYTES,
     MAX_ENTITIES_PER_BATCH,
     MAX_METRICS_PER_BATCH,
@@ -50,11 +52,9 @@ from ingest.mlflow_requests import (
     check_name,
     distinct_params,
 )
-from ingest.write_marks import experiment_entity, run_entity
-from runstream.clickhouse import ClickHouse
-from runstream.errors import ApiError, invalid, not_found, unavailable
-from schemas.codec import encode
-from schemas.events import (
+from runstream.ingest.write_marks import experiment_entity, run_entity
+from runstream.schemas.codec import encode
+from runstream.schemas.events import (
     DEFAULT_EXPERIMENT_ID,
     MetricColumns,
     event,
@@ -63,7 +63,7 @@ from schemas.events import (
     now_ms,
     partition_key,
 )
-from schemas.validation import InvalidEvent, validate
+from runstream.schemas.validation import InvalidEvent, validate
 
 MAX_CACHED_RUNS = 10_000
 RUN_NAME_TAG = "mlflow.runName"

@@ -13,9 +13,8 @@ from urllib.parse import urlparse
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
-from ingest.framing import CONTENT_TYPE, frame
-from ingest.log.base import Positions, parse_token
-from ingest.log.kafka import KafkaLog, ensure_topic, events_topic
+from runstream.ingest.framing import CONTENT_TYPE, frame
+from runstream.ingest.log.base import Positions, parse_token
 
 DEFAULT_TRACKING_URI = "http://127.0.0.1:5000"
 DEFAULT_TOPIC_PREFIX = "runstream."
@@ -107,6 +106,12 @@ class KafkaTransport:
     producer id) costs far more than a run's events. Closing a run flushes; the producer lives on."""
 
     def __init__(self, bootstrap: str, topic_prefix: str) -> None:
+        try:  # confluent-kafka is an extra: a client logging over HTTP does not need it
+            from runstream.ingest.log.kafka import KafkaLog, ensure_topic, events_topic
+        except ModuleNotFoundError as exc:
+            if exc.name != "confluent_kafka":
+                raise
+            raise RuntimeError("kafka:// tracking URIs need the Kafka extra: pip install 'runstream[kafka]'") from exc
         topic = events_topic(topic_prefix)
         ensure_topic(bootstrap, topic)
         self.log = KafkaLog(bootstrap, topic)

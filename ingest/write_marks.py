@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from ingest.log.base import Positions, merge_positions
+from runstream.ingest.log.base import Positions, merge_positions
 
 MAX_ENTITIES = 100_000  # bounded: a forgotten entity's writes were applied long ago
 

@@ -26,13 +26,13 @@ from tenacity import (
     wait_exponential,
 )
 
-from ingest.log.base import CommitFailed, LogConsumer, PartitionHandlers
-from projector import metrics
-from projector.dedup import METRIC_TABLES, MetricDedup
-from projector.rows import COLUMNS, Batch
-from projector.state import COLUMNS as STATE_COLUMNS
-from projector.state import state_rows
 from runstream.clickhouse import ClickHouse
+from runstream.ingest.log.base import CommitFailed, LogConsumer, PartitionHandlers
+from runstream.projector import metrics
+from runstream.projector.dedup import METRIC_TABLES, MetricDedup
+from runstream.projector.rows import COLUMNS, Batch
+from runstream.projector.state import COLUMNS as STATE_COLUMNS
+from runstream.projector.state import state_rows
 
 log = logging.getLogger(__name__)
 

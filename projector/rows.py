@@ -12,14 +12,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ingest.log.base import LogMessage, Positions
-from projector.dedup import METRIC_TABLES, MetricDedup
-from projector.points import Points
-from projector.registry_rows import COLUMNS as REGISTRY_COLUMNS
-from projector.registry_rows import HANDLERS as REGISTRY_HANDLERS
-from schemas.codec import UndecodableEvent, decode
-from schemas.events import MetricColumns, metric_columns
-from schemas.validation import InvalidEvent, validate
+from runstream.ingest.log.base import LogMessage, Positions
+from runstream.projector.dedup import METRIC_TABLES, MetricDedup
+from runstream.projector.points import Points
+from runstream.projector.registry_rows import COLUMNS as REGISTRY_COLUMNS
+from runstream.projector.registry_rows import HANDLERS as REGISTRY_HANDLERS
+from runstream.schemas.codec import UndecodableEvent, decode
+from runstream.schemas.events import MetricColumns, metric_columns
+from runstream.schemas.validation import InvalidEvent, validate
 
 Row = list[Any]
 

@@ -5,30 +5,30 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 
-from api.access import run_access
-from api.artifact_routes import artifact_read_router, artifact_write_router
-from api.context import ReadContext
-from api.dashboard.routes import dashboard_router
-from api.mlflow.access import mlflow_access, registry_access
-from api.mlflow.artifacts import mlflow_artifacts_router
-from api.mlflow.context import MlflowContext
-from api.mlflow.models import model_read_router
-from api.mlflow.registry_routes import mlflow_registry_read_router, registry_history_router
-from api.mlflow.routes import mlflow_read_router
-from api.routes import read_router
-from api.search.routes import search_router
-from api.series_routes import series_router
-from artifacts.store import DEFAULT_MAX_SIZE, ArtifactStore
-from ingest.gateway import gateway_router
-from ingest.log.base import EventLog
-from ingest.mlflow_models import model_write_router
-from ingest.mlflow_registry import mlflow_registry_write_router
-from ingest.mlflow_writes import MlflowWriter, ensure_default_experiment, mlflow_write_router
-from ingest.write_marks import WriteMarks
+from runstream.api.access import run_access
+from runstream.api.artifact_routes import artifact_read_router, artifact_write_router
+from runstream.api.context import ReadContext
+from runstream.api.dashboard.routes import dashboard_router
+from runstream.api.mlflow.access import mlflow_access, registry_access
+from runstream.api.mlflow.artifacts import mlflow_artifacts_router
+from runstream.api.mlflow.context import MlflowContext
+from runstream.api.mlflow.models import model_read_router
+from runstream.api.mlflow.registry_routes import mlflow_registry_read_router, registry_history_router
+from runstream.api.mlflow.routes import mlflow_read_router
+from runstream.api.routes import read_router
+from runstream.api.search.routes import search_router
+from runstream.api.series_routes import series_router
+from runstream.artifacts.store import DEFAULT_MAX_SIZE, ArtifactStore
 from runstream.auth import AuthMiddleware, Users
 from runstream.clickhouse import ClickHouse
 from runstream.errors import ContentLengthCheck, install_error_handlers
 from runstream.health import Check, clickhouse_check, health_router
+from runstream.ingest.gateway import gateway_router
+from runstream.ingest.log.base import EventLog
+from runstream.ingest.mlflow_models import model_write_router
+from runstream.ingest.mlflow_registry import mlflow_registry_write_router
+from runstream.ingest.mlflow_writes import MlflowWriter, ensure_default_experiment, mlflow_write_router
+from runstream.ingest.write_marks import WriteMarks
 
 VERSION = "0.1.0"
 MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")  # the second is what MLflow's UI calls

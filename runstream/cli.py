@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 
 import click
 
-from artifacts.gc import Policy, collect
-from artifacts.store import DEFAULT_MAX_SIZE, store_for
 from runstream import roles
+from runstream.artifacts.gc import Policy, collect
+from runstream.artifacts.store import DEFAULT_MAX_SIZE, store_for
 from runstream.auth import hash_password, hash_token
 from runstream.clickhouse import ClickHouse
 

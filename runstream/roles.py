@@ -9,15 +9,15 @@ from typing import Any
 
 import uvicorn
 
-from artifacts.store import DEFAULT_MAX_SIZE, ArtifactStore, store_for
-from ingest.log.kafka import KafkaLog, KafkaLogConsumer, ensure_topic, events_topic
-from ingest.log.local import LocalLog
-from projector.migrate import migrate
-from projector.projector import Projector
 from runstream.app import build_app
+from runstream.artifacts.store import DEFAULT_MAX_SIZE, ArtifactStore, store_for
 from runstream.auth import Users
 from runstream.clickhouse import ClickHouse
 from runstream.health import thread_check
+from runstream.ingest.log.kafka import KafkaLog, KafkaLogConsumer, ensure_topic, events_topic
+from runstream.ingest.log.local import LocalLog
+from runstream.projector.migrate import migrate
+from runstream.projector.projector import Projector
 
 log = logging.getLogger("runstream")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
 
-from schemas.registry import EventSchema, SchemaRegistry, registry
+from runstream.schemas.registry import EventSchema, SchemaRegistry, registry
 
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = len(MAGIC) + 8

@@ -7,8 +7,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from artifacts.paths import UnsafePath, artifact_path
-from schemas.events import metric_columns
+from runstream.artifacts.paths import UnsafePath, artifact_path
+from runstream.schemas.events import metric_columns
 
 MAX_KEY = 250
 MAX_PARAM_VALUE = 6000

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from projector.migrate import migrate
 from runstream.clickhouse import ClickHouse
+from runstream.projector.migrate import migrate
 from tests.services.clickhouse_server import ClickHouseServer, start_clickhouse
 from tests.services.s3_server import S3Server, start_seaweedfs
 

@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
-from api.mlflow.models import model_experiments
-from api.queries import run_experiments
+from runstream.api.mlflow.models import model_experiments
+from runstream.api.queries import run_experiments
 from runstream.auth import Access, CurrentPrincipal, require
 from runstream.clickhouse import ClickHouse
 

@@ -13,20 +13,20 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response, StreamingResponse
 
-from api import artifacts as listings
-from api.artifact_routes import SHA256_HEADER, RequestBody, store_call, too_large, verified
-from api.artifacts import Owner
-from api.mlflow.context import MlflowContext
-from api.mlflow.models import logged_model
-from api.mlflow.shapes import mlflow_json
-from api.queries import run_experiments
-from artifacts.paths import UnsafePath, artifact_path, model_prefix, run_prefix
-from artifacts.store import ArtifactStore
-from ingest.mlflow_writes import MlflowWriter
-from ingest.write_marks import model_entity, run_entity
+from runstream.api import artifacts as listings
+from runstream.api.artifact_routes import SHA256_HEADER, RequestBody, store_call, too_large, verified
+from runstream.api.artifacts import Owner
+from runstream.api.mlflow.context import MlflowContext
+from runstream.api.mlflow.models import logged_model
+from runstream.api.mlflow.shapes import mlflow_json
+from runstream.api.queries import run_experiments
+from runstream.artifacts.paths import UnsafePath, artifact_path, model_prefix, run_prefix
+from runstream.artifacts.store import ArtifactStore
 from runstream.auth import Access, CurrentPrincipal, require
 from runstream.errors import ApiError, invalid, not_found
-from schemas.events import event
+from runstream.ingest.mlflow_writes import MlflowWriter
+from runstream.ingest.write_marks import model_entity, run_entity
+from runstream.schemas.events import event
 
 _LAYOUT = "<experiment>/<run_id>/artifacts/<path> or <experiment>/models/<model_id>/artifacts/<path>"
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from api.consistency import wait_applied
-from api.context import ReadContext
-from ingest.log.base import Positions
-from ingest.write_marks import WriteMarks
+from runstream.api.consistency import wait_applied
+from runstream.api.context import ReadContext
 from runstream.errors import unavailable
+from runstream.ingest.log.base import Positions
+from runstream.ingest.write_marks import WriteMarks
 
 T = TypeVar("T")
 

@@ -10,15 +10,15 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from api import queries
-from api.mlflow.context import MlflowContext
-from api.mlflow.shapes import key_values, mlflow_json
-from api.search.compile_models import compile_model_search
-from api.search.grammar import LOGGED_MODELS, Order, parse_filter, parse_order_by
-from api.search.paging import encode_page_token
-from api.search.sql import MAX_RESULTS
-from ingest.write_marks import model_entity
+from runstream.api import queries
+from runstream.api.mlflow.context import MlflowContext
+from runstream.api.mlflow.shapes import key_values, mlflow_json
+from runstream.api.search.compile_models import compile_model_search
+from runstream.api.search.grammar import LOGGED_MODELS, Order, parse_filter, parse_order_by
+from runstream.api.search.paging import encode_page_token
+from runstream.api.search.sql import MAX_RESULTS
 from runstream.errors import not_found
+from runstream.ingest.write_marks import model_entity
 
 # The statuses as stored (and as MLflow's filters name them) → LoggedModelStatus in protobuf JSON.
 STATUS_JSON = {"PENDING": "LOGGED_MODEL_PENDING", "READY": "LOGGED_MODEL_READY", "FAILED": "LOGGED_MODEL_UPLOAD_FAILED"}

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 from clickhouse_connect.driver.client import Client
 
-from api import queries
-from api.mlflow import shapes
+from runstream.api import queries
+from runstream.api.mlflow import shapes
 
 _INPUTS = (
     "SELECT run_id, name, digest, source_type, source, schema, profile, tags FROM run_inputs FINAL "

@@ -9,10 +9,10 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from api.search.grammar import Clause, Dialect, Entity, Order, parse_filter, parse_order_by
-from api.search.paging import decode_page_token, encode_page_token
-from api.search.sql import Params, compare
-from schemas.validation import STAGES
+from runstream.api.search.grammar import Clause, Dialect, Entity, Order, parse_filter, parse_order_by
+from runstream.api.search.paging import decode_page_token, encode_page_token
+from runstream.api.search.sql import Params, compare
+from runstream.schemas.validation import STAGES
 
 MAX_MODEL_RESULTS = 1000
 MAX_VERSION_RESULTS = 200_000

@@ -10,12 +10,12 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from api.mlflow import registry_queries as rq
-from api.mlflow.context import MlflowContext
-from api.mlflow.shapes import mlflow_json
+from runstream.api.mlflow import registry_queries as rq
+from runstream.api.mlflow.context import MlflowContext
+from runstream.api.mlflow.shapes import mlflow_json
 from runstream.errors import ApiError, invalid, not_found
 from runstream.responses import json_response
-from schemas.validation import STAGES
+from runstream.schemas.validation import STAGES
 
 REGISTRY = "registry"  # the write_marks entity of every registry write: names resolve across models
 

@@ -8,17 +8,17 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from api import queries
-from api.mlflow import queries as mlflow_queries
-from api.mlflow import shapes
-from api.mlflow.context import MlflowContext
-from api.mlflow.shapes import mlflow_json
-from api.routes import MAX_HISTORY_PAGE
-from api.search.runs import search_experiments, search_runs
-from api.search.sql import MAX_RESULTS
-from ingest.write_marks import experiment_entity, run_entity
+from runstream.api import queries
+from runstream.api.mlflow import queries as mlflow_queries
+from runstream.api.mlflow import shapes
+from runstream.api.mlflow.context import MlflowContext
+from runstream.api.mlflow.shapes import mlflow_json
+from runstream.api.routes import MAX_HISTORY_PAGE
+from runstream.api.search.runs import search_experiments, search_runs
+from runstream.api.search.sql import MAX_RESULTS
 from runstream.auth import CurrentPrincipal, Principal, readable, require
 from runstream.errors import invalid, not_found
+from runstream.ingest.write_marks import experiment_entity, run_entity
 
 MAX_BULK_RUNS = 100
 MAX_BULK_RESULTS = 2500

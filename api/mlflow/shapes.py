@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi.responses import Response
 
-from runstream.responses import json_float, json_response
+from runstream.api.wire import json_float
+from runstream.responses import json_response
 
 # MLflow's view types, by name (JSON) or number (what a query string may carry).
 VIEW_TYPES = {

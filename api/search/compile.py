@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from api.queries import RUN_COLUMNS
-from api.search.grammar import Clause, Order
-from api.search.paging import decode_page_token
-from api.search.sql import LIFECYCLE, MAX_RESULTS, Params, Query, check_page, compare, page
+from runstream.api.queries import RUN_COLUMNS
+from runstream.api.search.grammar import Clause, Order
+from runstream.api.search.paging import decode_page_token
+from runstream.api.search.sql import LIFECYCLE, MAX_RESULTS, Params, Query, check_page, compare, page
 
 __all__ = ["MAX_RESULTS", "Query", "compile_run_count", "compile_run_search"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from api.search.grammar import Clause, Order
-from api.search.paging import decode_page_token
-from api.search.sql import Params, Query, check_page, compare, page
+from runstream.api.search.grammar import Clause, Order
+from runstream.api.search.paging import decode_page_token
+from runstream.api.search.sql import Params, Query, check_page, compare, page
 
 _COLUMNS = {
     "name": "m.name",

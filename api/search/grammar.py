@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from api.search.lexer import InvalidSearch, Tok, Token, tokenize
+from runstream.api.search.lexer import InvalidSearch, Tok, Token, tokenize
 
 Kind = Literal["metric", "param", "tag", "attribute", "dataset"]
 Comparator = Literal["=", "!=", ">", ">=", "<", "<=", "LIKE", "ILIKE", "IN", "NOT IN", "IS NULL", "IS NOT NULL"]

@@ -6,7 +6,7 @@ import base64
 
 import orjson
 
-from api.search.lexer import InvalidSearch
+from runstream.api.search.lexer import InvalidSearch
 
 MAX_OFFSET = 2**63 - 1
 

@@ -8,10 +8,10 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.context import After, ReadContext, View
-from api.search.paging import MAX_OFFSET, encode_page_token
-from api.search.runs import search_experiments, search_runs_counted
-from api.search.sql import MAX_RESULTS
+from runstream.api.context import After, ReadContext, View
+from runstream.api.search.paging import MAX_OFFSET, encode_page_token
+from runstream.api.search.runs import search_experiments, search_runs_counted
+from runstream.api.search.sql import MAX_RESULTS
 from runstream.auth import CurrentPrincipal, readable, require
 from runstream.errors import invalid
 from runstream.responses import json_response

@@ -8,12 +8,12 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from api import queries
-from api.search.compile import compile_run_count, compile_run_search
-from api.search.compile_experiments import compile_experiment_search
-from api.search.grammar import EXPERIMENTS, RUNS, parse_filter, parse_order_by
-from api.search.paging import encode_page_token
-from api.search.sql import Query
+from runstream.api import queries
+from runstream.api.search.compile import compile_run_count, compile_run_search
+from runstream.api.search.compile_experiments import compile_experiment_search
+from runstream.api.search.grammar import EXPERIMENTS, RUNS, parse_filter, parse_order_by
+from runstream.api.search.paging import encode_page_token
+from runstream.api.search.sql import Query
 
 Page = tuple[list[dict[str, Any]], str | None]
 

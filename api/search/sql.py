@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from api.search.grammar import Clause
-from api.search.lexer import InvalidSearch
+from runstream.api.search.grammar import Clause
+from runstream.api.search.lexer import InvalidSearch
 
 MAX_RESULTS = 50_000
 LIFECYCLE: dict[str, str] = {"active": "{alias}.deleted = 0", "deleted": "{alias}.deleted = 1", "all": "1"}

@@ -15,7 +15,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from ingest.log.base import AppendFailed, CommitFailed, LogMessage, PartitionHandlers, Positions
+from runstream.ingest.log.base import AppendFailed, CommitFailed, LogMessage, PartitionHandlers, Positions
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future
 from pathlib import Path
 
-from ingest.log.base import AppendFailed, LogMessage, Positions
+from runstream.ingest.log.base import AppendFailed, LogMessage, Positions
 
 PARTITION = 0
 _SCHEMA = """

@@ -9,7 +9,7 @@ from typing import Literal
 
 import numpy as np
 
-from schemas.events import MetricColumns
+from runstream.schemas.events import MetricColumns
 
 OnFull = Literal["block", "raise"]
 

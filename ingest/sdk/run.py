@@ -13,12 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from artifacts.client import ArtifactClient
-from artifacts.paths import artifact_dir, join
-from ingest.sdk.buffer import MetricBuffer, OnFull
-from ingest.sdk.sender import Sender
-from ingest.transport import DEFAULT_TRACKING_URI, http_auth, transport_for
-from schemas.events import client_identity, experiment_id_for_name, now_ms
+from runstream.artifacts.client import ArtifactClient
+from runstream.artifacts.paths import artifact_dir, join
+from runstream.ingest.sdk import written
+from runstream.ingest.sdk.buffer import MetricBuffer, OnFull
+from runstream.ingest.sdk.sender import Sender
+from runstream.ingest.transport import DEFAULT_TRACKING_URI, http_auth, transport_for
+from runstream.schemas.events import client_identity, experiment_id_for_name, now_ms
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 DEFAULT_EXPERIMENT = "Default"
@@ -125,7 +126,7 @@ class Run:
 
     def _log_files(self, files: list[tuple[Path, str]]) -> None:
         if self._artifacts is None:
-            from api.client import api_uri  # api.client imports this module
+            from runstream.api.client import api_uri  # api.client imports this module
 
             root = os.environ.get("RUNSTREAM_ARTIFACT_ROOT")  # set: direct uploads, no API needed
             self._artifacts = ArtifactClient(None if root else api_uri(self.tracking_uri), root, auth=http_auth())
@@ -142,7 +143,9 @@ class Run:
 
     def flush(self, timeout: float | None = None) -> str:
         """Blocks until everything logged so far is durable; returns a consistency token for reads."""
-        return self._sender.flush(timeout)
+        token = self._sender.flush(timeout)
+        written.record(self.tracking_uri, token)
+        return token
 
     def end(self, status: str = "FINISHED") -> str:
         """Sends what is buffered; rank 0 also marks the run ended. Returns the last consistency token."""
@@ -153,6 +156,7 @@ class Run:
                 self._sender.flush()  # metrics before the end mark
                 self._sender.enqueue("RunUpdated", run_id=self.run_id, status=status, end_time=now_ms(), run_name=None)
             self._end_token = self._sender.flush()
+            written.record(self.tracking_uri, self._end_token)
             return self._end_token
         finally:
             self._sender.close()

@@ -10,11 +10,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ingest.log.base import Positions, format_token, merge_positions
-from ingest.sdk.buffer import MetricBuffer
-from ingest.transport import RejectedEvents, Transport
-from schemas.codec import encode
-from schemas.events import MetricColumns, event, metric_batch_fields, partition_key
+from runstream.ingest.log.base import Positions, format_token, merge_positions
+from runstream.ingest.sdk.buffer import MetricBuffer
+from runstream.ingest.transport import RejectedEvents, Transport
+from runstream.schemas.codec import encode
+from runstream.schemas.events import MetricColumns, event, metric_batch_fields, partition_key
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 import runstream
-from artifacts.client import ArtifactClient
+from runstream.artifacts.client import ArtifactClient
 from runstream.cli import main
 from tests.artifacts.conftest import RecordingAuth, start_serve
 

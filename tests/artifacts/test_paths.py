@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from artifacts.local import LocalStore
-from artifacts.paths import UnsafePath, artifact_dir, artifact_path, object_key
+from runstream.artifacts.local import LocalStore
+from runstream.artifacts.paths import UnsafePath, artifact_dir, artifact_path, object_key
 
 RUN = "0123456789abcdef0123456789abcdef"
 

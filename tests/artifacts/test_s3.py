@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 import runstream
-from artifacts.client import ArtifactClient, HashingReader
-from artifacts.paths import UnsafePath
-from artifacts.s3 import S3Store
+from runstream.artifacts.client import ArtifactClient, HashingReader
+from runstream.artifacts.paths import UnsafePath
+from runstream.artifacts.s3 import S3Store
 from tests.artifacts.conftest import RecordingAuth, Served, keys, start_serve, uploads_in_progress
 from tests.artifacts.files import random_file
 from tests.integration.roles import Role

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 
-from api import queries
-from artifacts.store import store_for
-from ingest.log.local import LocalLog
-from projector.projector import Projector
+from runstream.api import queries
 from runstream.app import build_app
+from runstream.artifacts.store import store_for
 from runstream.auth import Users
-from schemas.codec import encode
-from schemas.events import MetricColumns, event, metric_batch_fields, partition_key
+from runstream.ingest.log.local import LocalLog
+from runstream.projector.projector import Projector
+from runstream.schemas.codec import encode
+from runstream.schemas.events import MetricColumns, event, metric_batch_fields, partition_key
 from tests.conftest import new_store
 
 GROUP = "hostile"

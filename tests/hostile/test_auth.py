@@ -12,9 +12,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ingest.framing import CONTENT_TYPE, frame
-from ingest.gateway import Checked, RunOwners
 from runstream.auth import AuthConfigError, Users, hash_password, hash_token
+from runstream.ingest.framing import CONTENT_TYPE, frame
+from runstream.ingest.gateway import Checked, RunOwners
 from tests.hostile.conftest import RUNS, message, seeded_app
 
 ALICE, CAROL = ("alice", "alice-secret"), ("carol", "carol-secret")

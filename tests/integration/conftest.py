@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.transport import close_kafka_transports
+from runstream.ingest.transport import close_kafka_transports
 from tests.integration.roles import Role
 from tests.services.clickhouse_server import ClickHouseServer
 from tests.services.kafka_broker import KafkaBroker, start_kafka

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 import runstream
-from ingest.log.kafka import KafkaLogConsumer, ensure_topic, events_topic
-from projector import metrics
-from projector.migrate import migrate
-from projector.projector import Projector
 from runstream.clickhouse import ClickHouse
+from runstream.ingest.log.kafka import KafkaLogConsumer, ensure_topic, events_topic
+from runstream.projector import metrics
+from runstream.projector.migrate import migrate
+from runstream.projector.projector import Projector
 from tests.integration.conftest import Stack
 from tests.services.clickhouse_server import start_clickhouse
 from tests.services.kafka_broker import KafkaBroker

@@ -17,9 +17,9 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 import runstream
-from ingest.log.kafka import events_topic
-from schemas.codec import encode
-from schemas.events import event
+from runstream.ingest.log.kafka import events_topic
+from runstream.schemas.codec import encode
+from runstream.schemas.events import event
 from tests.integration.conftest import Stack
 from tests.integration.roles import REPO
 

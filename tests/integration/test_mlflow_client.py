@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 import runstream
-from artifacts.paths import run_prefix
+from runstream.artifacts.paths import run_prefix
 from tests.integration.conftest import Stack
 from tests.mlflow_client.venv import HERE, client_python
 from tests.services.clickhouse_server import ClickHouseServer

@@ -32,6 +32,18 @@ def test_sdk_to_serve_reads_back_what_was_logged(serve: str) -> None:
     assert [r["run_id"] for r in client.list_runs([run.experiment_id])] == [run.run_id]
 
 
+def test_a_read_after_the_run_ends_sees_it_without_a_token(serve: str) -> None:
+    """The README's first example: the client reads right after the `with` block, in one process."""
+    client = runstream.Client(serve)
+    for i in range(6):
+        with runstream.start_run(experiment="no-token", run_name=f"r{i}", tracking_uri=serve) as run:
+            run.log_params({"i": i})
+            run.log_metric_arrays("x", np.arange(1000, dtype=np.float64), np.arange(1000))
+        got = client.get_run(run.run_id)
+        assert (got["status"], got["params"]) == ("FINISHED", {"i": str(i)})
+        assert len(client.get_metric_history(run.run_id, "x")) == 1000
+
+
 def test_runs_page_through_an_experiment(serve: str) -> None:
     ids = set()
     for i in range(7):

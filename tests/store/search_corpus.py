@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from api.search.grammar import COMPARATORS, SQL_KEYWORDS, Clause, Order
-from projector.rows import COLUMNS
-from schemas.codec import encode
-from schemas.events import MetricColumns, header, metric_batch_fields, partition_key
+from runstream.api.search.grammar import COMPARATORS, SQL_KEYWORDS, Clause, Order
+from runstream.projector.rows import COLUMNS
+from runstream.schemas.codec import encode
+from runstream.schemas.events import MetricColumns, header, metric_batch_fields, partition_key
 
 EXPERIMENT_IDS = ["1", "2", "3"]
 TEXTS = [

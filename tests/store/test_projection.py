@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
-import projector.migrate as migrate_module
-import projector.projector as projector_module
-from api import artifacts as artifact_queries
-from api import queries
-from api.mlflow import models as mlflow_models
-from api.mlflow import queries as mlflow_queries
-from api.mlflow import registry_queries as rq
-from ingest.log.local import LocalLog
-from projector.projector import Projector
+import runstream.projector.migrate as migrate_module
+import runstream.projector.projector as projector_module
+from runstream.api import artifacts as artifact_queries
+from runstream.api import queries
+from runstream.api.mlflow import models as mlflow_models
+from runstream.api.mlflow import queries as mlflow_queries
+from runstream.api.mlflow import registry_queries as rq
 from runstream.clickhouse import ClickHouse
-from schemas.codec import encode
-from schemas.events import MetricColumns, event, metric_batch_fields, partition_key
+from runstream.ingest.log.local import LocalLog
+from runstream.projector.projector import Projector
+from runstream.schemas.codec import encode
+from runstream.schemas.events import MetricColumns, event, metric_batch_fields, partition_key
 from tests.conftest import BACKENDS, new_store
 
 RUN = "0123456789abcdef0123456789abcdef"

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.mlflow import registry_queries as rq
-from ingest.log.local import LocalLog
-from projector.projector import Projector
+from runstream.api.mlflow import registry_queries as rq
 from runstream.app import build_app
 from runstream.clickhouse import ClickHouse
-from schemas.codec import encode
-from schemas.events import event, partition_key
+from runstream.ingest.log.local import LocalLog
+from runstream.projector.projector import Projector
+from runstream.schemas.codec import encode
+from runstream.schemas.events import event, partition_key
 
 GROUP = "registry"
 API = "/api/2.0/mlflow"

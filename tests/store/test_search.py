@@ -18,13 +18,13 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api import queries
-from api.search import InvalidSearch, parse_filter, parse_order_by
-from api.search.compile import compile_run_search
-from api.search.compile_experiments import compile_experiment_search
-from api.search.grammar import EXPERIMENTS, Clause, Order
-from api.search.paging import decode_page_token, encode_page_token
-from api.search.runs import (
+from runstream.api import queries
+from runstream.api.search import InvalidSearch, parse_filter, parse_order_by
+from runstream.api.search.compile import compile_run_search
+from runstream.api.search.compile_experiments import compile_experiment_search
+from runstream.api.search.grammar import EXPERIMENTS, Clause, Order
+from runstream.api.search.paging import decode_page_token, encode_page_token
+from runstream.api.search.runs import (
     count_runs,
     run_search_query,
     search_experiments,
@@ -32,8 +32,8 @@ from api.search.runs import (
     search_runs,
     search_runs_counted,
 )
-from ingest.log.local import LocalLog
 from runstream.app import build_app
+from runstream.ingest.log.local import LocalLog
 from tests.conftest import BACKENDS, new_store
 from tests.store import search_corpus as sc
 from tests.store.test_projection import GROUP, project

@@ -7,10 +7,10 @@ import uuid
 import numpy as np
 import pytest
 
-from api import hierarchy, series
-from api.series_routes import AggregateRequest, SeriesRequest, _aggregate, _series
-from ingest.log.local import LocalLog
+from runstream.api import hierarchy, series
+from runstream.api.series_routes import AggregateRequest, SeriesRequest, _aggregate, _series
 from runstream.clickhouse import ClickHouse
+from runstream.ingest.log.local import LocalLog
 from tests.store.test_projection import message, metrics, project
 
 START = 1_700_000_000_000

@@ -5,9 +5,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from schemas import codec
-from schemas.events import MetricColumns, event, metric_batch_fields, metric_columns
-from schemas.registry import AVRO_DIR, SchemaRegistry, parse_event_schema, registry
+from runstream.schemas import codec
+from runstream.schemas.events import MetricColumns, event, metric_batch_fields, metric_columns
+from runstream.schemas.registry import AVRO_DIR, SchemaRegistry, parse_event_schema, registry
 
 RUN = "0123456789abcdef0123456789abcdef"
 MODEL = "m-0123456789abcdef0123456789abcdef"

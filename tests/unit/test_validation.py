@@ -3,9 +3,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ingest.framing import frame, unframe
-from schemas.events import MetricColumns, event, metric_batch_fields
-from schemas.validation import InvalidEvent, validate
+from runstream.ingest.framing import frame, unframe
+from runstream.schemas.events import MetricColumns, event, metric_batch_fields
+from runstream.schemas.validation import InvalidEvent, validate
 
 RUN = "0123456789abcdef0123456789abcdef"
 
