@@ -57,6 +57,20 @@ class MetricHistory(Sequence[MetricPoint]):
         for i in range(len(self)):
             yield self[i]
 
+    def to_arrow(self) -> pa.Table:
+        """Columns step, value, timestamp (ms since the epoch), rank, without a copy."""
+        return pa.table({"step": self.steps, "value": self.values, "timestamp": self.timestamps, "rank": self.ranks})
+
+    def to_pandas(self) -> Any:
+        """A pandas DataFrame (pandas is the caller's to install), columns as in to_arrow."""
+        return self.to_arrow().to_pandas()
+
+    def to_polars(self) -> Any:
+        """A polars DataFrame (polars is the caller's to install), columns as in to_arrow."""
+        import polars
+
+        return polars.from_arrow(self.to_arrow())
+
 
 def api_uri(tracking_uri: str | None = None) -> str:
     uri = tracking_uri or get_tracking_uri()
@@ -66,6 +80,17 @@ def api_uri(tracking_uri: str | None = None) -> str:
     if not api:
         raise ValueError(f"reads need an http(s) URI: {uri!r} is not one and RUNSTREAM_API_URI is not set")
     return api
+
+
+_PREFIXES = {"metrics": 0, "params": 1, "tags": 2}
+
+
+def _frame_row(run: dict[str, Any]) -> dict[str, Any]:
+    row = {k: run[k] for k in ("run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time")}
+    row.update({f"metrics.{k}": float(m["value"]) for k, m in run["metrics"].items()})  # "NaN" as JSON writes it
+    row.update({f"params.{k}": v for k, v in run["params"].items()})
+    row.update({f"tags.{k}": v for k, v in {"mlflow.runName": run["run_name"], **run["tags"]}.items()})
+    return row
 
 
 class Client:
@@ -231,6 +256,36 @@ class Client:
         }
         page = self._post("/api/v1/runs/search", body)
         return page["runs"], page["next_page_token"]
+
+    def search_runs_frame(
+        self,
+        experiment_ids: list[str],
+        filter_string: str = "",
+        order_by: list[str] | None = None,
+        max_results: int | None = None,
+        view: str = "active",
+    ) -> Any:
+        """Every matching run (paged for the caller) as a pandas DataFrame shaped as
+        `mlflow.search_runs` returns it: run_id, experiment_id, status, artifact_uri, start_time and
+        end_time (UTC timestamps), then `metrics.<key>` (latest value), `params.<key>`, `tags.<key>`."""
+        import pandas
+
+        rows: list[dict[str, Any]] = []
+        token = None
+        while max_results is None or len(rows) < max_results:
+            page_size = 1000 if max_results is None else min(1000, max_results - len(rows))
+            runs, token = self.search_runs(experiment_ids, filter_string, order_by, page_size, view, token)
+            rows += [_frame_row(run) for run in runs]
+            if not token:
+                break
+        columns = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
+        frame = pandas.DataFrame(rows)
+        if frame.empty:
+            return pandas.DataFrame(columns=columns)
+        for time in ("start_time", "end_time"):
+            frame[time] = pandas.to_datetime(frame[time], unit="ms", utc=True)
+        prefixed = sorted((c for c in frame.columns if c not in columns), key=lambda c: (_PREFIXES[c.split(".")[0]], c))
+        return frame[columns + prefixed]
 
     def search_experiments(
         self, filter_string: str = "", order_by: list[str] | None = None, view: str = "active"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import runstream
+from tests.integration.roles import REPO
 
 INVALID = "INVALID_PARAMETER_VALUE"
 
@@ -32,6 +35,16 @@ def test_sdk_to_serve_reads_back_what_was_logged(serve: str) -> None:
     assert [r["run_id"] for r in client.list_runs([run.experiment_id])] == [run.run_id]
 
 
+def test_the_readmes_first_example_runs_as_written(serve: str) -> None:
+    readme = (REPO / "README.md").read_text()
+    example = readme.split("## Logging from training code", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict[str, Any] = {}
+    exec(example.replace("http://127.0.0.1:5000", serve), scope)
+    client, run = scope["client"], scope["run"]
+    assert client.get_run(run.run_id)["params"] == {"n_estimators": "100", "max_depth": "10"}
+    assert len(client.get_metric_history(run.run_id, "grad_norm")) == 100_000
+
+
 def test_a_read_after_the_run_ends_sees_it_without_a_token(serve: str) -> None:
     """The README's first example: the client reads right after the `with` block, in one process."""
     client = runstream.Client(serve)
@@ -42,6 +55,32 @@ def test_a_read_after_the_run_ends_sees_it_without_a_token(serve: str) -> None:
         got = client.get_run(run.run_id)
         assert (got["status"], got["params"]) == ("FINISHED", {"i": str(i)})
         assert len(client.get_metric_history(run.run_id, "x")) == 1000
+
+
+def test_history_and_runs_as_data_frames(serve: str) -> None:
+    values = np.array([0.5, np.nan, -np.inf, 2.0])
+    for i in range(3):
+        with runstream.start_run(
+            experiment="frames", run_name=f"f{i}", tags={"seed": str(i)}, tracking_uri=serve
+        ) as run:
+            run.log_params({"lr": 0.1 * (i + 1)})
+            run.log_metric_arrays("loss", values + i, np.arange(4))
+    client = runstream.Client(serve)
+    history = client.get_metric_history(run.run_id, "loss")
+    arrow = history.to_arrow()
+    assert arrow.column_names == ["step", "value", "timestamp", "rank"]
+    assert arrow.column("value").to_numpy().tobytes() == (values + 2).tobytes()
+    assert history.to_pandas()["step"].tolist() == [0, 1, 2, 3]
+    assert history.to_polars()["value"].to_numpy().tobytes() == (values + 2).tobytes()
+
+    frame = client.search_runs_frame([run.experiment_id], order_by=["params.lr DESC"])
+    assert list(frame.columns[:6]) == ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
+    assert frame["params.lr"].tolist() == ["0.30000000000000004", "0.2", "0.1"]
+    assert frame["tags.mlflow.runName"].tolist() == ["f2", "f1", "f0"]
+    assert frame["metrics.loss"].tolist() == [4.0, 3.0, 2.0]
+    assert str(frame["start_time"].dt.tz) == "UTC" and frame["end_time"].notna().all()
+    assert len(client.search_runs_frame([run.experiment_id], max_results=2)) == 2
+    assert client.search_runs_frame([run.experiment_id], "params.lr = 'none'").empty
 
 
 def test_runs_page_through_an_experiment(serve: str) -> None:
