@@ -240,8 +240,9 @@ def test_a_live_run_grows_without_reload(page: Page, base: str) -> None:
             timeout=15_000,
         )
         assert page.evaluate("window.__same_page") is True
-        # After the first answer, each request asks only for points after the last one it has.
-        assert len(series_bodies) > 2
+        # After the first answer, each request asks only for points after the last one it has (how many
+        # requests the 20 points took depends on the machine's pace: at least one).
+        assert len(series_bodies) >= 2
         assert all('"x_min":null' not in body for body in series_bodies[1:])
         # The runs table of the experiment updates by itself too.
         page.get_by_role("link", name="live").click()
