@@ -1,5 +1,5 @@
 # The runstream roles for docker-compose.yml: one image, the role is the command.
-# The dashboard's chart library comes from npm by package-lock.json, in a Node stage of its own.
+# The pages' browser libraries (uPlot, Swagger UI) come from npm by package-lock.json, in a Node stage of its own.
 FROM node:20-slim AS dashboard-deps
 WORKDIR /app
 COPY package.json package-lock.json ./

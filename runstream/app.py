@@ -21,6 +21,7 @@ from runstream.api.series_routes import series_router
 from runstream.artifacts.store import DEFAULT_MAX_SIZE, ArtifactStore
 from runstream.auth import AuthMiddleware, Users
 from runstream.clickhouse import ClickHouse
+from runstream.docs import OPENAPI_URL, docs_router
 from runstream.errors import ContentLengthCheck, install_error_handlers
 from runstream.health import Check, clickhouse_check, health_router
 from runstream.ingest.gateway import gateway_router
@@ -49,7 +50,10 @@ def build_app(
     """Write routes when given a log; read routes when given a store (and `reads`); always /health,
     /ready (the log, the store and `checks`) and /metrics (Prometheus). With `users`, every other
     route requires credentials and checks the user's access to the experiments it touches."""
-    app = FastAPI(title=f"runstream {role}", version=VERSION)
+    title = f"runstream {role}"
+    # FastAPI's own /docs and /redoc load their scripts from a CDN; docs_router serves Swagger UI's locally.
+    app = FastAPI(title=title, version=VERSION, openapi_url=OPENAPI_URL, docs_url=None, redoc_url=None)
+    app.include_router(docs_router(title))
     install_error_handlers(app)
     if users is not None:
         app.add_middleware(AuthMiddleware, users=users)

@@ -1,7 +1,8 @@
 """Who is asking, and what they may do. Off unless an auth file is given (`--auth-file`); then every
-request but the probes (/health, /ready, /metrics) and the API description must carry HTTP Basic
-credentials or a Bearer token, as the MLflow client sends them (MLFLOW_TRACKING_USERNAME/PASSWORD,
-MLFLOW_TRACKING_TOKEN). Access is `none`, `read` or `write`, per user by default and per experiment.
+request but the probes (/health, /ready, /metrics) and the API description (/openapi.json, the /docs
+page and its files) must carry HTTP Basic credentials or a Bearer token, as the MLflow client sends
+them (MLFLOW_TRACKING_USERNAME/PASSWORD, MLFLOW_TRACKING_TOKEN). Access is `none`, `read` or `write`,
+per user by default and per experiment.
 
 The auth file (TOML); secrets are stored hashed (`runstream hash-secret` prints the hashes):
 
@@ -36,11 +37,12 @@ import orjson
 from fastapi import Depends, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from runstream.docs import DOCS_PATHS, OPENAPI_URL
 from runstream.errors import ApiError
 
 Access = Literal["none", "read", "write"]
 _RANK = {"none": 0, "read": 1, "write": 2}
-OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
+OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", OPENAPI_URL, *DOCS_PATHS})
 PBKDF2_ITERATIONS = 600_000
 
 

@@ -1,6 +1,5 @@
 """Serves the dashboard page at / and its files: the page's own ES modules (static/) and uPlot's dist
-files, from the package (a wheel or sdist built with `npm ci`, see setup.py) or, in a source checkout
-or editable install, from node_modules (scripts/setup runs `npm ci`)."""
+files (found as libraries.py says); vendor_router serves any such library's files."""
 
 from __future__ import annotations
 
@@ -9,18 +8,17 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
+from runstream.api.dashboard.libraries import UPLOT, Library
 from runstream.errors import not_found
 
-HERE = Path(__file__).resolve().parent
-STATIC = HERE / "static"
-UPLOT_DIRS = (HERE / "vendor" / "uplot", HERE.parents[1] / "node_modules" / "uplot" / "dist")
-UPLOT_FILES = frozenset({"uPlot.esm.js", "uPlot.min.css"})
-_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml"}
-
-
-def uplot_dir() -> Path | None:
-    """Where uPlot's files are, or None when neither the package nor node_modules has them."""
-    return next((d for d in UPLOT_DIRS if all((d / f).is_file() for f in UPLOT_FILES)), None)
+STATIC = Path(__file__).resolve().parent / "static"
+_TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".html": "text/html",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
 
 
 def _file(path: Path) -> Response:
@@ -28,10 +26,27 @@ def _file(path: Path) -> Response:
     return FileResponse(path, media_type=_TYPES.get(path.suffix), headers={"cache-control": "no-cache"})
 
 
+def vendor_url(library: Library, name: str) -> str:
+    return f"/vendor/{library.name}/{name}"
+
+
+def vendor_router(library: Library) -> APIRouter:
+    """GET /vendor/<library>/<file> for the library's served files only."""
+    router = APIRouter(include_in_schema=False)
+    found = library.find()
+
+    @router.get(vendor_url(library, "{name}"), name=f"vendor_{library.name}")
+    async def vendor(name: str) -> Response:
+        if found is None or name not in library.files:
+            raise not_found(f"no {library.package} file {name!r} (install with `npm ci`, see scripts/setup)")
+        return _file(found / name)
+
+    return router
+
+
 def dashboard_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
     served = {p.relative_to(STATIC).as_posix(): p for p in STATIC.rglob("*") if p.is_file()}
-    vendor = uplot_dir()
 
     @router.get("/")
     async def page() -> Response:
@@ -45,10 +60,5 @@ def dashboard_router() -> APIRouter:
             raise not_found(f"no dashboard file {path!r}")
         return _file(found)
 
-    @router.get("/vendor/uplot/{name}")
-    async def uplot(name: str) -> Response:
-        if vendor is None or name not in UPLOT_FILES:
-            raise not_found(f"no uPlot file {name!r} (install with `npm ci`, see scripts/setup)")
-        return _file(vendor / name)
-
+    router.include_router(vendor_router(UPLOT))
     return router

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Playwright, Request, Route, expect, sync_playwright
 
 from tests.browser.seed import seed_all
 from tests.integration.roles import Role
@@ -97,3 +98,36 @@ def drag_across(page: Page, chart: Locator, start: float, end: float) -> None:
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * end, box["y"] + 20, steps=5)
     page.mouse.up()
+
+
+def offline(page: Page) -> list[str]:
+    """Aborts the page's every request to a host but this machine's loopback, as with no internet;
+    returns the list, filled as the page runs, of what was aborted or otherwise failed."""
+    failed: list[str] = []
+
+    def only_loopback(route: Route) -> None:
+        if urlparse(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            failed.append(f"blocked {route.request.url}")
+            route.abort("internetdisconnected")
+
+    def on_failed(request: Request) -> None:
+        failed.append(f"failed {request.url}: {request.failure}")
+
+    page.route("**/*", only_loopback)
+    page.on("requestfailed", on_failed)
+    return failed
+
+
+def open_docs_offline(page: Page, base: str) -> None:
+    """Opens /docs with every request off this machine aborted; fails unless Swagger UI drew the API
+    and nothing was aborted or failed."""
+    failed = offline(page)
+    page.goto(base + "/docs")
+    search = page.locator(".opblock-summary-path[data-path='/api/v1/runs/search']")
+    expect(search).to_be_visible(timeout=20_000)
+    search.click()  # the operation opens: Swagger UI's scripts work, not only its first paint
+    expect(page.locator(".opblock.is-open .opblock-body")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    assert not failed, failed

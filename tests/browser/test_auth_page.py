@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, expect
 from playwright.sync_api import Error as PlaywrightError
 
 from runstream.auth import hash_password
-from tests.browser.conftest import VIEWPORT, wait_view
+from tests.browser.conftest import VIEWPORT, open_docs_offline, wait_view
 from tests.integration.roles import Role
 from tests.services.ports import free_port
 
@@ -51,3 +51,9 @@ def test_the_page_needs_credentials_like_every_route(guarded: str, browser: Brow
     expect(page.locator(".count")).to_contain_text("0 runs")
     expect(page.locator("#live-status")).to_contain_text("live")
     context.close()
+
+
+def test_the_docs_page_needs_no_credentials_like_the_description(guarded: str, browser: Browser) -> None:
+    anonymous = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    open_docs_offline(anonymous.new_page(), guarded)  # its script and style too, else a login prompt
+    anonymous.close()
