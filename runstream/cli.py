@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from runstream.artifacts.gc import Policy, collect
 from runstream.artifacts.store import DEFAULT_MAX_SIZE, store_for
 from runstream.auth import hash_password, hash_token
 from runstream.clickhouse import ClickHouse
+from runstream.ingest.log.kafka import TopicSpec
 
 DEFAULT_GROUP = "runstream-projector"
 
@@ -30,7 +32,46 @@ kafka = _option(
     "--kafka-bootstrap-servers", "bootstrap", envvar="RUNSTREAM_KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092"
 )
 prefix = _option("--topic-prefix", envvar="RUNSTREAM_TOPIC_PREFIX", default="runstream.")
-partitions = _option("--partitions", envvar="RUNSTREAM_KAFKA_PARTITIONS", default=6, help="when creating the topic")
+
+
+def topic_spec(command: F) -> F:
+    """The options saying how a missing event topic is created, passed on as one `topic_spec`."""
+    options = [
+        _option("--partitions", envvar="RUNSTREAM_KAFKA_PARTITIONS", default=6, help="when creating the topic"),
+        _option(
+            "--replication-factor",
+            envvar="RUNSTREAM_KAFKA_REPLICATION_FACTOR",
+            type=int,
+            default=None,
+            help="when creating the topic [default: 3 with 3 or more brokers, else 1]",
+        ),
+        _option(
+            "--min-insync-replicas",
+            envvar="RUNSTREAM_KAFKA_MIN_INSYNC_REPLICAS",
+            type=int,
+            default=None,
+            help="when creating the topic [default: replication factor - 1, at least 1]",
+        ),
+        _option(
+            "--retention-ms",
+            envvar="RUNSTREAM_KAFKA_RETENTION_MS",
+            default=-1,
+            help="when creating the topic; -1 keeps every event (the log is the source of truth)",
+        ),
+    ]
+
+    @functools.wraps(command)
+    def with_spec(
+        partitions: int, replication_factor: int | None, min_insync_replicas: int | None, retention_ms: int, **kw: Any
+    ) -> Any:
+        return command(topic_spec=TopicSpec(partitions, replication_factor, min_insync_replicas, retention_ms), **kw)
+
+    wrapped: Any = with_spec
+    for option in reversed(options):
+        wrapped = option(wrapped)
+    return wrapped  # type: ignore[no-any-return]
+
+
 clickhouse = _option(
     "--clickhouse-url", envvar="RUNSTREAM_CLICKHOUSE_URL", default="http://default:@127.0.0.1:8123/runstream"
 )
@@ -78,7 +119,7 @@ def serve(
 @_option("--port", envvar="RUNSTREAM_PORT", default=5001)
 @kafka
 @prefix
-@partitions
+@topic_spec
 @_option(
     "--clickhouse-url",
     envvar="RUNSTREAM_CLICKHOUSE_URL",
@@ -94,7 +135,7 @@ def gateway(
     port: int,
     bootstrap: str,
     topic_prefix: str,
-    partitions: int,
+    topic_spec: TopicSpec,
     clickhouse_url: str | None,
     consumer_group: str,
     auth_file: Path | None,
@@ -108,7 +149,7 @@ def gateway(
         port,
         bootstrap,
         topic_prefix,
-        partitions,
+        topic_spec,
         clickhouse_url,
         consumer_group,
         auth_file,
@@ -124,12 +165,18 @@ def gateway(
 @prefix
 @clickhouse
 @group
-@partitions
+@topic_spec
 def projector(
-    host: str, port: int, bootstrap: str, topic_prefix: str, clickhouse_url: str, consumer_group: str, partitions: int
+    host: str,
+    port: int,
+    bootstrap: str,
+    topic_prefix: str,
+    clickhouse_url: str,
+    consumer_group: str,
+    topic_spec: TopicSpec,
 ) -> None:
     """Kafka → ClickHouse (run several: they share the partitions)."""
-    roles.projector(host, port, bootstrap, topic_prefix, clickhouse_url, consumer_group, partitions)
+    roles.projector(host, port, bootstrap, topic_prefix, clickhouse_url, consumer_group, topic_spec)
 
 
 @main.command()

@@ -14,7 +14,7 @@ from runstream.artifacts.store import DEFAULT_MAX_SIZE, ArtifactStore, store_for
 from runstream.auth import Users
 from runstream.clickhouse import ClickHouse
 from runstream.health import thread_check
-from runstream.ingest.log.kafka import KafkaLog, KafkaLogConsumer, ensure_topic, events_topic
+from runstream.ingest.log.kafka import KafkaLog, KafkaLogConsumer, TopicSpec, ensure_topic, events_topic
 from runstream.ingest.log.local import LocalLog
 from runstream.projector.migrate import migrate
 from runstream.projector.projector import Projector
@@ -98,7 +98,7 @@ def gateway(
     port: int,
     bootstrap: str,
     topic_prefix: str,
-    partitions: int,
+    topic_spec: TopicSpec,
     clickhouse_url: str | None = None,
     consumer_group: str = "",
     auth_file: Path | None = None,
@@ -108,7 +108,7 @@ def gateway(
     """With a ClickHouse URL the gateway also serves MLflow's API (reads too): the MLflow client
     takes one URL, and reads its writes through the process that recorded where they went."""
     topic = events_topic(topic_prefix)
-    ensure_topic(bootstrap, topic, partitions)
+    ensure_topic(bootstrap, topic, topic_spec)
     event_log = KafkaLog(bootstrap, topic)
     store = None
     if clickhouse_url:
@@ -130,11 +130,17 @@ def gateway(
 
 
 def projector(
-    host: str, port: int, bootstrap: str, topic_prefix: str, clickhouse_url: str, consumer_group: str, partitions: int
+    host: str,
+    port: int,
+    bootstrap: str,
+    topic_prefix: str,
+    clickhouse_url: str,
+    consumer_group: str,
+    topic_spec: TopicSpec,
 ) -> None:
     """Consumes in a thread; HTTP serves only /health, /ready and /metrics."""
     topic = events_topic(topic_prefix)
-    ensure_topic(bootstrap, topic, partitions)
+    ensure_topic(bootstrap, topic, topic_spec)
     store = ClickHouse(clickhouse_url)
     migrate(store)
     projector = Projector(

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -28,12 +29,33 @@ def events_topic(prefix: str) -> str:
     return f"{prefix}events"
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITIONS) -> None:
-    """Creates the topic if it is missing (replication factor: the broker's default)."""
+@dataclass(frozen=True)
+class TopicSpec:
+    """How the event topic is created when it is missing (an existing topic is left as it is)."""
+
+    partitions: int = DEFAULT_PARTITIONS
+    replication_factor: int | None = None  # None: 3 on a cluster of 3 or more brokers, else 1
+    min_insync_replicas: int | None = None  # None: replication factor - 1 (one broker may be down), at least 1
+    retention_ms: int = -1  # the log is the source of truth: kept forever unless the user says otherwise
+
+    def new_topic(self, topic: str, brokers: int) -> NewTopic:
+        replication = self.replication_factor or (3 if brokers >= 3 else 1)
+        if replication > brokers:
+            raise ValueError(f"replication factor {replication} needs {replication} brokers; the cluster has {brokers}")
+        min_insync = self.min_insync_replicas or max(1, replication - 1)
+        if not 1 <= min_insync <= replication:
+            raise ValueError(f"min.insync.replicas must be between 1 and the replication factor ({replication})")
+        config = {"retention.ms": str(self.retention_ms), "min.insync.replicas": str(min_insync)}
+        return NewTopic(topic, num_partitions=self.partitions, replication_factor=replication, config=config)
+
+
+def ensure_topic(bootstrap: str, topic: str, spec: TopicSpec | None = None) -> None:
+    """Creates the topic if it is missing, as `spec` says."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    if topic in admin.list_topics(timeout=30).topics:
+    metadata = admin.list_topics(timeout=30)
+    if topic in metadata.topics:
         return
-    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=-1)])
+    futures = admin.create_topics([(spec or TopicSpec()).new_topic(topic, len(metadata.brokers))])
     try:
         futures[topic].result(timeout=30)
     except KafkaException as exc:

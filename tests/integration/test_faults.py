@@ -14,7 +14,7 @@ import pytest
 
 import runstream
 from runstream.clickhouse import ClickHouse
-from runstream.ingest.log.kafka import KafkaLogConsumer, ensure_topic, events_topic
+from runstream.ingest.log.kafka import KafkaLogConsumer, TopicSpec, ensure_topic, events_topic
 from runstream.projector import metrics
 from runstream.projector.migrate import migrate
 from runstream.projector.projector import Projector
@@ -137,7 +137,7 @@ def test_a_commit_refused_after_the_group_moved_on_is_survived(
     prefix, group, poll_interval_s = f"t{tmp_path.name[-12:]}.", f"g-{tmp_path.name[-12:]}", 7.0
     monkeypatch.setenv("RUNSTREAM_TOPIC_PREFIX", prefix)
     topic = events_topic(prefix)
-    ensure_topic(kafka.bootstrap, topic, 2)
+    ensure_topic(kafka.bootstrap, topic, TopicSpec(partitions=2))
     store = ClickHouse(f"{clickhouse.url}/refused")
     migrate(store)
     config = {"max.poll.interval.ms": int(poll_interval_s * 1000), "session.timeout.ms": int(SESSION_S * 1000)}

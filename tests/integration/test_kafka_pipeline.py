@@ -14,10 +14,10 @@ import httpx
 import numpy as np
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
 
 import runstream
-from runstream.ingest.log.kafka import events_topic
+from runstream.ingest.log.kafka import TopicSpec, events_topic
 from runstream.schemas.codec import encode
 from runstream.schemas.events import event
 from tests.integration.conftest import Stack
@@ -217,3 +217,34 @@ def test_reads_during_ingestion_never_show_duplicates_or_part_of_a_batch(kafka_e
     writer.join()
     assert len(seen) >= 3  # the reads really fell in the middle of the stream
     assert len(client.get_metric_history(run.run_id, "x", after=run.end())) == 200_000
+
+
+def _topic_config(stack: Stack, topic: str) -> dict[str, str]:
+    admin = AdminClient({"bootstrap.servers": stack.env["RUNSTREAM_KAFKA_BOOTSTRAP_SERVERS"]})
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    return {k: v.value for k, v in admin.describe_configs([resource])[resource].result(timeout=30).items()}
+
+
+def test_the_topic_keeps_every_event_unless_told_otherwise(kafka_env: Stack) -> None:
+    stack = kafka_env
+    stack.start("gateway")  # creates the topic with the defaults
+    topic = events_topic(stack.env["RUNSTREAM_TOPIC_PREFIX"])
+    config = _topic_config(stack, topic)
+    assert (config["retention.ms"], config["min.insync.replicas"]) == ("-1", "1")  # one broker: factor 1
+    admin = AdminClient({"bootstrap.servers": stack.env["RUNSTREAM_KAFKA_BOOTSTRAP_SERVERS"]})
+    assert len(admin.list_topics(topic, timeout=30).topics[topic].partitions[0].replicas) == 1
+
+    stack.env["RUNSTREAM_TOPIC_PREFIX"] = prefix = f"{stack.env['RUNSTREAM_TOPIC_PREFIX']}week."
+    stack.start("projector", "--retention-ms", str(7 * 24 * 3600 * 1000), "--partitions", "2")
+    topic = events_topic(prefix)
+    assert _topic_config(stack, topic)["retention.ms"] == str(7 * 24 * 3600 * 1000)
+    assert len(admin.list_topics(topic, timeout=30).topics[topic].partitions) == 2
+
+
+def test_a_replication_factor_beyond_the_cluster_is_refused_with_the_reason() -> None:
+    with pytest.raises(ValueError, match="replication factor 3 needs 3 brokers; the cluster has 1"):
+        TopicSpec(replication_factor=3).new_topic("t", brokers=1)
+    with pytest.raises(ValueError, match=r"min.insync.replicas must be between 1 and the replication factor \(3\)"):
+        TopicSpec(min_insync_replicas=4).new_topic("t", brokers=3)
+    spec = TopicSpec().new_topic("t", brokers=3)
+    assert (spec.replication_factor, (spec.config or {})["min.insync.replicas"]) == (3, "2")
