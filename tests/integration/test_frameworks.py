@@ -20,6 +20,7 @@ from tests.integration.roles import REPO
 from tests.venvs import REPO_TESTS, cached_python, layered_python
 
 FRAMEWORKS = REPO_TESTS / "frameworks"
+FRAMEWORK_MODULES = ("torch", "lightning", "transformers", "keras", "psutil", "pynvml")
 SYSTEM_KEYS = ("system/cpu_utilization_percentage", "system/system_memory_usage_megabytes")
 
 pytestmark = pytest.mark.frameworks
@@ -59,6 +60,12 @@ def _assert_system_metrics(client: runstream.Client, out: dict[str, Any]) -> Non
         history = client.get_metric_history(out["run_id"], key, after=out["token"])
         assert len(history) >= 2, key
         assert list(history.steps) == list(range(len(history))), key  # the sample index
+
+
+def test_importing_runstream_beside_the_installed_frameworks_loads_none_of_them(python: Path) -> None:
+    code = f"import sys, runstream; print(sorted(m for m in {FRAMEWORK_MODULES!r} if m in sys.modules))"
+    loaded = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert loaded.stdout.strip() == "[]"
 
 
 def test_lightning_logger_logs_flattened_hyperparameters_every_step_and_system_metrics(

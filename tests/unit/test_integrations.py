@@ -74,6 +74,58 @@ def test_the_thread_logs_a_sample_per_interval_at_consecutive_steps_and_a_last_o
     assert len(run.logged) == count
 
 
+class FakeNvml:
+    """pynvml's calls SystemMetrics makes, for two GPUs; the second reports no power (as some boards)."""
+
+    NVML_TEMPERATURE_GPU = 0
+
+    class NVMLError(Exception):
+        pass
+
+    def nvmlInit(self) -> None: ...
+    def nvmlShutdown(self) -> None: ...
+    def nvmlDeviceGetCount(self) -> int:
+        return 2
+
+    def nvmlDeviceGetHandleByIndex(self, i: int) -> int:
+        return i
+
+    def nvmlDeviceGetMemoryInfo(self, h: int) -> Namespace:
+        return Namespace(used=2e9 * (h + 1), total=8e9)
+
+    def nvmlDeviceGetUtilizationRates(self, h: int) -> Namespace:
+        return Namespace(gpu=30 + h)
+
+    def nvmlDeviceGetPowerUsage(self, h: int) -> int:
+        if h == 1:
+            raise self.NVMLError("Not Supported")
+        return 250_000  # mW
+
+    def nvmlDeviceGetTemperature(self, h: int, sensor: int) -> int:
+        return 60 + h
+
+
+def test_each_gpu_is_sampled_under_its_index_and_a_reading_it_lacks_is_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml())
+    sample = _system_metrics(RecordingRun(), 10.0).sample()
+    gpus = {k.removeprefix("system/"): v for k, v in sample.items() if k.startswith("system/gpu_")}
+    assert gpus == {
+        "gpu_0_memory_usage_megabytes": 2000.0,
+        "gpu_0_memory_total_megabytes": 8000.0,
+        "gpu_0_memory_usage_percentage": 25.0,
+        "gpu_0_utilization_percentage": 30.0,
+        "gpu_0_power_usage_watts": 250.0,
+        "gpu_0_temperature_celsius": 60.0,
+        "gpu_1_memory_usage_megabytes": 4000.0,
+        "gpu_1_memory_total_megabytes": 8000.0,
+        "gpu_1_memory_usage_percentage": 50.0,
+        "gpu_1_utilization_percentage": 31.0,
+        "gpu_1_temperature_celsius": 61.0,
+    }
+
+
 def test_system_metrics_without_psutil_say_which_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "psutil", None)
     with pytest.raises(ImportError, match=r"runstream\[system\]"):

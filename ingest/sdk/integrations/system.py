@@ -6,6 +6,7 @@ point carries its rank: on a multi-node job each node's load is its own series."
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from runstream.ingest.sdk.run import Run
 
+_log = logging.getLogger(__name__)
 PREFIX = "system/"
 _MB = 1e6  # MLflow reports megabytes of 10^6 bytes
 
@@ -127,7 +129,10 @@ class SystemMetrics:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            self._log_sample()
+            try:
+                self._log_sample()
+            except Exception:  # a full buffer (on_full="raise"), a failing reading: skip this sample
+                _log.warning("system metrics: a sample was skipped", exc_info=True)
 
     def start(self) -> SystemMetrics:
         self._thread.start()
