@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from runstream.ingest.sdk.buffer import MetricBuffer, OnFull
 from runstream.ingest.sdk.sender import Sender
 from runstream.ingest.transport import DEFAULT_TRACKING_URI, http_auth, transport_for
 from runstream.schemas.events import client_identity, experiment_id_for_name, now_ms
+
+if TYPE_CHECKING:
+    from runstream.ingest.sdk.integrations.system import SystemMetrics
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 DEFAULT_EXPERIMENT = "Default"
@@ -65,6 +68,7 @@ class Run:
         )
         self._end_token: str | None = None
         self._artifacts: ArtifactClient | None = None
+        self._system_metrics: SystemMetrics | None = None
 
     def announce(
         self, experiment: str, run_name: str | None, tags: Mapping[str, Any], parent_run_id: str | None
@@ -141,6 +145,15 @@ class Run:
                 uri=stored.uri,
             )
 
+    def start_system_metrics(self, interval: float = 10.0) -> SystemMetrics:
+        """Samples CPU, memory, disk, network and GPUs into this run every `interval` seconds (keys
+        under `system/`) until `end()`; needs the `system` extra (psutil; nvidia-ml-py for GPUs)."""
+        from runstream.ingest.sdk.integrations.system import SystemMetrics  # psutil only when asked for
+
+        if self._system_metrics is None:
+            self._system_metrics = SystemMetrics(self, interval).start()
+        return self._system_metrics
+
     def flush(self, timeout: float | None = None) -> str:
         """Blocks until everything logged so far is durable; returns a consistency token for reads."""
         token = self._sender.flush(timeout)
@@ -151,6 +164,8 @@ class Run:
         """Sends what is buffered; rank 0 also marks the run ended. Returns the last consistency token."""
         if self._end_token is not None:
             return self._end_token
+        if self._system_metrics is not None:
+            self._system_metrics.stop()  # its last sample goes out with the rest
         try:
             if self.rank == 0:
                 self._sender.flush()  # metrics before the end mark
@@ -185,9 +200,12 @@ def start_run(
     batch_points: int = 100_000,
     max_buffered_points: int = 2_000_000,
     on_full: OnFull = "block",
+    log_system_metrics: bool = False,
+    system_metrics_interval: float = 10.0,
 ) -> Run:
     """Starts a run, or joins it when `run_id` (else $RUNSTREAM_RUN_ID) names one: N ranks starting
-    the same id make one run. `rank` defaults to $RANK, else 0; only rank 0 ends the run."""
+    the same id make one run. `rank` defaults to $RANK, else 0; only rank 0 ends the run.
+    `log_system_metrics` samples the machine into the run (see Run.start_system_metrics)."""
     run_id = run_id or os.environ.get("RUNSTREAM_RUN_ID") or uuid.uuid4().hex
     if not _RUN_ID.match(run_id):
         raise ValueError(f"run id {run_id!r} is not 32 lowercase hex characters")
@@ -206,4 +224,6 @@ def start_run(
         on_full=on_full,
     )
     run.announce(experiment, run_name, tags or {}, parent_run_id)
+    if log_system_metrics:
+        run.start_system_metrics(system_metrics_interval)
     return run

@@ -91,6 +91,7 @@ def test_run_page_shows_run_ranks_and_artifacts(page: Page, base: str, ids: dict
     assert page.request.get(base + link).body() == bytes(range(256)) * 12
     # One chart per key; the two ranks' loss as two lines, or their mean with a band.
     expect(page.locator(".chart")).to_have_count(2)
+    expect(page.locator(".system-metrics")).to_be_hidden()  # no system/ keys
     expect(page.locator(".chart[data-title='loss']")).to_have_attribute("data-series", "2")
     expect(page.locator(".chart[data-title='loss'] .legend")).to_contain_text("rank 1")
     page.locator("select.rank-mode").select_option("band")
@@ -109,6 +110,24 @@ def test_run_page_shows_run_ranks_and_artifacts(page: Page, base: str, ids: dict
     page.goto(base + f"/#/runs/{ids['child']}")
     wait_view(page, "runs")
     expect(page.locator(".parents a")).to_have_text(ids["ranked"])
+
+
+def test_a_run_with_system_metrics_shows_their_charts_in_a_section_below_the_others(page: Page, base: str) -> None:
+    run = runstream.start_run("system-metrics", "sampled", tracking_uri=base)
+    steps = np.arange(5)
+    run.log_metric_arrays("loss", 1 / (1 + steps), steps)
+    run.log_metric_arrays("system/cpu_utilization_percentage", [40, 90, 85, 88, 20], steps)
+    run.log_metric_arrays("system/system_memory_usage_megabytes", [900, 1200, 1250, 1240, 950], steps)
+    wait_applied(base, run.end())
+    open_view(page, base + f"/#/runs/{run.run_id}", "runs")
+    section = page.locator("section.system-metrics")
+    expect(section.locator("h2")).to_have_text("System metrics")
+    expect(section.locator(".chart")).to_have_count(2)
+    expect(section.locator(".chart[data-title='system/cpu_utilization_percentage']")).to_be_visible()
+    expect(page.locator(".chart")).to_have_count(3)
+    expect(section.locator(".chart[data-title='loss']")).to_have_count(0)  # the model's metrics stay above
+    metrics_box, system_box = page.locator(".chart[data-title='loss']").bounding_box(), section.bounding_box()
+    assert metrics_box and system_box and metrics_box["y"] < system_box["y"]
 
 
 def test_compare_fifty_runs_selected_with_the_keyboard(page: Page, base: str, ids: dict[str, str]) -> None:

@@ -3,6 +3,8 @@ each test gets its own topic prefix and database, so tests never see each other'
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from runstream.ingest.transport import close_kafka_transports
-from tests.integration.roles import Role
+from tests.integration.roles import REPO, Role
 from tests.services.clickhouse_server import ClickHouseServer
 from tests.services.kafka_broker import KafkaBroker, start_kafka
 from tests.services.ports import free_port
@@ -56,6 +58,15 @@ class Stack:
     def close(self) -> None:
         for role in self.roles:
             role.stop()
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This checkout as users install it: its wheel (no dependencies bundled)."""
+    out = tmp_path_factory.mktemp("wheel")
+    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "--disable-pip-version-check", "-w", str(out)]
+    subprocess.run([*pip, str(REPO)], check=True, timeout=300)
+    return next(out.glob("runstream-*.whl"))
 
 
 @pytest.fixture(scope="module")

@@ -7,25 +7,14 @@ import json
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.integration.roles import REPO
 
 SDK_CHECK = Path(__file__).resolve().parent / "sdk_check.py"
 SERVER_LIBRARIES = {"fastapi", "uvicorn", "chdb-core", "clickhouse-connect", "confluent-kafka", "boto3", "click"}
 TRAINING = ["torch", "transformers", "lightning"]
 MLFLOW = ["3.17.2", "2.22.1"]
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    out = tmp_path_factory.mktemp("wheel")
-    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "--disable-pip-version-check", "-w", str(out)]
-    subprocess.run([*pip, str(REPO)], check=True, timeout=300)
-    yield next(out.glob("runstream-*.whl"))
 
 
 def _venv(path: Path) -> Path:

@@ -18,11 +18,12 @@ import pytest
 import runstream
 from runstream.artifacts.paths import run_prefix
 from tests.integration.conftest import Stack
-from tests.mlflow_client.venv import HERE, client_python
 from tests.services.clickhouse_server import ClickHouseServer
 from tests.services.kafka_broker import KafkaBroker
 from tests.services.s3_server import S3Server
+from tests.venvs import REPO_TESTS, cached_python
 
+MLFLOW_CLIENT = REPO_TESTS / "mlflow_client"
 API = "/api/2.0/mlflow"
 INVALID = "INVALID_PARAMETER_VALUE"
 MISSING = "RESOURCE_DOES_NOT_EXIST"
@@ -67,10 +68,10 @@ def client_results(
 ) -> dict[str, Any]:
     """What the scenarios read back through one major version of the client (both share the server)."""
     major = request.param
-    python = client_python(HERE / f"requirements-{major}.txt")
+    python = cached_python(MLFLOW_CLIENT / f"requirements-{major}.txt")
     out = tmp_path_factory.mktemp("mlflow-client") / "results.json"
     done = subprocess.run(
-        [str(python), str(HERE / "scenarios.py"), target.uri, str(out), f"v{major}-"],
+        [str(python), str(MLFLOW_CLIENT / "scenarios.py"), target.uri, str(out), f"v{major}-"],
         capture_output=True,
         text=True,
         timeout=300,

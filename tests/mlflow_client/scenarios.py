@@ -1,4 +1,4 @@
-"""Runs under the MLflow client's own venv (tests/mlflow_client/venv.py), not the project's:
+"""Runs under the MLflow client's own venv (tests/venvs.py), not the project's:
 `python scenarios.py TRACKING_URI OUT.json PREFIX`. Each scenario drives the official client against
 a runstream server and records what the client read back; the test asserts on that JSON. Experiment
 names start with PREFIX, so several client versions can share one server."""

@@ -1,5 +1,6 @@
 // One run: params, tags, status, duration, parent and children, artifacts, and a chart per metric
-// key (per-rank lines, or the mean with a min/max band). While it runs, the charts grow live.
+// key (per-rank lines, or the mean with a min/max band), system/ keys in a section of their own.
+// While it runs, the charts grow live.
 import { api } from "./api.js";
 import { el, fileSize, formatDuration, formatTime } from "./dom.js";
 import { href, range, replaceParams } from "./router.js";
@@ -60,14 +61,22 @@ export async function runView(main, runId, params, cleanup) {
   const zoom = range(params, "zoom");
   const onZoom = (r) => redraw({ zoom: r ? r.join(",") : "" });
   const charts = el("div", { class: "charts" });
-  main.append(el("h2", {}, "Metrics ", modeSelect), charts);
+  // The machine's own series (runstream's SystemMetrics, MLflow's system/ keys) below the model's.
+  const systemCharts = el("div", { class: "charts" });
+  const systemSection = el("section", { class: "system-metrics", hidden: true }, el("h2", { text: "System metrics" }), systemCharts);
+  main.append(el("h2", {}, "Metrics ", modeSelect), charts, systemSection);
 
   const drawn = new Map();
   const addCharts = async (keys) => {
     // Every key's request at once; each chart takes its place in key order as its answer comes.
     const added = keys.filter((k) => !drawn.has(k)).sort().map((key) => {
       const slot = el("div", { class: "chart-slot" });
-      charts.append(slot);
+      if (key.startsWith("system/")) {
+        systemCharts.append(slot);
+        systemSection.hidden = false;
+      } else {
+        charts.append(slot);
+      }
       drawn.set(key, null);
       return seriesChart(slot, {
         key, runs: [{ run_id: runId, label: run.run_name || runId }], perRank: ranks === "lines", band: ranks === "band", width: 560,
@@ -77,7 +86,7 @@ export async function runView(main, runId, params, cleanup) {
     await Promise.all(added);
   };
   await addCharts(Object.keys(run.metrics));
-  if (!charts.childElementCount) charts.append(el("p", { class: "muted", text: "No metrics." }));
+  if (!drawn.size) charts.append(el("p", { class: "muted", text: "No metrics." }));
   cleanup.push(() => drawn.forEach((c) => c?.destroy()));
 
   if (run.status === "RUNNING") {
