@@ -1,5 +1,6 @@
 """Run by another environment's Python (a client-only install): logs a run through the SDK, reads it
-back and prints what it saw as JSON. `python sdk_check.py TRACKING_URI [--with-mlflow]`."""
+back and prints what it saw as JSON. `python sdk_check.py TRACKING_URI [--with-mlflow] [--with-training]`
+(MLflow's client reads the same run; torch, transformers and lightning import beside it)."""
 
 import json
 import sys
@@ -31,4 +32,11 @@ if "--with-mlflow" in sys.argv:
     mlflow.set_tracking_uri(uri)
     out["mlflow"] = mlflow.__version__
     out["mlflow_sees"] = mlflow.get_run(run.run_id).data.params
+if "--with-training" in sys.argv:
+    import lightning
+    import torch
+    import transformers
+
+    out["torch_sum"] = float(torch.ones(3).sum())
+    out["training"] = [torch.__version__, transformers.__version__, lightning.__version__]
 print(json.dumps(out))

@@ -1,25 +1,21 @@
 """runstream as users install it: one top-level package; a client-only install (no server library)
-that resolves beside mlflow and the training libraries and runs the SDK there; the tested floors."""
+that installs beside mlflow and the training libraries and runs the SDK there; the tested floors."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from tests.venvs import install, new_venv
+
 SDK_CHECK = Path(__file__).resolve().parent / "sdk_check.py"
 SERVER_LIBRARIES = {"fastapi", "uvicorn", "chdb-core", "clickhouse-connect", "confluent-kafka", "boto3", "click"}
 TRAINING = ["torch", "transformers", "lightning"]
 MLFLOW = ["3.17.2", "2.22.1"]
-
-
-def _venv(path: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, timeout=120)
-    return path / "bin" / "python"
 
 
 def _pip(python: Path, *args: str) -> str:
@@ -67,46 +63,25 @@ def test_the_wheel_holds_only_the_runstream_package(wheel: Path) -> None:
 
 
 @pytest.mark.parametrize("mlflow", MLFLOW)
-def test_the_client_resolves_beside_mlflow_and_the_training_libraries(wheel: Path, mlflow: str) -> None:
-    # Resolved, not installed: PyPI's torch wheels bring CUDA libraries of several GB; the resolver
-    # reads only the wheels' metadata.
-    report = json.loads(
-        _pip(
-            Path(sys.executable),
-            "install",
-            "--dry-run",
-            "--ignore-installed",
-            "--quiet",
-            "--report",
-            "-",
-            str(wheel),
-            f"mlflow=={mlflow}",
-            *TRAINING,
-        )
-    )
-    resolved = {item["metadata"]["name"].lower(): item["metadata"]["version"] for item in report["install"]}
-    assert resolved["mlflow"] == mlflow and resolved["runstream"] == "0.1.0"
-    assert set(TRAINING) <= set(resolved)
-
-
-@pytest.mark.parametrize("mlflow", MLFLOW)
-def test_the_client_installs_and_runs_beside_mlflow(wheel: Path, mlflow: str, serve: str, tmp_path: Path) -> None:
-    python = _venv(tmp_path / "venv")
-    _pip(python, "install", "-q", str(wheel), f"mlflow-skinny=={mlflow}")
+def test_the_client_installs_and_runs_beside_mlflow_and_the_training_libraries(
+    wheel: Path, mlflow: str, serve: str, tmp_path: Path
+) -> None:
+    """One fresh venv as a training environment holds it: the client, MLflow's whole package, torch,
+    transformers and lightning. uv takes torch's CUDA wheels (GBs) from its cache, which the
+    frameworks' venv (tests/frameworks) fills: only a machine's first build downloads them."""
+    python = new_venv(tmp_path / "venv")
+    install(python, str(wheel), f"mlflow=={mlflow}", *TRAINING)
     _pip(python, "check")
     installed = {line.split("==")[0] for line in _pip(python, "list", "--format=freeze").lower().splitlines()}
+    assert set(TRAINING) <= installed
     assert not installed & {"chdb-core", "clickhouse-connect", "confluent-kafka"}  # mlflow brings its own web libraries
-    out = _sdk_check(python, serve, "--with-mlflow")
+    out = _sdk_check(python, serve, "--with-mlflow", "--with-training")
     _assert_logged(out)
     assert out["mlflow"] == mlflow and out["mlflow_sees"] == {"lr": "0.1", "layers": "4"}
+    assert out["torch_sum"] == 3.0
 
 
 def test_the_lowest_versions_the_client_allows_run_the_sdk(wheel: Path, serve: str, tmp_path: Path) -> None:
-    python = _venv(tmp_path / "venv")
-    uv = Path(sys.executable).parent / "uv"
-    subprocess.run(
-        [str(uv), "pip", "install", "-q", "--python", str(python), "--resolution", "lowest-direct", str(wheel)],
-        check=True,
-        timeout=600,
-    )
+    python = new_venv(tmp_path / "venv")
+    install(python, "--resolution", "lowest-direct", str(wheel))
     _assert_logged(_sdk_check(python, serve))
