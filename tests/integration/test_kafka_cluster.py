@@ -27,12 +27,13 @@ DEADLINE_S = 120.0  # for any one condition: generous, a loaded 2-core machine i
 def _until(
     check: Callable[[], bool], what: str, timeout: float = DEADLINE_S, *, alive: Callable[[], None] | None = None
 ) -> None:
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
     while not check():
         if alive is not None:
             alive()
-        assert time.monotonic() < deadline, f"not reached in {timeout:.0f} s: {what}"
+        assert time.monotonic() < started + timeout, f"not reached in {timeout:.0f} s: {what}"
         time.sleep(0.2)
+    print(f"{time.strftime('%H:%M:%S')} +{time.monotonic() - started:5.1f} s  {what}", flush=True)  # with -s
 
 
 class Writer(threading.Thread):
@@ -151,6 +152,7 @@ def test_a_broker_killed_mid_stream_on_a_3_broker_cluster_loses_and_doubles_noth
         writer.finish()  # no producer saw an error: acks=all and idempotence rode out the leader moves
 
     total = _assert_exactly_once(stack, api, writers)
+    print(f"{time.strftime('%H:%M:%S')} {total:,} points written, each read back once", flush=True)
     assert total >= 2 * 9 * 20_000
 
     def in_sync() -> bool:
@@ -162,9 +164,10 @@ def test_a_broker_killed_mid_stream_on_a_3_broker_cluster_loses_and_doubles_noth
     assert httpx.get(f"{projector}/ready").json()["checks"]["projector"] == "ok"
 
 
-def _group_members(admin: AdminClient, group: str) -> list[list[int]]:
+def _group_members(admin: AdminClient, group: str) -> dict[str, list[int]]:
+    """Member id: its assigned partitions."""
     description = admin.describe_consumer_groups([group])[group].result(timeout=30)
-    return [[tp.partition for tp in m.assignment.topic_partitions] for m in description.members]
+    return {m.member_id: [tp.partition for tp in m.assignment.topic_partitions] for m in description.members}
 
 
 def _lag(admin: AdminClient, topic: str, group: str, partitions: int) -> int:
@@ -184,25 +187,32 @@ def test_projectors_added_and_removed_while_millions_of_points_flow(
     _, api = stack.http_role("api")
     # Four runs (keys) so that the partitions, and so every projector, carry part of the stream.
     runs = [runstream.start_run(experiment="churn", tracking_uri=stack.kafka_uri) for _ in range(4)]
-    writers = [Writer(run, chunk=25_000, minimum=24, pause=0.05) for run in runs]  # >= 4 x 600k points
+    writers = [Writer(run, chunk=25_000, minimum=24, pause=0.4) for run in runs]  # >= 4 x 600k points, ~250k/s
 
     def all_alive() -> None:
         for w in writers:
             w.alive()
 
-    def members(n: int) -> Callable[[], bool]:
-        return lambda: (m := _group_members(admin, group)) is not None and len(m) == n and all(m)
+    def members(n: int, other_than: frozenset[str] = frozenset()) -> Callable[[], bool]:
+        def check() -> bool:
+            m = _group_members(admin, group)
+            return len(m) == n and all(m.values()) and set(m) != other_than
+
+        return check
 
     _until(lambda: _stored_points(stack) > 0, "the first projector writing", alive=all_alive)
     second = stack.start("projector")
     _until(members(2), "two projectors sharing the partitions", alive=all_alive)
     stored = _stored_points(stack)
-    _until(lambda: _stored_points(stack) > stored, "both projectors writing", alive=all_alive)
+    _until(lambda: _stored_points(stack) > stored, "points still stored with two members", alive=all_alive)
+    before = frozenset(_group_members(admin, group))
     first.kill()  # kill -9 mid-batch: its uncommitted batches are read again by the others
     third = stack.start("projector")
-    _until(members(2), "the dead member's partitions taken over", alive=all_alive)
+    # Until the dead member is out of the group (its session expired) and the new one shares the work.
+    _until(members(2, other_than=before), "the dead member's partitions taken over", alive=all_alive)
     all_alive()  # the stream flowed through every change
     total = sum(w.finish() for w in writers)
+    print(f"{time.strftime('%H:%M:%S')} {total:,} points written", flush=True)
     assert total >= 2_400_000
 
     assert _assert_exactly_once(stack, api, writers) == total
