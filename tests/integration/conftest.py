@@ -1,5 +1,6 @@
-"""Real services for the integration tests: one Kafka broker and one ClickHouse server per session;
-each test gets its own topic prefix and database, so tests never see each other's data."""
+"""Real services for the integration tests: one Kafka broker and one ClickHouse server per session
+(and a 3-node Kafka cluster, started only if a test asks for it); each test gets its own topic prefix
+and database, so tests never see each other's data."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from runstream.ingest.transport import close_kafka_transports
 from tests.integration.roles import REPO, Role
 from tests.services.clickhouse_server import ClickHouseServer
-from tests.services.kafka_broker import KafkaBroker, start_kafka
+from tests.services.kafka_broker import KafkaBroker, KafkaCluster, start_kafka, start_kafka_cluster
 from tests.services.ports import free_port
 
 
@@ -26,10 +27,19 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     broker.stop()
 
 
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """Three combined broker+controller nodes in one KRaft quorum: topics at replication factor 3."""
+    cluster = start_kafka_cluster(tmp_path_factory.mktemp("kafka-cluster"), count=3)
+    yield cluster
+    close_kafka_transports()
+    cluster.stop()
+
+
 class Stack:
     """The distributed roles for one test, sharing a topic prefix and a database."""
 
-    def __init__(self, workdir: Path, kafka: KafkaBroker, clickhouse: ClickHouseServer) -> None:
+    def __init__(self, workdir: Path, kafka: KafkaBroker | KafkaCluster, clickhouse: ClickHouseServer) -> None:
         tag = uuid.uuid4().hex[:10]
         self.workdir = workdir
         self.env = {
