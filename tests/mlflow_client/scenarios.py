@@ -396,6 +396,11 @@ def artifacts(client: MlflowClient) -> Result:
         }
 
 
+# Given, so MLflow skips inferring them (a subprocess that loads the model, ~5 s a call): the same
+# files reach the server either way.
+REQUIREMENTS = ["scikit-learn"]
+
+
 @scenario
 def sklearn_model(client: MlflowClient) -> Result:
     import numpy as np
@@ -411,7 +416,7 @@ def sklearn_model(client: MlflowClient) -> Result:
         mlflow.log_param("C", 1.0)
         mlflow.log_metric("acc", float(model.score(x, y)))
         naming = {"name": "model"} if major >= 3 else {"artifact_path": "model"}
-        info = mlflow.sklearn.log_model(model, **naming)
+        info = mlflow.sklearn.log_model(model, pip_requirements=REQUIREMENTS, **naming)
     expected = model.predict_proba(x)[:, 1].tolist()
     loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     got: Result = {
@@ -459,7 +464,7 @@ def registered_sklearn(client: MlflowClient) -> Result:
         with mlflow.start_run() as run:
             model = LogisticRegression(C=0.5).fit(x, y)
             naming = {"name": "model"} if major >= 3 else {"artifact_path": "model"}
-            mlflow.sklearn.log_model(model, registered_model_name=name, **naming)
+            mlflow.sklearn.log_model(model, registered_model_name=name, pip_requirements=REQUIREMENTS, **naming)
     finally:
         mlflow.sklearn.autolog(disable=True)
     client.set_registered_model_alias(name, "champion", "1")
