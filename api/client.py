@@ -100,7 +100,7 @@ class Client:
         self._uri = api_uri(tracking_uri)
         self._http = httpx.Client(base_url=self._uri, timeout=timeout, auth=http_auth())
         self._retry_for_s = retry_for_s
-        self._artifacts = ArtifactClient(api_uri(tracking_uri), retry_for_s=retry_for_s, auth=http_auth())
+        self._artifacts = ArtifactClient(self._uri, retry_for_s=retry_for_s, auth=http_auth())
 
     def _get(self, path: str, **params: Any) -> Any:
         return orjson.loads(self._request("GET", path, None, params))

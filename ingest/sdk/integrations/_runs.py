@@ -3,37 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from runstream.ingest.sdk.run import Run, start_run
+
+
+class RunOptions(TypedDict, total=False):
+    """`start_run`'s arguments an integration passes on when it starts the run itself."""
+
+    experiment: str | None
+    run_name: str | None
+    tracking_uri: str | None
+    run_id: str | None
+    tags: Mapping[str, Any] | None
+    log_system_metrics: bool
+    system_metrics_interval: float
 
 
 class RunHolder:
     """Starts its run lazily, on first use: by then the framework knows the process's rank."""
 
-    def __init__(
-        self,
-        run: Run | None,
-        experiment: str | None,
-        run_name: str | None,
-        tracking_uri: str | None,
-        run_id: str | None,
-        tags: Mapping[str, Any] | None,
-        log_system_metrics: bool,
-        system_metrics_interval: float,
-    ) -> None:
+    def __init__(self, run: Run | None, options: RunOptions) -> None:
         self._run = run
         self.owns_run = run is None  # a run handed in is the caller's to end
-        self.experiment_name = experiment
-        self._start_args: dict[str, Any] = {
-            "experiment": experiment,
-            "run_name": run_name,
-            "tracking_uri": tracking_uri,
-            "run_id": run_id,
-            "tags": tags,
-            "log_system_metrics": log_system_metrics,
-            "system_metrics_interval": system_metrics_interval,
-        }
+        self.experiment_name = options.get("experiment")
+        self._options = options
 
     @property
     def started(self) -> bool:
@@ -41,7 +35,7 @@ class RunHolder:
 
     def get(self, rank: int | None = None) -> Run:
         if self._run is None:
-            self._run = start_run(rank=rank, **self._start_args)
+            self._run = start_run(rank=rank, **self._options)
         return self._run
 
     def end(self, status: str) -> None:

@@ -7,12 +7,12 @@ at step = the optimizer's iteration count. The optimizer's config is logged as p
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Unpack
 
 import keras
 
 from runstream.ingest.sdk.integrations._params import flatten_params
-from runstream.ingest.sdk.integrations._runs import RunHolder
+from runstream.ingest.sdk.integrations._runs import RunHolder, RunOptions
 from runstream.ingest.sdk.run import Run
 
 
@@ -29,23 +29,16 @@ def _numbers(logs: Mapping[str, Any] | None, prefix: str = "") -> dict[str, floa
 class RunstreamCallback(keras.callbacks.Callback):  # type: ignore[misc]  # Keras is untyped where runstream is checked
     def __init__(
         self,
+        *,
         run: Run | None = None,
-        experiment: str | None = None,
-        run_name: str | None = None,
-        tracking_uri: str | None = None,
-        run_id: str | None = None,
-        tags: Mapping[str, Any] | None = None,
         log_every_n_steps: int | None = None,
-        log_system_metrics: bool = False,
-        system_metrics_interval: float = 10.0,
+        **options: Unpack[RunOptions],
     ) -> None:
         super().__init__()
         if log_every_n_steps is not None and log_every_n_steps < 1:
             raise ValueError("log_every_n_steps must be at least 1")
         self.log_every_n_steps = log_every_n_steps
-        self._runs = RunHolder(
-            run, experiment, run_name, tracking_uri, run_id, tags, log_system_metrics, system_metrics_interval
-        )
+        self._runs = RunHolder(run, options)
 
     @property
     def run(self) -> Run:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from argparse import Namespace
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Unpack
 
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from runstream.ingest.sdk.integrations._params import flatten_params
-from runstream.ingest.sdk.integrations._runs import RunHolder
+from runstream.ingest.sdk.integrations._runs import RunHolder, RunOptions
 from runstream.ingest.sdk.run import DEFAULT_EXPERIMENT, Run
 
 _STATUS = {"success": "FINISHED", "finished": "FINISHED", "failed": "FAILED"}
@@ -24,19 +24,12 @@ _STATUS = {"success": "FINISHED", "finished": "FINISHED", "failed": "FAILED"}
 class RunstreamLogger(Logger):  # type: ignore[misc]  # Lightning is untyped where runstream is checked
     def __init__(
         self,
-        experiment: str | None = None,
-        run_name: str | None = None,
-        tracking_uri: str | None = None,
-        run_id: str | None = None,
+        *,
         run: Run | None = None,
-        tags: Mapping[str, Any] | None = None,
-        log_system_metrics: bool = False,
-        system_metrics_interval: float = 10.0,
+        **options: Unpack[RunOptions],
     ) -> None:
         super().__init__()
-        self._runs = RunHolder(
-            run, experiment, run_name, tracking_uri, run_id, tags, log_system_metrics, system_metrics_interval
-        )
+        self._runs = RunHolder(run, options)
 
     @property
     def experiment(self) -> Run:

@@ -7,30 +7,23 @@ each `on_log` at the trainer's global step, on every rank (each point carries it
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Unpack
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from runstream.ingest.sdk.integrations._params import flatten_params
-from runstream.ingest.sdk.integrations._runs import RunHolder
+from runstream.ingest.sdk.integrations._runs import RunHolder, RunOptions
 from runstream.ingest.sdk.run import Run
 
 
 class RunstreamCallback(TrainerCallback):  # type: ignore[misc]  # transformers is untyped where runstream is checked
     def __init__(
         self,
+        *,
         run: Run | None = None,
-        experiment: str | None = None,
-        run_name: str | None = None,
-        tracking_uri: str | None = None,
-        run_id: str | None = None,
-        tags: Mapping[str, Any] | None = None,
-        log_system_metrics: bool = False,
-        system_metrics_interval: float = 10.0,
+        **options: Unpack[RunOptions],
     ) -> None:
-        self._runs = RunHolder(
-            run, experiment, run_name, tracking_uri, run_id, tags, log_system_metrics, system_metrics_interval
-        )
+        self._runs = RunHolder(run, options)
 
     @property
     def run(self) -> Run | None:
