@@ -3,38 +3,70 @@ re-sent event (a client retry after a lost acknowledgement) adds nothing twice.
 
 The three metric tables are written by separate inserts, so a crash can fall between them: each
 table records the log position of what it holds (src_partition, src_offset, answered by its
-`applied` projection without a scan), and is asked separately."""
+`applied` projection without a scan), and is asked separately.
+
+On a cluster, one Distributed insert writes each shard's rows separately, so a crash (or a shard that
+is down) can leave a batch on one shard only: there the position held is asked per shard, and a
+message is compared with the shard its run lives on (computed as the Distributed table shards it)."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 
-from runstream.clickhouse import ClickHouse
+from runstream.clickhouse import ClickHouse, shard_slots
 
 METRIC_TABLES = ("metrics", "metric_rollup", "metric_summary")
 RECENT_EVENT_IDS = 200_000
+RUN_SHARDS = 100_000  # run → shard, remembered for this many runs
+SINGLE = 0  # the shard of every row on one server
 
 
 class MetricDedup:
     def __init__(self, store: ClickHouse) -> None:
         self._store = store
-        self._stored_through: dict[tuple[str, int], int] = {}  # (table, partition) → highest offset held
+        # (table, partition, shard) → highest offset held
+        self._stored_through: dict[tuple[str, int, int], int] = {}
         self._recent: OrderedDict[bytes, None] = OrderedDict()
+        self._slots: list[int] | None = None  # shard per hash slot, on a cluster
+        self._run_shards: OrderedDict[str, int] = OrderedDict()
 
-    def _stored(self, table: str, partition: int) -> int:
-        if (table, partition) not in self._stored_through:
+    def _stored(self, table: str, partition: int, shard: int) -> int:
+        if (table, partition, shard) not in self._stored_through:
+            # the shape of the `applied` projection: no scan (per shard on a cluster)
+            by = "src_partition" if self._store.cluster is None else "src_partition, _shard_num"
             rows = self._store.client.query(
-                f"SELECT src_partition, max(src_offset) FROM {table} WHERE src_partition = {{p:UInt32}} "
-                "GROUP BY src_partition",  # the shape of the `applied` projection: no scan
+                f"SELECT max(src_offset), {by} FROM {table} WHERE src_partition = {{p:UInt32}} GROUP BY {by}",
                 parameters={"p": partition},
             ).result_rows
-            self._stored_through[table, partition] = int(rows[0][1]) if rows else -1
-        return self._stored_through[table, partition]
+            held = {int(row[2]) if len(row) > 2 else SINGLE: int(row[0]) for row in rows}
+            for each in self._shards():
+                self._stored_through[table, partition, each] = held.get(each, -1)
+        return self._stored_through[table, partition, shard]
+
+    def _shards(self) -> list[int]:
+        if self._store.cluster is None:
+            return [SINGLE]
+        if self._slots is None:
+            self._slots = shard_slots(self._store)
+        return sorted(set(self._slots))
+
+    def _shard_of(self, run_id: str) -> int:
+        if self._store.cluster is None:
+            return SINGLE
+        shard = self._run_shards.get(run_id)
+        if shard is None:
+            self._shards()
+            assert self._slots is not None
+            hashed = self._store.client.query("SELECT cityHash64({r:String})", parameters={"r": run_id}).result_rows
+            shard = self._run_shards[run_id] = self._slots[int(hashed[0][0]) % len(self._slots)]
+            if len(self._run_shards) > RUN_SHARDS:
+                self._run_shards.popitem(last=False)
+        return shard
 
     def resent(self, event_id: bytes) -> bool:
         return event_id in self._recent
 
-    def needed(self, partition: int, offset: int, event_id: bytes) -> tuple[bool, ...]:
+    def needed(self, partition: int, offset: int, event_id: bytes, run_id: str) -> tuple[bool, ...]:
         """Per table of METRIC_TABLES, whether this message's points still have to go in. A re-sent
         event (an id seen recently) goes nowhere."""
         if self.resent(event_id):
@@ -42,7 +74,8 @@ class MetricDedup:
         self._recent[event_id] = None
         if len(self._recent) > RECENT_EVENT_IDS:
             self._recent.popitem(last=False)
-        return tuple(offset > self._stored(table, partition) for table in METRIC_TABLES)
+        shard = self._shard_of(run_id)
+        return tuple(offset > self._stored(table, partition, shard) for table in METRIC_TABLES)
 
     def forget(self, event_ids: list[bytes]) -> None:
         """These events were dropped unwritten: when they are read again, they are not re-sent ones."""

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 from tenacity import (
@@ -155,26 +156,33 @@ class Projector:
             for partition, behind in self._consumer.lag().items():
                 metrics.LAG.labels(str(partition)).set(behind)
 
-    def _insert_arrow(self, table: str, rows: pa.Table) -> None:
-        self.store.client.insert_arrow(table, rows, settings={"max_insert_block_size": INSERT_BLOCK_ROWS})
+    def _insert_arrow(self, table: str, rows: pa.Table, settings: dict[str, Any]) -> None:
+        self.store.client.insert_arrow(table, rows, settings={"max_insert_block_size": INSERT_BLOCK_ROWS, **settings})
 
     def _write(self, batch: Batch) -> None:
+        # A retry of a failed write sends the same rows with the same token: on a cluster, shards that
+        # got them the first time add nothing (a Distributed insert writes each shard separately).
+        settings = self.store.insert_settings(batch.token)
         # The metric tables are independent (each records what it holds), so their inserts run at
         # once: the server works on them in parallel instead of one after another.
         inserts = [
-            self._inserts.submit(self._insert_arrow, table, rows) for table, rows in batch.metric_tables().items()
+            self._inserts.submit(self._insert_arrow, table, rows, settings)
+            for table, rows in batch.metric_tables().items()
         ]
         for insert in inserts:
             insert.result()
         client = self.store.client
         for table, rows in batch.rows.items():
             if rows:
-                client.insert(table, rows, column_names=COLUMNS[table])
+                client.insert(table, rows, column_names=COLUMNS[table], settings=settings)
         for table, rows in state_rows(batch.rows).items():
             if rows:
-                client.insert(table, rows, column_names=STATE_COLUMNS[table])
+                client.insert(table, rows, column_names=STATE_COLUMNS[table], settings=settings)
         now = datetime.now(UTC)
         progress = [[self.group, p, offset - 1, now] for p, offset in batch.next_offsets.items()]
         client.insert(
-            "projector_progress", progress, column_names=["consumer_group", "partition", "offset", "updated_at"]
+            "projector_progress",
+            progress,
+            column_names=["consumer_group", "partition", "offset", "updated_at"],
+            settings=settings,
         )

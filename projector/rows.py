@@ -111,6 +111,7 @@ class Batch:
     metric_event_ids: list[bytes] = field(default_factory=list)  # marked as seen by this batch's reads
     messages: int = 0
     next_offsets: Positions = field(default_factory=dict)
+    first_offsets: Positions = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     _message: LogMessage | None = None
 
@@ -118,12 +119,19 @@ class Batch:
         self._message = message
         self.messages += 1
         self.next_offsets[message.partition] = message.offset + 1
+        self.first_offsets.setdefault(message.partition, message.offset)
         try:
             name, record = decode(message.value)
             validate(name, record)
             self._project(name, record)
         except (UndecodableEvent, InvalidEvent) as exc:
             self.dead_letter(message, str(exc))
+
+    @property
+    def token(self) -> str:
+        """The log positions this batch covers: a retry of its inserts carries the same."""
+        spans = (f"{p}:{self.first_offsets[p]}-{end}" for p, end in sorted(self.next_offsets.items()))
+        return f"{self.consumer_group}/{','.join(spans)}"
 
     def dead_letter(self, message: LogMessage, reason: str) -> None:
         self.rows["dead_letters"].append(
@@ -148,7 +156,7 @@ class Batch:
         else:
             if not self.dedup.resent(event_id):
                 self.metric_event_ids.append(event_id)
-            needed = self.dedup.needed(message.partition, message.offset, event_id)
+            needed = self.dedup.needed(message.partition, message.offset, event_id, columns.run_id)
         if any(needed):
             self.metrics.append((columns, message.partition, message.offset, needed))
             self.metric_points += len(columns)

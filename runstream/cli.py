@@ -75,6 +75,13 @@ def topic_spec(command: F) -> F:
 clickhouse = _option(
     "--clickhouse-url", envvar="RUNSTREAM_CLICKHOUSE_URL", default="http://default:@127.0.0.1:8123/runstream"
 )
+cluster = _option(
+    "--clickhouse-cluster",
+    envvar="RUNSTREAM_CLICKHOUSE_CLUSTER",
+    default=None,
+    help="a cluster in the servers' <remote_servers>: tables on every node, read and written through "
+    "Distributed tables, sharded by run (Replicated* where the servers have Keeper)",
+)
 group = _option("--consumer-group", envvar="RUNSTREAM_CONSUMER_GROUP", default=DEFAULT_GROUP)
 auth_file = _option(
     "--auth-file",
@@ -126,6 +133,7 @@ def serve(
     default=None,
     help="also serve MLflow's REST API (it reads back from ClickHouse); off without it",
 )
+@cluster
 @group
 @auth_file
 @artifact_root
@@ -137,6 +145,7 @@ def gateway(
     topic_prefix: str,
     topic_spec: TopicSpec,
     clickhouse_url: str | None,
+    clickhouse_cluster: str | None,
     consumer_group: str,
     auth_file: Path | None,
     artifact_root: str | None,
@@ -151,6 +160,7 @@ def gateway(
         topic_prefix,
         topic_spec,
         clickhouse_url,
+        clickhouse_cluster,
         consumer_group,
         auth_file,
         artifact_root,
@@ -164,6 +174,7 @@ def gateway(
 @kafka
 @prefix
 @clickhouse
+@cluster
 @group
 @topic_spec
 def projector(
@@ -172,15 +183,17 @@ def projector(
     bootstrap: str,
     topic_prefix: str,
     clickhouse_url: str,
+    clickhouse_cluster: str | None,
     consumer_group: str,
     topic_spec: TopicSpec,
 ) -> None:
     """Kafka → ClickHouse (run several: they share the partitions)."""
-    roles.projector(host, port, bootstrap, topic_prefix, clickhouse_url, consumer_group, topic_spec)
+    roles.projector(host, port, bootstrap, topic_prefix, clickhouse_url, clickhouse_cluster, consumer_group, topic_spec)
 
 
 @main.command()
 @clickhouse
+@cluster
 @_option("--artifact-root", envvar="RUNSTREAM_ARTIFACT_ROOT", required=True, help="s3://bucket/prefix or a folder")
 @_option(
     "--artifact-policy",
@@ -191,10 +204,18 @@ def projector(
 )
 @_option("--grace", envvar="RUNSTREAM_ARTIFACT_GRACE_S", default=7 * 86400.0, help="seconds a run stays deleted first")
 @_option("--stale-uploads", envvar="RUNSTREAM_ARTIFACT_STALE_UPLOAD_S", default=86400.0, help="abort older uploads")
-def gc(clickhouse_url: str, artifact_root: str, artifact_policy: Policy, grace: float, stale_uploads: float) -> None:
+def gc(
+    clickhouse_url: str,
+    clickhouse_cluster: str | None,
+    artifact_root: str,
+    artifact_policy: Policy,
+    grace: float,
+    stale_uploads: float,
+) -> None:
     """Artifact garbage collection (run it from cron): deleted runs' and logged models' artifacts,
     abandoned uploads."""
-    done = collect(ClickHouse(clickhouse_url).client, store_for(artifact_root), artifact_policy, grace, stale_uploads)
+    store = ClickHouse(clickhouse_url, clickhouse_cluster)
+    done = collect(store.client, store_for(artifact_root), artifact_policy, grace, stale_uploads)
     click.echo(
         f"runs: {done.runs}, models: {done.models}, objects removed: {done.objects}, "
         f"uploads aborted: {done.aborted_uploads}"
@@ -205,6 +226,7 @@ def gc(clickhouse_url: str, artifact_root: str, artifact_policy: Policy, grace: 
 @host
 @_option("--port", envvar="RUNSTREAM_PORT", default=5002)
 @clickhouse
+@cluster
 @group
 @auth_file
 @artifact_root
@@ -213,13 +235,16 @@ def api(
     host: str,
     port: int,
     clickhouse_url: str,
+    clickhouse_cluster: str | None,
     consumer_group: str,
     auth_file: Path | None,
     artifact_root: str | None,
     artifact_max_size: int,
 ) -> None:
     """ClickHouse → the read API (and artifacts, given --artifact-root)."""
-    roles.api(host, port, clickhouse_url, consumer_group, auth_file, artifact_root, artifact_max_size)
+    roles.api(
+        host, port, clickhouse_url, clickhouse_cluster, consumer_group, auth_file, artifact_root, artifact_max_size
+    )
 
 
 @main.command("hash-secret")

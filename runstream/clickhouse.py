@@ -3,6 +3,10 @@ engine (chdb, through clickhouse-connect's chdb:// backend). The same SQL runs o
 
 URLs: `http://user:pass@host:8123/database` (https too), or `chdb:///absolute/path` (database
 `runstream`, or `?database=name`).
+
+On a cluster (`cluster=` the name in the servers' `<remote_servers>`), the tables the code names are
+`Distributed` tables over local tables of the same names in DATABASE_local on every node (see
+projector/cluster_ddl.py); any node takes the queries.
 """
 
 from __future__ import annotations
@@ -44,21 +48,76 @@ class ClickHouseUrl:
         return cls(dsn=dsn, database=database, embedded=embedded)
 
 
+@dataclass(frozen=True)
+class Node:
+    """One server of a cluster, as system.clusters and the node itself name it."""
+
+    shard: int
+    replica: int
+    dsn: str  # its HTTP address, with the credentials of the URL the cluster was reached by
+
+
 class ClickHouse:
     """Hands out one client per thread (clients are not safe for concurrent queries)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, cluster: str | None = None) -> None:
         self.url = ClickHouseUrl.parse(url)
+        if cluster is not None and (self.url.embedded or not _IDENTIFIER.match(cluster)):
+            raise ValueError(f"a ClickHouse cluster needs a server URL and a plain name, not {cluster!r}")
+        self.cluster = cluster
         self._local = threading.local()
         bootstrap = clickhouse_connect.get_client(dsn=self.url.dsn, **self._options())
         bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {self.url.database}")
+
+    @property
+    def local_database(self) -> str:
+        """Where a cluster's nodes keep the rows the Distributed tables of `database` reach."""
+        return f"{self.url.database}_local"
 
     def _options(self) -> dict[str, Any]:
         if self.url.embedded:
             return {}
         # No HTTP session: several clients may query at once; compression off on loopback-class links
         # costs less CPU than it saves.
-        return {"autogenerate_session_id": False, "compress": False, "send_receive_timeout": 60}
+        options: dict[str, Any] = {"autogenerate_session_id": False, "compress": False, "send_receive_timeout": 60}
+        if self.cluster is not None:
+            # Tables are sharded by run, experiment or model: a join or IN over two of them is only
+            # right when the inner side is read whole (GLOBAL), not per shard.
+            options["settings"] = {"distributed_product_mode": "global"}
+        return options
+
+    def insert_settings(self, token: str) -> dict[str, Any]:
+        """Settings of an insert that may be retried with the same rows: on a cluster it returns once
+        every shard holds its rows, and a retry with the same token adds nothing where they landed."""
+        if self.cluster is None:
+            return {}
+        return {"distributed_foreground_insert": 1, "insert_deduplication_token": token}
+
+    def nodes(self) -> list[Node]:
+        """Every server of the cluster. system.clusters names their native ports; each node is asked
+        for its HTTP port through remote(), since the DDL goes over HTTP to each one."""
+        assert self.cluster is not None
+        listed = self.client.query(
+            "SELECT shard_num, replica_num, host_name, port FROM system.clusters WHERE cluster = {c:String} "
+            "ORDER BY shard_num, replica_num",
+            parameters={"c": self.cluster},
+        ).result_rows
+        if not listed:
+            raise ValueError(f"ClickHouse knows no cluster {self.cluster!r} (system.clusters)")
+        parsed = urlparse(self.url.dsn)
+        nodes = []
+        for shard, replica, host, port in listed:
+            http_port = self.client.query(
+                "SELECT getServerPort('http_port') FROM remote({address:String}, system.one)",
+                parameters={"address": f"{host}:{port}"},
+            ).result_rows[0][0]
+            credentials = parsed.netloc.rpartition("@")[0]
+            netloc = f"{credentials}@{host}:{http_port}" if credentials else f"{host}:{http_port}"
+            nodes.append(Node(int(shard), int(replica), urlunparse(parsed._replace(netloc=netloc))))
+        return nodes
+
+    def node_client(self, node: Node, database: str) -> Client:
+        return clickhouse_connect.get_client(dsn=node.dsn, database=database, **self._options())
 
     @property
     def client(self) -> Client:
@@ -67,3 +126,15 @@ class ClickHouse:
             client = clickhouse_connect.get_client(dsn=self.url.dsn, database=self.url.database, **self._options())
             self._local.client = client
         return client
+
+
+def shard_slots(store: ClickHouse) -> list[int]:
+    """The shard of each slot a Distributed table maps `key % len(slots)` to: shards in order, each
+    taking as many slots as its weight."""
+    assert store.cluster is not None
+    rows = store.client.query(
+        "SELECT shard_num, any(shard_weight) FROM system.clusters WHERE cluster = {c:String} "
+        "GROUP BY shard_num ORDER BY shard_num",
+        parameters={"c": store.cluster},
+    ).result_rows
+    return [int(shard) for shard, weight in rows for _ in range(int(weight))]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 
-from clickhouse_connect.driver.exceptions import OperationalError
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -13,6 +14,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from runstream.responses import json_response
 
 log = logging.getLogger(__name__)
+
+# A query reached a server that could not reach a shard of a cluster: 279 ALL_CONNECTION_TRIES_FAILED,
+# 210 NETWORK_ERROR, 209 SOCKET_TIMEOUT. Any answer then would leave that shard's rows out.
+_SHARD_DOWN = re.compile(r"Code: (279|210|209)\.")
+_SHARD_ADDRESS = re.compile(r"\((\[?[\w.:-]+\]?:\d+)[,)]")
 
 
 class InvalidRequest(ValueError):
@@ -77,6 +83,14 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("ClickHouse unavailable: %s", exc)
         return _response(unavailable("the query store is unavailable; retry later"))
 
+    async def shard_down(request: Request, exc: Exception) -> Response:
+        if not _SHARD_DOWN.search(str(exc)):
+            raise exc  # any other store error stays what it was (a 500, logged)
+        address = _SHARD_ADDRESS.search(str(exc))
+        shard = address[1] if address else "unknown address"
+        log.warning("ClickHouse shard unreachable (%s): %s", shard, exc)
+        return _response(unavailable(f"a ClickHouse shard is unreachable ({shard}); retry later"))
+
     async def invalid_request(request: Request, exc: Exception) -> Response:
         return _response(invalid(str(exc)))
 
@@ -84,3 +98,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidRequest, invalid_request)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(OperationalError, store_down)
+    app.add_exception_handler(DatabaseError, shard_down)

@@ -100,6 +100,7 @@ def gateway(
     topic_prefix: str,
     topic_spec: TopicSpec,
     clickhouse_url: str | None = None,
+    clickhouse_cluster: str | None = None,
     consumer_group: str = "",
     auth_file: Path | None = None,
     artifact_root: str | None = None,
@@ -112,7 +113,7 @@ def gateway(
     event_log = KafkaLog(bootstrap, topic)
     store = None
     if clickhouse_url:
-        store = ClickHouse(clickhouse_url)
+        store = ClickHouse(clickhouse_url, clickhouse_cluster)
         migrate(store)
     try:
         app = build_app(
@@ -135,13 +136,14 @@ def projector(
     bootstrap: str,
     topic_prefix: str,
     clickhouse_url: str,
+    clickhouse_cluster: str | None,
     consumer_group: str,
     topic_spec: TopicSpec,
 ) -> None:
     """Consumes in a thread; HTTP serves only /health, /ready and /metrics."""
     topic = events_topic(topic_prefix)
     ensure_topic(bootstrap, topic, topic_spec)
-    store = ClickHouse(clickhouse_url)
+    store = ClickHouse(clickhouse_url, clickhouse_cluster)
     migrate(store)
     projector = Projector(
         lambda handlers: KafkaLogConsumer(bootstrap, topic, consumer_group, handlers), store, consumer_group
@@ -167,12 +169,13 @@ def api(
     host: str,
     port: int,
     clickhouse_url: str,
+    clickhouse_cluster: str | None,
     consumer_group: str,
     auth_file: Path | None = None,
     artifact_root: str | None = None,
     artifact_max_size: int = DEFAULT_MAX_SIZE,
 ) -> None:
-    store = ClickHouse(clickhouse_url)
+    store = ClickHouse(clickhouse_url, clickhouse_cluster)
     migrate(store)
     app = build_app(
         "api",

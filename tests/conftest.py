@@ -1,5 +1,7 @@
 """Fixtures shared by every test folder. `store` runs a test on both ClickHouse backends: the
-embedded engine (chdb, in this process) and a real ClickHouse server (started once per session)."""
+embedded engine (chdb, in this process) and a real ClickHouse server (started once per session).
+The query corpus tests also run on a 2-shard cluster (CLUSTER_BACKENDS; its migrations cost ~4 s a
+database, so tests that make one database each stay off it)."""
 
 from __future__ import annotations
 
@@ -13,10 +15,12 @@ import pytest
 
 from runstream.clickhouse import ClickHouse
 from runstream.projector.migrate import migrate
+from tests.services.clickhouse_cluster import ClickHouseCluster, start_clickhouse_cluster
 from tests.services.clickhouse_server import ClickHouseServer, start_clickhouse
 from tests.services.s3_server import S3Server, start_seaweedfs
 
 BACKENDS = ["embedded", "server"]
+CLUSTER_BACKENDS = [*BACKENDS, "cluster"]
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +37,14 @@ def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseS
 
 
 @pytest.fixture(scope="session")
+def clickhouse_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseCluster]:
+    """Two ClickHouse servers as the two shards of one cluster, for the session."""
+    cluster = start_clickhouse_cluster(tmp_path_factory.mktemp("clickhouse-cluster"))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """A real S3 server (SeaweedFS) for the session."""
     server = start_seaweedfs(tmp_path_factory.mktemp("s3"), "runstream-test", "runstream-test-secret")
@@ -45,6 +57,9 @@ def new_store(request: pytest.FixtureRequest, backend: str) -> ClickHouse:
     database = f"t_{uuid.uuid4().hex[:12]}"
     if backend == "embedded":
         store = ClickHouse(f"chdb://{request.getfixturevalue('chdb_dir')}?database={database}")
+    elif backend == "cluster":
+        cluster: ClickHouseCluster = request.getfixturevalue("clickhouse_cluster")
+        store = ClickHouse(f"{cluster.url}/{database}", cluster.name)
     else:
         store = ClickHouse(f"{request.getfixturevalue('clickhouse').url}/{database}")
     migrate(store)

@@ -41,8 +41,9 @@ class ClickHouseServer(ManagedProcess):
     def _stopped_cleanly(self, proc: subprocess.Popen[bytes], on_sigterm: bool) -> bool:
         return on_sigterm and proc.returncode == 0  # the engine exits 0 only after a clean shutdown
 
-    def __init__(self, workdir: Path, http_port: int, tcp_port: int) -> None:
+    def __init__(self, workdir: Path, http_port: int, tcp_port: int, *, extra_config: str = "") -> None:
         self.workdir = workdir
+        self.extra_config = extra_config  # more of config.xml's <clickhouse> body (a cluster node's)
         self.host = LOOPBACK
         self.http_port = http_port
         self.port = http_port  # the port clickhouse-connect takes
@@ -61,6 +62,7 @@ class ClickHouseServer(ManagedProcess):
             f"  <http_port>{self.http_port}</http_port>\n"
             f"  <tcp_port>{self.tcp_port}</tcp_port>\n"
             f"  <keep_alive_timeout>{KEEP_ALIVE_TIMEOUT_S}</keep_alive_timeout>\n"
+            f"{self.extra_config}"
             "</clickhouse>\n"
         )
 

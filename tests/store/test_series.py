@@ -11,6 +11,7 @@ from runstream.api import hierarchy, series
 from runstream.api.series_routes import AggregateRequest, SeriesRequest, _aggregate, _series
 from runstream.clickhouse import ClickHouse
 from runstream.ingest.log.local import LocalLog
+from tests.conftest import CLUSTER_BACKENDS, new_store
 from tests.store.test_projection import message, metrics, project
 
 START = 1_700_000_000_000
@@ -39,6 +40,12 @@ def new_run(log: LocalLog, params: dict[str, str] | None = None, parent: str | N
 
 def log_points(log: LocalLog, run_id: str, rank: int, values: np.ndarray, steps: np.ndarray, key: str = "loss"):
     log.append([metrics(run_id, rank, [key], np.zeros(len(values)), values, steps, START + steps * 10)])
+
+
+@pytest.fixture(params=CLUSTER_BACKENDS)
+def store(request: pytest.FixtureRequest) -> ClickHouse:
+    # History, series, compare and aggregate answers on the 2-shard cluster too.
+    return new_store(request, request.param)
 
 
 @pytest.fixture
