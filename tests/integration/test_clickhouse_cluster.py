@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,12 +14,11 @@ import clickhouse_connect
 import httpx
 import numpy as np
 import pytest
-from clickhouse_connect.driver.client import Client
 
 import runstream
 from tests.integration.conftest import Stack
 from tests.integration.test_crash_recovery import stream
-from tests.services.clickhouse_cluster import ClickHouseCluster
+from tests.services.clickhouse_cluster import ClickHouseCluster, run_ids_per_shard
 from tests.services.kafka_broker import KafkaBroker
 from tests.services.ports import free_port
 
@@ -33,16 +31,6 @@ def cluster_stack(tmp_path: Path, kafka: KafkaBroker, clickhouse_cluster: ClickH
     s.env["RUNSTREAM_CLICKHOUSE_CLUSTER"] = clickhouse_cluster.name
     yield s
     s.close()
-
-
-def run_per_shard(ch: Client, shards: int) -> list[str]:
-    """Run ids whose rows the Distributed tables put on shard 1, 2, ... (cityHash64(run_id) % shards)."""
-    found: dict[int, str] = {}
-    while len(found) < shards:
-        run_id = uuid.uuid4().hex
-        hashed = ch.query("SELECT cityHash64({r:String}) % {n:UInt32}", parameters={"r": run_id, "n": shards})
-        found.setdefault(int(hashed.result_rows[0][0]), run_id)
-    return [found[slot] for slot in range(shards)]
 
 
 def test_cluster_pipeline_and_a_shard_killed_under_load(
@@ -61,7 +49,7 @@ def test_cluster_pipeline_and_a_shard_killed_under_load(
     ch = clickhouse_connect.get_client(dsn=clickhouse_cluster.url, database=database)
     runs = [
         runstream.start_run(experiment="cluster", run_id=run_id, tracking_uri=stack.kafka_uri)
-        for run_id in run_per_shard(ch, len(local))
+        for run_id in run_ids_per_shard(ch, len(local))
     ]
     writers = [threading.Thread(target=stream, args=(run, POINTS, 0.3)) for run in runs]
     for writer in writers:

@@ -8,8 +8,11 @@ restart on their own, by PID, on the same ports and data.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from clickhouse_connect.driver.client import Client
 
 from tests.services.clickhouse_server import READY_TIMEOUT_S, ClickHouseServer
 from tests.services.ports import LOOPBACK, free_ports
@@ -63,3 +66,14 @@ def start_clickhouse_cluster(
             node.kill()
         raise
     return ClickHouseCluster(name, nodes)
+
+
+def run_ids_per_shard(client: Client, shards: int) -> list[str]:
+    """Run ids whose rows the Distributed tables put on shard 1, 2, ... (cityHash64(run_id) % shards,
+    the shards of equal weight)."""
+    found: dict[int, str] = {}
+    while len(found) < shards:
+        run_id = uuid.uuid4().hex
+        hashed = client.query("SELECT cityHash64({r:String}) % {n:UInt32}", parameters={"r": run_id, "n": shards})
+        found.setdefault(int(hashed.result_rows[0][0]), run_id)
+    return [found[slot] for slot in range(shards)]
