@@ -16,7 +16,9 @@ def test_every_table_gets_a_replicated_local_table_and_a_distributed_one_by_its_
     tables = [s for s in ALL if s.startswith("CREATE TABLE")]
     for statement in tables:
         (local_db, local), (db, distributed) = LAYOUT.place(statement)
-        name = re.match(r"CREATE TABLE IF NOT EXISTS (\w+)", statement)[1]
+        named = re.match(r"CREATE TABLE IF NOT EXISTS (\w+)", statement)
+        assert named is not None
+        name = named[1]
         assert (local_db, db) == ("db_local", "db")
         assert re.search(
             r"ENGINE = Replicated\w*MergeTree\('/clickhouse/tables/\{shard\}/\{database\}/\{table\}', '\{replica\}'",
