@@ -44,21 +44,46 @@ class ClickHouseUrl:
         return cls(dsn=dsn, database=database, embedded=embedded)
 
 
-class ClickHouse:
-    """Hands out one client per thread (clients are not safe for concurrent queries)."""
+@dataclass(frozen=True)
+class ReadLimits:
+    """What one read may cost ClickHouse, so that no request can take the server down: past either
+    limit the query stops and the request is answered 429 (see errors.py)."""
 
-    def __init__(self, url: str) -> None:
+    seconds: float = 30.0  # max_execution_time
+    memory_bytes: int = 2 * 1024**3  # max_memory_usage
+
+    def settings(self) -> dict[str, Any]:
+        return {"max_execution_time": self.seconds, "max_memory_usage": self.memory_bytes}
+
+
+DEFAULT_READ_LIMITS = ReadLimits()
+
+
+class ClickHouse:
+    """Hands out one client per thread (clients are not safe for concurrent queries). With `limits`,
+    every query of its clients runs under them (the read roles' stores; the projector's has none)."""
+
+    def __init__(self, url: str, limits: ReadLimits | None = None, create: bool = True) -> None:
         self.url = ClickHouseUrl.parse(url)
+        self._url = url
+        self.limits = limits
         self._local = threading.local()
-        bootstrap = clickhouse_connect.get_client(dsn=self.url.dsn, **self._options())
-        bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {self.url.database}")
+        if create:
+            bootstrap = clickhouse_connect.get_client(dsn=self.url.dsn, **self._options())
+            bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {self.url.database}")
+
+    def limited(self, limits: ReadLimits) -> ClickHouse:
+        """The same database, every query under `limits`."""
+        return ClickHouse(self._url, limits, create=False)
 
     def _options(self) -> dict[str, Any]:
+        limits = {"settings": self.limits.settings()} if self.limits else {}
         if self.url.embedded:
-            return {}
+            return limits
         # No HTTP session: several clients may query at once; compression off on loopback-class links
-        # costs less CPU than it saves.
-        return {"autogenerate_session_id": False, "compress": False, "send_receive_timeout": 60}
+        # costs less CPU than it saves. The HTTP timeout leaves ClickHouse's own time limit to act first.
+        timeout = 60 + (self.limits.seconds if self.limits else 0)
+        return {"autogenerate_session_id": False, "compress": False, "send_receive_timeout": timeout, **limits}
 
     @property
     def client(self) -> Client:

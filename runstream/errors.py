@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 
-from clickhouse_connect.driver.exceptions import OperationalError
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -13,6 +14,28 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from runstream.responses import json_response
 
 log = logging.getLogger(__name__)
+
+# ClickHouse's error codes for a query stopped by a limit it ran under (ReadLimits), with what to change.
+_LIMIT_CODES = {
+    159: "time limit (max_execution_time; --read-timeout)",
+    160: "time limit (estimated; max_execution_time; --read-timeout)",
+    241: "memory limit (max_memory_usage; --read-max-memory)",
+}
+_CODE = re.compile(r"Code: (\d+)\.")
+
+
+def over_read_limit(exc: DatabaseError) -> ApiError | None:
+    """The answer to a query ClickHouse stopped at a read limit; None for any other database error."""
+    found = _CODE.search(str(exc))
+    limit = _LIMIT_CODES.get(int(found.group(1))) if found else None
+    if limit is None:
+        return None
+    return ApiError(
+        429,
+        "RESOURCE_EXHAUSTED",
+        f"the query went over the server's read {limit}: ask for less (fewer runs, keys or buckets, a narrower "
+        "x range, a smaller page or filter to fewer runs), or have the operator raise the limit",
+    )
 
 
 class InvalidRequest(ValueError):
@@ -80,7 +103,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid_request(request: Request, exc: Exception) -> Response:
         return _response(invalid(str(exc)))
 
+    async def database_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DatabaseError)
+        refused = over_read_limit(exc)
+        if refused is None:
+            raise exc  # any other database error is a server error (500)
+        log.warning("read over a limit on %s: %s", request.url.path, exc)
+        return _response(refused)
+
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(InvalidRequest, invalid_request)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(OperationalError, store_down)
+    app.add_exception_handler(DatabaseError, database_error)
