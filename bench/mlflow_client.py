@@ -31,7 +31,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "mlflow_client.json"
 CALLS = Path(__file__).resolve().parent / "mlflow_client_calls.py"
 
 
-def _call(venv: Path, *args: str) -> dict[str, Any]:
+def mlflow_call(venv: Path, *args: str) -> dict[str, Any]:
     done = subprocess.run(
         [str(venv / "bin" / "python"), str(CALLS), *args], capture_output=True, text=True, check=False, timeout=3600
     )
@@ -45,12 +45,12 @@ def measure(venv: Path, uri: str, args: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for writers in (1, 8):
         with ThreadPoolExecutor(writers) as pool:
-            runs = list(pool.map(lambda _: _call(venv, "log-batch", uri, str(args.seconds)), range(writers)))
+            runs = list(pool.map(lambda _: mlflow_call(venv, "log-batch", uri, str(args.seconds)), range(writers)))
         figures[f"log_batch_{writers}_writers_metrics_per_s"] = round(
             sum(r["metrics"] for r in runs) / max(r["seconds"] for r in runs)
         )
-    loaded = _call(venv, "load", uri, str(args.history_points))
-    history = _call(venv, "history", uri, loaded["run_id"], str(args.history_reps))
+    loaded = mlflow_call(venv, "load", uri, str(args.history_points))
+    history = mlflow_call(venv, "history", uri, loaded["run_id"], str(args.history_reps))
     assert history["points"] == args.history_points, history
     figures["history_load_s"] = round(loaded["seconds"], 1)
     figures["history_p50_s"] = round(statistics.median(history["seconds"]), 3)

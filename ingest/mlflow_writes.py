@@ -143,6 +143,9 @@ class RunFacts:
 
     deleted: bool
     params: dict[str, str] = field(default_factory=dict)
+    # The run's info as this process created and changed it (None: not known here): update_run answers
+    # from it instead of waiting for the projector to apply the update and reading the run back.
+    info: dict[str, Any] | None = None
 
 
 class MlflowWriter:
@@ -359,8 +362,8 @@ def mlflow_write_router(w: MlflowWriter) -> APIRouter:
             "RunCreated", **run, tags=tags, parent_run_id=parent if parent and _RUN_ID.match(parent) else None
         )
         await w.append([created], run_entity(run_id))
-        w.remember(run_id, RunFacts(deleted=False))
         info = {**run, "status": "RUNNING", "end_time": None, "lifecycle_stage": "active"}
+        w.remember(run_id, RunFacts(deleted=False, info=info))
         response = shapes.run({**info, "metrics": {}, "params": {}, "tags": tags}, [])
         return mlflow_json({"run": response})
 
@@ -368,13 +371,17 @@ def mlflow_write_router(w: MlflowWriter) -> APIRouter:
     async def update_run(body: UpdateRun) -> Response:
         run_id = body.id
         async with w.lock(run_id):
-            await w.active_run(run_id)
+            facts = await w.active_run(run_id)
             events = [
                 event("RunUpdated", run_id=run_id, status=body.status, end_time=body.end_time, run_name=body.run_name)
             ]
             if body.run_name:
                 events.append(event("TagsSet", run_id=run_id, tags={RUN_NAME_TAG: body.run_name}))
             await w.append(events, run_entity(run_id))
+            if facts.info is not None:
+                changed = {"status": body.status, "end_time": body.end_time, "run_name": body.run_name}
+                facts.info = {**facts.info, **{k: v for k, v in changed.items() if v is not None}}
+                return mlflow_json({"run_info": shapes.run_info(facts.info)})
         await w.ctx.settled(run_entity(run_id))
         found = await w.ctx.query(queries.run, run_id)
         assert found is not None  # checked above; runs are never removed
@@ -385,6 +392,7 @@ def mlflow_write_router(w: MlflowWriter) -> APIRouter:
             facts = await w.run(run_id)
             await w.append([event(name, run_id=run_id)], run_entity(run_id))
             facts.deleted = deleted
+            facts.info = None
         return ok()
 
     @router.post("/runs/delete")
@@ -419,8 +427,10 @@ def mlflow_write_router(w: MlflowWriter) -> APIRouter:
     async def set_tag(body: SetTag) -> Response:
         run_id = body.id
         check_name("tag", body.key)
-        await w.active_run(run_id)
+        facts = await w.active_run(run_id)
         await w.append(tag_events(run_id, {body.key: body.value}), run_entity(run_id))
+        if body.key == RUN_NAME_TAG:
+            facts.info = None
         return ok()
 
     @router.post("/runs/delete-tag")
@@ -454,6 +464,8 @@ def mlflow_write_router(w: MlflowWriter) -> APIRouter:
             events = param_events(run_id, facts, params)
             if body.tags:
                 events += tag_events(run_id, {t.key: t.value for t in body.tags})
+                if any(t.key == RUN_NAME_TAG for t in body.tags):
+                    facts.info = None
             if body.metrics:
                 events.append(metric_batch(run_id, body.metrics))
             if events:  # one append: the batch is durable whole or not at all

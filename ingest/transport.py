@@ -70,8 +70,11 @@ class _Bearer(httpx.Auth):
 
 
 class HttpTransport:
+    """One per process and server, shared by every run (its connections too): making a client (its
+    TLS context) costs far more than a short run's events. Credentials are read at each send."""
+
     def __init__(self, base_url: str, retry_for_s: float = 300.0) -> None:
-        self._http = httpx.Client(base_url=base_url, timeout=60.0, auth=http_auth())
+        self._http = httpx.Client(base_url=base_url, timeout=60.0)
         self._retry_for_s = retry_for_s
 
     def send(self, messages: list[tuple[str, bytes]]) -> Positions:
@@ -91,7 +94,9 @@ class HttpTransport:
     def _post(self, body: bytes) -> Positions:
         for attempt in http_retrying(self._retry_for_s):
             with attempt:
-                response = self._http.post("/api/v1/events", content=body, headers={"content-type": CONTENT_TYPE})
+                headers = {"content-type": CONTENT_TYPE}
+                auth = http_auth() or httpx.Auth()
+                response = self._http.post("/api/v1/events", content=body, headers=headers, auth=auth)
                 if 400 <= response.status_code < 500:
                     raise RejectedEvents(f"{response.status_code}: {response.text}")
                 response.raise_for_status()
@@ -142,10 +147,21 @@ def close_kafka_transports() -> None:
     _kafka_transport.cache_clear()
 
 
+@functools.cache
+def _http_transport(uri: str) -> HttpTransport:
+    transport = HttpTransport(uri)
+    atexit.register(transport.close)
+    return transport
+
+
+os.register_at_fork(after_in_child=_http_transport.cache_clear)  # a child opens connections of its own
+
+
 def transport_for(uri: str) -> Transport:
+    """The process's shared transport for `uri`."""
     parsed = urlparse(uri)
     if parsed.scheme in ("http", "https"):
-        return HttpTransport(uri)
+        return _http_transport(uri.rstrip("/"))
     if parsed.scheme == "kafka":
         prefix = os.environ.get("RUNSTREAM_TOPIC_PREFIX", DEFAULT_TOPIC_PREFIX)
         return _kafka_transport(parsed.netloc, prefix)

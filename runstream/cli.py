@@ -14,7 +14,7 @@ from runstream import roles
 from runstream.artifacts.gc import Policy, collect
 from runstream.artifacts.store import DEFAULT_MAX_SIZE, store_for
 from runstream.auth import hash_password, hash_token
-from runstream.clickhouse import ClickHouse
+from runstream.clickhouse import DEFAULT_READ_LIMITS, ClickHouse, ReadLimits
 from runstream.ingest.log.kafka import TopicSpec
 
 DEFAULT_GROUP = "runstream-projector"
@@ -101,6 +101,34 @@ artifact_max_size = _option(
 )
 
 
+def read_limits(command: F) -> F:
+    """The limits every read's ClickHouse query runs under, passed on as one `limits`."""
+    default = DEFAULT_READ_LIMITS
+    options = [
+        _option(
+            "--read-timeout",
+            envvar="RUNSTREAM_READ_TIMEOUT",
+            default=default.seconds,
+            help="seconds one read's query may run (ClickHouse max_execution_time); past it: 429",
+        ),
+        _option(
+            "--read-max-memory",
+            envvar="RUNSTREAM_READ_MAX_MEMORY",
+            default=default.memory_bytes,
+            help="bytes one read's query may use (ClickHouse max_memory_usage); past it: 429",
+        ),
+    ]
+
+    @functools.wraps(command)
+    def with_limits(read_timeout: float, read_max_memory: int, **kw: Any) -> Any:
+        return command(limits=ReadLimits(read_timeout, read_max_memory), **kw)
+
+    wrapped: Any = with_limits
+    for option in reversed(options):
+        wrapped = option(wrapped)
+    return wrapped  # type: ignore[no-any-return]
+
+
 @click.group()
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -113,12 +141,19 @@ def main() -> None:
 @auth_file
 @artifact_root
 @artifact_max_size
+@read_limits
 def serve(
-    host: str, port: int, data_dir: Path, auth_file: Path | None, artifact_root: str | None, artifact_max_size: int
+    host: str,
+    port: int,
+    data_dir: Path,
+    auth_file: Path | None,
+    artifact_root: str | None,
+    artifact_max_size: int,
+    limits: ReadLimits,
 ) -> None:
     """Gateway + projector + read API in one process, on embedded storage under --data-dir
     (artifacts in --data-dir/artifacts unless --artifact-root says otherwise)."""
-    roles.serve(host, port, data_dir, auth_file, artifact_root, artifact_max_size)
+    roles.serve(host, port, data_dir, auth_file, artifact_root, artifact_max_size, limits)
 
 
 @main.command()
@@ -138,6 +173,7 @@ def serve(
 @auth_file
 @artifact_root
 @artifact_max_size
+@read_limits
 def gateway(
     host: str,
     port: int,
@@ -150,6 +186,7 @@ def gateway(
     auth_file: Path | None,
     artifact_root: str | None,
     artifact_max_size: int,
+    limits: ReadLimits,
 ) -> None:
     """HTTP writes → Kafka (with --clickhouse-url, MLflow's whole tracking API too; with --artifact-root,
     artifact upload URLs)."""
@@ -165,6 +202,7 @@ def gateway(
         auth_file,
         artifact_root,
         artifact_max_size,
+        limits,
     )
 
 
@@ -231,6 +269,7 @@ def gc(
 @auth_file
 @artifact_root
 @artifact_max_size
+@read_limits
 def api(
     host: str,
     port: int,
@@ -240,10 +279,19 @@ def api(
     auth_file: Path | None,
     artifact_root: str | None,
     artifact_max_size: int,
+    limits: ReadLimits,
 ) -> None:
     """ClickHouse → the read API (and artifacts, given --artifact-root)."""
     roles.api(
-        host, port, clickhouse_url, clickhouse_cluster, consumer_group, auth_file, artifact_root, artifact_max_size
+        host,
+        port,
+        clickhouse_url,
+        clickhouse_cluster,
+        consumer_group,
+        auth_file,
+        artifact_root,
+        artifact_max_size,
+        limits,
     )
 
 

@@ -49,6 +49,21 @@ class ClickHouseUrl:
 
 
 @dataclass(frozen=True)
+class ReadLimits:
+    """What one read may cost ClickHouse, so that no request can take the server down: past either
+    limit the query stops and the request is answered 429 (see errors.py)."""
+
+    seconds: float = 30.0  # max_execution_time
+    memory_bytes: int = 2 * 1024**3  # max_memory_usage
+
+    def settings(self) -> dict[str, Any]:
+        return {"max_execution_time": self.seconds, "max_memory_usage": self.memory_bytes}
+
+
+DEFAULT_READ_LIMITS = ReadLimits()
+
+
+@dataclass(frozen=True)
 class Node:
     """One server of a cluster, as system.clusters and the node itself name it."""
 
@@ -58,16 +73,26 @@ class Node:
 
 
 class ClickHouse:
-    """Hands out one client per thread (clients are not safe for concurrent queries)."""
+    """Hands out one client per thread (clients are not safe for concurrent queries). With `limits`,
+    every query of its clients runs under them (the read roles' stores; the projector's has none)."""
 
-    def __init__(self, url: str, cluster: str | None = None) -> None:
+    def __init__(
+        self, url: str, cluster: str | None = None, limits: ReadLimits | None = None, create: bool = True
+    ) -> None:
         self.url = ClickHouseUrl.parse(url)
         if cluster is not None and (self.url.embedded or not _IDENTIFIER.match(cluster)):
             raise ValueError(f"a ClickHouse cluster needs a server URL and a plain name, not {cluster!r}")
         self.cluster = cluster
+        self._url = url
+        self.limits = limits
         self._local = threading.local()
-        bootstrap = clickhouse_connect.get_client(dsn=self.url.dsn, **self._options())
-        bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {self.url.database}")
+        if create:
+            bootstrap = clickhouse_connect.get_client(dsn=self.url.dsn, **self._options())
+            bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {self.url.database}")
+
+    def limited(self, limits: ReadLimits) -> ClickHouse:
+        """The same database, every query under `limits`."""
+        return ClickHouse(self._url, self.cluster, limits, create=False)
 
     @property
     def local_database(self) -> str:
@@ -75,16 +100,18 @@ class ClickHouse:
         return f"{self.url.database}_local"
 
     def _options(self) -> dict[str, Any]:
+        settings: dict[str, Any] = self.limits.settings() if self.limits else {}
         if self.url.embedded:
-            return {}
+            return {"settings": settings} if settings else {}
         # No HTTP session: several clients may query at once; compression off on loopback-class links
-        # costs less CPU than it saves.
-        options: dict[str, Any] = {"autogenerate_session_id": False, "compress": False, "send_receive_timeout": 60}
+        # costs less CPU than it saves. The HTTP timeout leaves ClickHouse's own time limit to act first.
+        timeout = 60 + (self.limits.seconds if self.limits else 0)
+        options: dict[str, Any] = {"autogenerate_session_id": False, "compress": False, "send_receive_timeout": timeout}
         if self.cluster is not None:
             # Tables are sharded by run, experiment or model: a join or IN over two of them is only
             # right when the inner side is read whole (GLOBAL), not per shard.
-            options["settings"] = {"distributed_product_mode": "global"}
-        return options
+            settings = {**settings, "distributed_product_mode": "global"}
+        return {**options, "settings": settings} if settings else options
 
     def insert_settings(self, token: str) -> dict[str, Any]:
         """Settings of an insert that may be retried with the same rows: on a cluster it returns once

@@ -17,8 +17,38 @@ log = logging.getLogger(__name__)
 
 # A query reached a server that could not reach a shard of a cluster: 279 ALL_CONNECTION_TRIES_FAILED,
 # 210 NETWORK_ERROR, 209 SOCKET_TIMEOUT. Any answer then would leave that shard's rows out.
-_SHARD_DOWN = re.compile(r"Code: (279|210|209)\.")
+_SHARD_DOWN = {279, 210, 209}
 _SHARD_ADDRESS = re.compile(r"\((\[?[\w.:-]+\]?:\d+)[,)]")
+# ClickHouse's error codes for a query stopped by a limit it ran under (ReadLimits), with what to change.
+_LIMIT_CODES = {
+    159: "time limit (max_execution_time; --read-timeout)",
+    160: "time limit (estimated; max_execution_time; --read-timeout)",
+    241: "memory limit (max_memory_usage; --read-max-memory)",
+}
+_CODE = re.compile(r"Code: (\d+)\.")
+
+
+def over_read_limit(exc: DatabaseError) -> ApiError | None:
+    """The answer to a query ClickHouse stopped at a read limit; None for any other database error."""
+    found = _CODE.search(str(exc))
+    limit = _LIMIT_CODES.get(int(found.group(1))) if found else None
+    if limit is None:
+        return None
+    return ApiError(
+        429,
+        "RESOURCE_EXHAUSTED",
+        f"the query went over the server's read {limit}: ask for less (fewer runs, keys or buckets, a narrower "
+        "x range, a smaller page or filter to fewer runs), or have the operator raise the limit",
+    )
+
+
+def _shard_unreachable(exc: DatabaseError) -> ApiError | None:
+    found = _CODE.search(str(exc))
+    if not found or int(found.group(1)) not in _SHARD_DOWN:
+        return None
+    address = _SHARD_ADDRESS.search(str(exc))
+    shard = address[1] if address else "unknown address"
+    return unavailable(f"a ClickHouse shard is unreachable ({shard}); retry later")
 
 
 class InvalidRequest(ValueError):
@@ -83,19 +113,19 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("ClickHouse unavailable: %s", exc)
         return _response(unavailable("the query store is unavailable; retry later"))
 
-    async def shard_down(request: Request, exc: Exception) -> Response:
-        if not _SHARD_DOWN.search(str(exc)):
-            raise exc  # any other store error stays what it was (a 500, logged)
-        address = _SHARD_ADDRESS.search(str(exc))
-        shard = address[1] if address else "unknown address"
-        log.warning("ClickHouse shard unreachable (%s): %s", shard, exc)
-        return _response(unavailable(f"a ClickHouse shard is unreachable ({shard}); retry later"))
-
     async def invalid_request(request: Request, exc: Exception) -> Response:
         return _response(invalid(str(exc)))
+
+    async def database_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DatabaseError)
+        refused = over_read_limit(exc) or _shard_unreachable(exc)
+        if refused is None:
+            raise exc  # any other database error is a server error (500)
+        log.warning("%s on %s: %s", refused.message, request.url.path, exc)
+        return _response(refused)
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(InvalidRequest, invalid_request)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(OperationalError, store_down)
-    app.add_exception_handler(DatabaseError, shard_down)
+    app.add_exception_handler(DatabaseError, database_error)

@@ -12,7 +12,7 @@ import uvicorn
 from runstream.app import build_app
 from runstream.artifacts.store import DEFAULT_MAX_SIZE, ArtifactStore, store_for
 from runstream.auth import Users
-from runstream.clickhouse import ClickHouse
+from runstream.clickhouse import DEFAULT_READ_LIMITS, ClickHouse, ReadLimits
 from runstream.health import thread_check
 from runstream.ingest.log.kafka import KafkaLog, KafkaLogConsumer, TopicSpec, ensure_topic, events_topic
 from runstream.ingest.log.local import LocalLog
@@ -65,6 +65,7 @@ def serve(
     auth_file: Path | None = None,
     artifact_root: str | None = None,
     artifact_max_size: int = DEFAULT_MAX_SIZE,
+    limits: ReadLimits = DEFAULT_READ_LIMITS,
 ) -> None:
     data_dir = data_dir.resolve()
     artifacts = _artifacts(artifact_root or str(data_dir / "artifacts"))
@@ -79,7 +80,7 @@ def serve(
         app = build_app(
             "serve",
             log=event_log,
-            store=store,
+            store=store.limited(limits),  # the projector's own store has no limits
             consumer_group=EMBEDDED_GROUP,
             checks=checks,
             users=_users(auth_file),
@@ -105,6 +106,7 @@ def gateway(
     auth_file: Path | None = None,
     artifact_root: str | None = None,
     artifact_max_size: int = DEFAULT_MAX_SIZE,
+    limits: ReadLimits = DEFAULT_READ_LIMITS,
 ) -> None:
     """With a ClickHouse URL the gateway also serves MLflow's API (reads too): the MLflow client
     takes one URL, and reads its writes through the process that recorded where they went."""
@@ -115,6 +117,7 @@ def gateway(
     if clickhouse_url:
         store = ClickHouse(clickhouse_url, clickhouse_cluster)
         migrate(store)
+        store = store.limited(limits)
     try:
         app = build_app(
             "gateway",
@@ -174,12 +177,13 @@ def api(
     auth_file: Path | None = None,
     artifact_root: str | None = None,
     artifact_max_size: int = DEFAULT_MAX_SIZE,
+    limits: ReadLimits = DEFAULT_READ_LIMITS,
 ) -> None:
     store = ClickHouse(clickhouse_url, clickhouse_cluster)
     migrate(store)
     app = build_app(
         "api",
-        store=store,
+        store=store.limited(limits),
         consumer_group=consumer_group,
         users=_users(auth_file),
         artifacts=_artifacts(artifact_root),

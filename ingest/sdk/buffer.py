@@ -19,12 +19,18 @@ class BufferFull(RuntimeError):
 
 
 class MetricBuffer:
-    def __init__(self, capacity: int, on_full: OnFull) -> None:
+    """`changed` is the lock and condition of whoever drains it (the sender): an add that makes the
+    buffer non-empty or reach `wake_at` points notifies it."""
+
+    def __init__(
+        self, capacity: int, on_full: OnFull, changed: threading.Condition | None = None, wake_at: int | None = None
+    ) -> None:
         if on_full not in ("block", "raise"):
             raise ValueError("on_full must be 'block' or 'raise'")
         self.capacity = capacity
         self.on_full = on_full
-        self.changed = threading.Condition()
+        self.changed = changed or threading.Condition()
+        self._wake_at = min(capacity, wake_at or capacity)
         self._reset()
 
     def _reset(self) -> None:
@@ -55,24 +61,33 @@ class MetricBuffer:
             self.changed.notify_all()  # wake the sender
             self.changed.wait()
 
+    def _added(self, before: int) -> None:
+        """Called with the lock held, after an add."""
+        if before == 0 or before < self._wake_at <= len(self._values):
+            self.changed.notify_all()
+
     def add(self, metrics: Mapping[str, float], step: int, timestamp: int) -> None:
         with self.changed:
             self._make_room(len(metrics))
+            before = len(self._values)
             for key, value in metrics.items():
                 self._key_index.append(self._key(key))
                 self._values.append(float(value))
                 self._steps.append(step)
                 self._timestamps.append(timestamp)
+            self._added(before)
 
     def add_arrays(self, key: str, values: np.ndarray, steps: np.ndarray, timestamps: np.ndarray) -> None:
         if not len(values) == len(steps) == len(timestamps):
             raise ValueError("values, steps and timestamps differ in length")
         with self.changed:
             self._make_room(len(values))
+            before = len(self._values)
             self._key_index.frombytes(np.full(len(values), self._key(key), "<u2").tobytes())
             self._values.frombytes(np.ascontiguousarray(values, "<f8").tobytes())
             self._steps.frombytes(np.ascontiguousarray(steps, "<i8").tobytes())
             self._timestamps.frombytes(np.ascontiguousarray(timestamps, "<i8").tobytes())
+            self._added(before)
 
     def drain(self, run_id: str, rank: int, node: str) -> MetricColumns | None:
         with self.changed:

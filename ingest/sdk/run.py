@@ -16,8 +16,8 @@ import numpy as np
 from runstream.artifacts.client import ArtifactClient
 from runstream.artifacts.paths import artifact_dir, join
 from runstream.ingest.sdk import written
-from runstream.ingest.sdk.buffer import MetricBuffer, OnFull
-from runstream.ingest.sdk.sender import Sender
+from runstream.ingest.sdk.buffer import OnFull
+from runstream.ingest.sdk.sender import OutboxSettings, sender_for
 from runstream.ingest.transport import DEFAULT_TRACKING_URI, http_auth, transport_for
 from runstream.schemas.events import client_identity, experiment_id_for_name, now_ms
 
@@ -58,14 +58,11 @@ class Run:
         self.rank = rank
         self.node = node
         self.tracking_uri = tracking_uri
-        self._buffer = MetricBuffer(max_buffered_points, on_full)
-        self._sender = Sender(
-            transport_for(tracking_uri),
-            self._buffer,
-            lambda: self._buffer.drain(run_id, rank, node),
-            flush_interval,
-            batch_points,
+        self._outbox = sender_for(tracking_uri.rstrip("/"), transport_for).outbox(
+            lambda buffer: buffer.drain(run_id, rank, node),
+            OutboxSettings(flush_interval, batch_points, max_buffered_points, on_full),
         )
+        self._buffer = self._outbox.buffer
         self._end_token: str | None = None
         self._artifacts: ArtifactClient | None = None
         self._system_metrics: SystemMetrics | None = None
@@ -74,10 +71,10 @@ class Run:
         self, experiment: str, run_name: str | None, tags: Mapping[str, Any], parent_run_id: str | None
     ) -> None:
         """Every rank sends these; both are idempotent in the projection."""
-        self._sender.enqueue(
+        self._outbox.enqueue(
             "ExperimentCreated", experiment_id=self.experiment_id, name=experiment, artifact_location=None, tags={}
         )
-        self._sender.enqueue(
+        self._outbox.enqueue(
             "RunCreated",
             run_id=self.run_id,
             experiment_id=self.experiment_id,
@@ -105,16 +102,16 @@ class Run:
         self.log_params({key: value})
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        self._sender.enqueue("ParamsLogged", run_id=self.run_id, params={k: str(v) for k, v in params.items()})
+        self._outbox.enqueue("ParamsLogged", run_id=self.run_id, params={k: str(v) for k, v in params.items()})
 
     def set_tag(self, key: str, value: Any) -> None:
         self.set_tags({key: value})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        self._sender.enqueue("TagsSet", run_id=self.run_id, tags={k: str(v) for k, v in tags.items()})
+        self._outbox.enqueue("TagsSet", run_id=self.run_id, tags={k: str(v) for k, v in tags.items()})
 
     def delete_tag(self, key: str) -> None:
-        self._sender.enqueue("TagDeleted", run_id=self.run_id, key=key)
+        self._outbox.enqueue("TagDeleted", run_id=self.run_id, key=key)
 
     def log_artifact(self, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
         """Uploads one file as `artifact_path`/its name; records path, size and sha256 once stored."""
@@ -136,7 +133,7 @@ class Run:
             self._artifacts = ArtifactClient(None if root else api_uri(self.tracking_uri), root, auth=http_auth())
         # Recorded only after the bytes are stored: a listed artifact can always be downloaded.
         for stored in self._artifacts.upload(self.run_id, files):
-            self._sender.enqueue(
+            self._outbox.enqueue(
                 "ArtifactLogged",
                 run_id=self.run_id,
                 path=stored.path,
@@ -156,7 +153,7 @@ class Run:
 
     def flush(self, timeout: float | None = None) -> str:
         """Blocks until everything logged so far is durable; returns a consistency token for reads."""
-        token = self._sender.flush(timeout)
+        token = self._outbox.flush(timeout)
         written.record(self.tracking_uri, token)
         return token
 
@@ -167,14 +164,14 @@ class Run:
         if self._system_metrics is not None:
             self._system_metrics.stop()  # its last sample goes out with the rest
         try:
-            if self.rank == 0:
-                self._sender.flush()  # metrics before the end mark
-                self._sender.enqueue("RunUpdated", run_id=self.run_id, status=status, end_time=now_ms(), run_name=None)
-            self._end_token = self._sender.flush()
+            if self.rank == 0:  # the end mark after the metrics, in the same send
+                fields = {"status": status, "end_time": now_ms(), "run_name": None}
+                self._outbox.enqueue("RunUpdated", last=True, run_id=self.run_id, **fields)
+            self._end_token = self._outbox.flush()
             written.record(self.tracking_uri, self._end_token)
             return self._end_token
         finally:
-            self._sender.close()
+            self._outbox.close()
             if self._artifacts is not None:
                 self._artifacts.close()
 

@@ -246,6 +246,20 @@ def test_bad_writes_are_400s(serve: str, path: str, body: dict[str, Any]) -> Non
     assert response.json()["error_code"] == INVALID
 
 
+def test_update_run_answers_the_run_as_updated_and_reads_agree(serve: str) -> None:
+    """update_run answers from what this process knows of the run (no wait for the projector);
+    the answer is what a read returns once applied, also after a rename by tag."""
+    run_id = _new_run(serve)
+    created = _post(serve, "/runs/update", {"run_id": run_id, "status": "RUNNING", "run_name": "first"}).json()
+    assert (created["run_info"]["status"], created["run_info"]["run_name"]) == ("RUNNING", "first")
+    assert _post(serve, "/runs/set-tag", {"run_id": run_id, "key": "mlflow.runName", "value": "renamed"}).is_success
+    ended = _post(serve, "/runs/update", {"run_id": run_id, "status": "FINISHED", "end_time": 1234})
+    info = ended.json()["run_info"]
+    assert (info["status"], info["end_time"], info["run_name"]) == ("FINISHED", 1234, "renamed")
+    read = httpx.get(f"{serve}{API}/runs/get", params={"run_id": run_id}).json()["run"]["info"]
+    assert read == info
+
+
 def test_batch_bodies_over_one_megabyte_are_refused(serve: str) -> None:
     run_id = _new_run(serve)
     tags = [{"key": f"t{i}", "value": "x" * 8000} for i in range(100)]

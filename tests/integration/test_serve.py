@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -55,6 +56,38 @@ def test_a_read_after_the_run_ends_sees_it_without_a_token(serve: str) -> None:
         got = client.get_run(run.run_id)
         assert (got["status"], got["params"]) == ("FINISHED", {"i": str(i)})
         assert len(client.get_metric_history(run.run_id, "x")) == 1000
+
+
+def test_many_short_runs_in_threads_all_end_finished_with_their_data(serve: str) -> None:
+    """A sweep of short runs, sequential and from threads at once (they share the process's sender and
+    its requests): each run, once its `with` block is left, reads back FINISHED with its own params,
+    tags and metrics, with no token."""
+
+    def one_run(i: int) -> str:
+        tags = {"t0": f"a{i}", "t1": f"b{i}", "t2": f"c{i}"}
+        with runstream.start_run(experiment="sweep", run_name=f"s{i}", tags=tags, tracking_uri=serve) as run:
+            run.log_params({f"p{j}": i * 10 + j for j in range(5)})
+            run.log_metrics({"m0": i, "m1": i + 0.5, "m2": -i}, step=i)
+        return run.run_id
+
+    ids = [one_run(i) for i in range(20)]
+    with ThreadPoolExecutor(8) as pool:
+        ids += list(pool.map(one_run, range(20, 100)))
+    client = runstream.Client(serve)
+    for i, run_id in enumerate(ids):
+        got = client.get_run(run_id)
+        assert (got["run_name"], got["status"]) == (f"s{i}", "FINISHED")
+        assert got["params"] == {f"p{j}": str(i * 10 + j) for j in range(5)}
+        assert {k: v for k, v in got["tags"].items() if k.startswith("t")} == {
+            "t0": f"a{i}",
+            "t1": f"b{i}",
+            "t2": f"c{i}",
+        }
+        assert {k: (m["value"], m["step"]) for k, m in got["metrics"].items()} == {
+            "m0": (i, i),
+            "m1": (i + 0.5, i),
+            "m2": (-i, i),
+        }
 
 
 def test_history_and_runs_as_data_frames(serve: str) -> None:
