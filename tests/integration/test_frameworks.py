@@ -58,7 +58,8 @@ def _run(client: runstream.Client, out: dict[str, Any]) -> dict[str, Any]:
 def _assert_system_metrics(client: runstream.Client, out: dict[str, Any]) -> None:
     for key in SYSTEM_KEYS:
         history = client.get_metric_history(out["run_id"], key, after=out["token"])
-        assert len(history) >= 2, key
+        # stop() always takes a last sample; how many the 0.05 s timer adds depends on the fit's speed.
+        assert len(history) >= 1, key
         assert list(history.steps) == list(range(len(history))), key  # the sample index
 
 
