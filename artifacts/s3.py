@@ -1,6 +1,7 @@
 """S3 through boto3. Endpoint, credentials and region come from boto3's own variables
 (AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION); with a custom endpoint
-(an S3-compatible server) requests are path-style."""
+(an S3-compatible server) requests are path-style. Presigned URLs name RUNSTREAM_S3_PUBLIC_ENDPOINT
+where clients reach S3 by another address than the server does (a compose network's service name)."""
 
 from __future__ import annotations
 
@@ -34,10 +35,12 @@ TRANSFER = TransferConfig(
     multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=PART_SIZE, max_concurrency=8, use_threads=True
 )
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchUpload"}
+PUBLIC_ENDPOINT_VARIABLE = "RUNSTREAM_S3_PUBLIC_ENDPOINT"
 
 
-def s3_client() -> Any:
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+def s3_client(endpoint: str | None = None) -> Any:
+    """boto3's S3 client, at `endpoint` or where boto3's variables say."""
+    endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     config = Config(
         signature_version="s3v4",
         s3={"addressing_style": "path" if endpoint else "auto"},
@@ -51,7 +54,7 @@ def s3_client() -> Any:
         response_checksum_validation="when_required",
     )
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return boto3.session.Session().client("s3", region_name=region, config=config)
+    return boto3.session.Session().client("s3", region_name=region, config=config, endpoint_url=endpoint)
 
 
 def part_size(size: int) -> int:
@@ -87,6 +90,9 @@ class S3Store:
         self.prefix = parsed.path.strip("/")
         self.root_uri = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
         self.client = client or s3_client()
+        # A signature covers the host: URLs for clients are signed for the address they use.
+        public = os.environ.get(PUBLIC_ENDPOINT_VARIABLE)
+        self._signer = s3_client(public) if public else self.client
         # One transfer manager per store: boto3's upload_fileobj would start a thread pool per file.
         self._transfer = create_transfer_manager(self.client, TRANSFER)
 
@@ -133,11 +139,11 @@ class S3Store:
 
     def presign_put(self, key: str, size: int, content_type: str) -> str | None:
         params = {"Bucket": self.bucket, "Key": self._key(key), "ContentLength": size, "ContentType": content_type}
-        return str(self.client.generate_presigned_url("put_object", Params=params, ExpiresIn=PRESIGN_EXPIRES_S))
+        return str(self._signer.generate_presigned_url("put_object", Params=params, ExpiresIn=PRESIGN_EXPIRES_S))
 
     def presign_get(self, key: str) -> str | None:
         params = {"Bucket": self.bucket, "Key": self._key(key)}
-        return str(self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=PRESIGN_EXPIRES_S))
+        return str(self._signer.generate_presigned_url("get_object", Params=params, ExpiresIn=PRESIGN_EXPIRES_S))
 
     def start_multipart(self, key: str, size: int, content_type: str) -> Multipart | None:
         step = part_size(size)
@@ -151,7 +157,7 @@ class S3Store:
         step = part_size(size)
         last = min(first + count - 1, math.ceil(size / step))
         return [
-            self.client.generate_presigned_url(
+            self._signer.generate_presigned_url(
                 "upload_part",
                 Params={
                     "Bucket": self.bucket,

@@ -16,7 +16,6 @@ Results go to bench/results/ingest.json.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import re
 import shutil
@@ -26,16 +25,14 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from multiprocessing.synchronize import Barrier, Event
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import runstream
+from bench.producers import Job, producers
 from bench.report import run_and_save
 from bench.stack import Stack
 from runstream.api.consistency import caught_up
@@ -46,7 +43,6 @@ from tests.services.process import cpu_seconds
 RESULTS = Path(__file__).resolve().parent / "results" / "ingest.json"
 PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
 CORES = os.cpu_count() or 1
-KEYS = ["loss", "acc", "lr", "grad_norm", "throughput", "mem", "val_loss", "val_acc"]
 SERVER_EVENTS = [  # ClickHouse's own counters (system.events), as deltas over a phase
     "InsertQuery",
     "InsertedRows",
@@ -79,48 +75,6 @@ PRODUCER_COSTS = [
 ]
 
 
-@dataclass(frozen=True)
-class Job:
-    """What one producer process does (picklable: it crosses into a spawned process)."""
-
-    bootstrap: str
-    topic_prefix: str
-    run_id: str
-    mode: str  # "arrays": log_metric_arrays in chunks; "steps": log_metrics({...}, step=...) per step
-    points: int
-    chunk: int
-    keys: int
-    rate: float = 0.0  # points/s to pace at; 0 = as fast as possible
-
-
-def produce(job: Job, ready: Barrier, stop: Event, results: mp.Queue[dict[str, Any]]) -> None:
-    os.environ["RUNSTREAM_TOPIC_PREFIX"] = job.topic_prefix
-    keys = KEYS[: job.keys]
-    run = runstream.start_run(experiment="bench", run_id=job.run_id, tracking_uri=f"kafka://{job.bootstrap}")
-    run.flush()  # connected and the topic known: the clock starts after this
-    ready.wait()
-    start, cpu = time.time(), time.process_time()
-    sent = 0
-    if job.mode == "arrays":
-        base = np.linspace(0.0, 1.0, job.chunk)
-        for i, first in enumerate(range(0, job.points, job.chunk)):
-            n = min(job.chunk, job.points - first)
-            run.log_metric_arrays(keys[i % len(keys)], base[:n] + first, np.arange(first, first + n))
-            sent += n
-            if job.rate:
-                time.sleep(max(0.0, start + sent / job.rate - time.time()))
-            if stop.is_set():
-                break
-    else:
-        for step in range(job.points // len(keys)):
-            run.log_metrics({key: step + j / 8 for j, key in enumerate(keys)}, step=step)
-        sent = job.points // len(keys) * len(keys)
-    run.flush()  # returns once Kafka acknowledged everything
-    acked, cpu = time.time(), time.process_time() - cpu
-    run.end()
-    results.put({"run_id": job.run_id, "points": sent, "start": start, "acked": acked, "cpu_s": cpu})
-
-
 def percentiles(seconds: list[float]) -> dict[str, float]:
     return {f"p{q}": round(float(np.percentile(seconds, q)) * 1000, 1) for q in (50, 99)}
 
@@ -149,7 +103,7 @@ class Bench:
         self.prefix, self.database = services.topic_prefix, services.database
         os.environ["RUNSTREAM_TOPIC_PREFIX"] = self.prefix  # for the probe run, which runs in this process
         self.group = services.consumer_group
-        assert services.projector.pid is not None  # running: Stack waited until it consumes
+        assert services.projector is not None and services.projector.pid is not None  # Stack waited until it consumes
         self.projector_pid: int = services.projector.pid
         self.pids = services.pids()
 
@@ -176,29 +130,7 @@ class Bench:
 
     def job(self, mode: str, points: int, rate: float = 0.0) -> Job:
         a = self.args
-        return Job(self.kafka.bootstrap, self.prefix, uuid.uuid4().hex, mode, points, a.chunk, a.keys, rate)
-
-    @contextmanager
-    def producers(self, jobs: list[Job]) -> Iterator[tuple[list[int], list[dict[str, Any]]]]:
-        """One process per job; yields their pids once all are connected and start producing, and a list
-        that holds their reports after the block (a block that returns early sets their stop event)."""
-        ctx = mp.get_context("spawn")
-        ready, stop, queue = ctx.Barrier(len(jobs) + 1), ctx.Event(), ctx.Queue()
-        procs = [ctx.Process(target=produce, args=(job, ready, stop, queue)) for job in jobs]
-        reports: list[dict[str, Any]] = []
-        for p in procs:
-            p.start()
-        try:
-            ready.wait(timeout=120)
-            yield [p.pid or 0 for p in procs], reports
-            stop.set()
-            reports.extend(queue.get(timeout=120) for _ in jobs)
-        finally:
-            stop.set()
-            for p in procs:
-                p.join(timeout=60)
-                if p.is_alive():
-                    p.kill()
+        return Job(self.kafka.bootstrap, self.prefix, (uuid.uuid4().hex,), mode, points, a.chunk, a.keys, rate)
 
     def spy(self, pid: int, name: str, idle: bool) -> tuple[subprocess.Popen[bytes], Path]:
         out = self.workdir / f"{name}.pyspy.txt"
@@ -209,18 +141,20 @@ class Bench:
     def throughput(self, mode: str, points: int, profile: bool = False) -> dict[str, Any]:
         """P producers x `points`: producer side until Kafka acked, end to end until ClickHouse holds all."""
         jobs = [self.job(mode, points) for _ in range(self.args.producers)]
-        expected = sum(j.points // j.keys * j.keys if mode == "steps" else j.points for j in jobs)
+        expected = sum(j.expected for j in jobs)
         before, events = self.rows(), self.server_events()
         spies: list[tuple[subprocess.Popen[bytes], Path]] = []
-        with self.producers(jobs) as (pids, reports):
+        with producers(jobs) as (pids, reports):
             cpu = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
             if profile:
                 spies = [self.spy(self.projector_pid, "projector", idle=True), self.spy(pids[0], "producer", False)]
             visible = self.wait_for(before + expected)
             cpu = {name: cpu_seconds(pid) - cpu[name] for name, pid in self.pids.items()}
         events = self.server_events() - events
-        counts = self.counts([j.run_id for j in jobs])
-        exact = self.rows() - before == expected and all(counts.get(r["run_id"]) == r["points"] for r in reports)
+        counts = self.counts([run_id for j in jobs for run_id in j.run_ids])
+        exact = self.rows() - before == expected and all(
+            sum(counts.get(run_id, 0) for run_id in r["run_ids"]) == r["points"] for r in reports
+        )
         start, acked = min(r["start"] for r in reports), max(r["acked"] for r in reports)
         cpu["producers"] = sum(r["cpu_s"] for r in reports)
         result: dict[str, Any] = {
@@ -258,7 +192,7 @@ class Bench:
         times: dict[str, list[float]] = {"acked": [], "queryable": [], "token_applied": []}
         run = runstream.start_run(experiment="bench", tracking_uri=f"kafka://{self.kafka.bootstrap}")
         run.flush()
-        with self.producers(jobs) as (_, reports):
+        with producers(jobs) as (_, reports):
             for i in range(samples + 1):  # the first one warms up
                 t0 = time.perf_counter()
                 run.log_metrics({"probe": float(i)}, step=i)

@@ -37,7 +37,7 @@ class LoggedClickHouse(ClickHouseServer):
 
 
 class Stack:
-    def __init__(self, workdir: Path, stack: ExitStack, partitions: int = 4) -> None:
+    def __init__(self, workdir: Path, stack: ExitStack, partitions: int = 4, projector: bool = True) -> None:
         self.workdir = workdir
         self._stack = stack
         self.kafka = start_kafka(workdir / "kafka")
@@ -56,14 +56,17 @@ class Stack:
             "RUNSTREAM_CONSUMER_GROUP": self.consumer_group,
             "RUNSTREAM_KAFKA_PARTITIONS": str(partitions),
         }
-        self.projector = self._role("projector", "--port", str(free_port()))
+        self.projector = self.start_role("projector", "--port", str(free_port())) if projector else None
         self.api: Role | None = None
+        server = clickhouse_connect.get_client(dsn=self.clickhouse.url, compress=False)
+        server.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")  # the projector's migrations may not have run
         self.sql: Client = clickhouse_connect.get_client(
             dsn=self.clickhouse.url, database=self.database, compress=False
         )
 
-    def _role(self, name: str, *args: str) -> Role:
-        role = Role(self.workdir, name, *args, env=self.env)
+    def start_role(self, name: str, *args: str, env: dict[str, str] | None = None) -> Role:
+        """`runstream <name> args`, with this stack's environment (or `env`), stopped with the stack."""
+        role = Role(self.workdir, name, *args, env=env or self.env)
         self._stack.callback(role.stop)
         return role
 
@@ -83,11 +86,11 @@ class Stack:
 
     def _http_role(self, name: str) -> tuple[Role, str]:
         port = free_port()
-        return self._role(name, "--host", "127.0.0.1", "--port", str(port)), f"http://127.0.0.1:{port}"
+        return self.start_role(name, "--host", "127.0.0.1", "--port", str(port)), f"http://127.0.0.1:{port}"
 
     def pids(self) -> dict[str, int]:
         procs = {"kafka broker": self.kafka.pid, "clickhouse server": self.clickhouse.pid}
-        procs.update(projector=self.projector.pid, api=self.api.pid if self.api else None)
+        procs.update(projector=self.projector.pid if self.projector else None, api=self.api.pid if self.api else None)
         return {name: pid for name, pid in procs.items() if pid is not None}
 
     def wait_applied(self, wanted: Positions, timeout: float) -> float:

@@ -54,6 +54,17 @@ class Points:
             }
         )
 
+    def _order(self, *columns: np.ndarray) -> np.ndarray:
+        """np.lexsort's order by `columns` (the last one first), then by value. The value is sorted
+        only where two points tie on every column (one point logged twice at a step and time): values
+        are noise-like and costly to sort, the other columns come nearly sorted."""
+        order = np.lexsort(columns)
+        tied = np.ones(max(len(order) - 1, 0), bool)
+        for column in columns:
+            ordered = column[order]
+            tied &= ordered[1:] == ordered[:-1]
+        return np.lexsort((self.value, *columns)) if tied.any() else order
+
     def _groups(self, order: np.ndarray, *group_by: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For rows sorted by `order`: where each group (equal values of group_by) starts, and each
         row's group number."""
@@ -72,20 +83,22 @@ class Points:
 
     def rollup_table(self) -> pa.Table:
         block = self.step // ROLLUP_BLOCK
-        order = np.lexsort((self.value, self.timestamp, self.step, self.rank, self.key, self.run))
+        order = self._order(self.timestamp, self.step, self.rank, self.key, self.run)
         starts, group = self._groups(order, self.run, self.key, self.rank, block)
         ends = np.r_[starts[1:], len(order)] - 1
         s = {c: getattr(self, c)[order] for c in ("step", "timestamp", "rank", "value")}
         nan = np.isnan(s["value"])
 
-        def extreme(values: np.ndarray, pick_last: bool) -> tuple[np.ndarray, np.ndarray]:
-            # (value, step) of each group's least/greatest value; ties go to the least/greatest step.
-            by_value = np.lexsort((s["step"], values, group))
-            at = (np.r_[starts[1:], len(order)] - 1) if pick_last else starts
-            return values[by_value][at], s["step"][by_value][at]
+        def extreme(values: np.ndarray, pick: np.ufunc, worst_step: int) -> tuple[np.ndarray, np.ndarray]:
+            # (value, step) of each group's least (pick = minimum) or greatest value; ties go to the
+            # least or greatest step, the same way. No sort: a reduction, then the steps holding it.
+            best = pick.reduceat(values, starts)
+            steps = np.where(values == best[group], s["step"], worst_step)
+            return best, pick.reduceat(steps, starts)
 
-        low_value, low_step = extreme(np.where(nan, np.inf, s["value"]), pick_last=False)
-        high_value, high_step = extreme(np.where(nan, -np.inf, s["value"]), pick_last=True)
+        int64 = np.iinfo(np.int64)
+        low_value, low_step = extreme(np.where(nan, np.inf, s["value"]), np.minimum, int64.max)
+        high_value, high_step = extreme(np.where(nan, -np.inf, s["value"]), np.maximum, int64.min)
 
         def point(at: np.ndarray) -> pa.StructArray:
             return pa.StructArray.from_arrays(
@@ -112,7 +125,7 @@ class Points:
         )
 
     def summary_table(self) -> pa.Table:
-        order = np.lexsort((self.value, self.timestamp, self.step, self.run, self.key))
+        order = self._order(self.timestamp, self.step, self.run, self.key)
         starts, _ = self._groups(order, self.key, self.run)
         last = np.r_[starts[1:], len(order)] - 1  # the greatest (step, timestamp, value): MLflow's latest
         value = self.value[order]

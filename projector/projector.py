@@ -1,10 +1,15 @@
 """The projector loop: poll → decode into a batch → flush by size or age → insert → commit.
 
-Offsets are committed only after every insert of the batch succeeded, so a crash replays at most the
-uncommitted batch; replayed rows collapse in ClickHouse (see migrations), so answers never double.
+Partitions are split into lanes (partition % lanes), each with a batch being filled and at most one
+write in flight, so up to `inserts_in_flight` batches are written at once while the next ones are
+decoded. One lane holds each partition, so its batches reach the tables in log order, and a table's
+highest position held per partition (what dedup reads) never runs ahead of a gap.
+
+Offsets are committed only after every insert of a batch succeeded, so a crash replays at most the
+uncommitted batches; replayed rows collapse in ClickHouse (see migrations), so answers never double.
 A commit the log refuses (the group rebalanced while a batch was written) changes nothing of that:
 the batch stands, and whoever reads its partitions next skips what the tables already hold. Partitions
-lost to an expired session drop the unwritten batch: their next owner reads it again.
+lost to an expired session drop the unwritten batches: their next owner reads them again.
 """
 
 from __future__ import annotations
@@ -13,11 +18,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
-import pyarrow as pa
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -30,14 +33,12 @@ from tenacity import (
 from runstream.clickhouse import ClickHouse
 from runstream.ingest.log.base import CommitFailed, LogConsumer, PartitionHandlers
 from runstream.projector import metrics
-from runstream.projector.dedup import METRIC_TABLES, MetricDedup
-from runstream.projector.rows import COLUMNS, Batch
-from runstream.projector.state import COLUMNS as STATE_COLUMNS
-from runstream.projector.state import state_rows
+from runstream.projector.dedup import MetricDedup
+from runstream.projector.rows import Batch
+from runstream.projector.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
-INSERT_BLOCK_ROWS = 4_000_000  # > max_rows + one message: a batch's points land in one part
 LAG_REPORT_S = 1.0
 ConsumerFactory = Callable[[PartitionHandlers], LogConsumer]
 
@@ -50,6 +51,20 @@ def _before_retry(state: RetryCallState) -> None:
     _log_retry(state)
 
 
+@dataclass
+class Lane:
+    """The partitions of one insert at a time: the batch being filled, and the one being written."""
+
+    batch: Batch
+    writing: Batch | None = None
+    write: Future[None] | None = None
+    flushed_at: float = float("-inf")
+
+    @property
+    def busy(self) -> bool:
+        return self.write is not None and not self.write.done()
+
+
 class Projector:
     def __init__(
         self,
@@ -60,22 +75,28 @@ class Projector:
         max_wait_s: float = 0.2,
         poll_messages: int = 2000,
         min_flush_interval_s: float = 0.05,
+        inserts_in_flight: int = 2,
     ) -> None:
+        if inserts_in_flight < 1:
+            raise ValueError("inserts_in_flight must be at least 1")
         self.store = store
         self.group = consumer_group
         self.max_rows = max_rows
         self.max_wait_s = max_wait_s
         self.poll_messages = poll_messages
         self.min_flush_interval_s = min_flush_interval_s
-        self._flushed_at = -min_flush_interval_s
         self._dedup = MetricDedup(store)
-        self._inserts = ThreadPoolExecutor(len(METRIC_TABLES), thread_name_prefix="insert")
-        self._batch = Batch(consumer_group, self._dedup)
+        self._writer = BatchWriter(store, consumer_group, inserts_in_flight)
+        self._writes = ThreadPoolExecutor(inserts_in_flight, thread_name_prefix="write")
+        self._lanes = [Lane(self._new_batch()) for _ in range(inserts_in_flight)]
         self._stop = threading.Event()
         self._consumer = consumer_factory(PartitionHandlers(revoked=self._on_revoke, lost=self._on_lost))
         self.points_written = 0
         self.dead_letters = 0
         self._lag_reported = -LAG_REPORT_S
+
+    def _new_batch(self) -> Batch:
+        return Batch(self.group, self._dedup)
 
     def _on_revoke(self, partitions: list[int]) -> None:
         # Finish what was read from these partitions while we still own them; the next owner
@@ -84,46 +105,69 @@ class Projector:
         self._dedup.forget_partitions()
 
     def _on_lost(self, partitions: list[int]) -> None:
-        # Another member may be writing these partitions already: writing this batch now could
-        # double its points. Every partition goes at once (eager rebalancing), so the whole batch is
-        # dropped, and the consumer starts again from the committed offsets when it is reassigned.
-        metrics.LOST_BATCHES.inc()
-        self._dedup.forget(self._batch.metric_event_ids)
+        # Another member may be writing these partitions already: writing the filling batches now
+        # could double their points. Every partition goes at once (eager rebalancing), so every
+        # unwritten batch is dropped, and the consumer starts again from the committed offsets when it
+        # is reassigned. Writes already sent are awaited (they cannot be called back); their commits
+        # are refused.
+        for lane in self._lanes:
+            self._finish(lane)
+            if lane.batch.messages:
+                metrics.LOST_BATCHES.inc()
+            self._dedup.forget(lane.batch.metric_event_ids)
+            lane.batch = self._new_batch()
         self._dedup.forget_partitions()
-        self._batch = Batch(self.group, self._dedup)
 
     def run(self) -> None:
         try:
             while not self._stop.is_set():
                 messages = self._consumer.poll(self.poll_messages, timeout=0.05)
                 for message in messages:
-                    self._batch.add(message)
-                    if self._batch.metric_points >= self.max_rows:
-                        self.flush()  # keeps each insert one block, so it becomes visible at once
-                batch = self._batch
-                due = time.monotonic() - batch.started >= self.max_wait_s
+                    lane = self._lanes[message.partition % len(self._lanes)]
+                    lane.batch.add(message)
+                    if lane.batch.metric_points >= self.max_rows:
+                        self._start(lane)  # keeps each insert one block, so it becomes visible at once
                 # Caught up (nothing more waiting): don't wait to batch, unless the last flush was only
                 # just now. An idle stream's event is queryable at once; a busy one's small writes
                 # share a flush instead of one insert each, whose cost the writers' requests paid.
                 caught_up = len(messages) < self.poll_messages
-                spaced = time.monotonic() - self._flushed_at >= self.min_flush_interval_s
-                if batch.messages and ((caught_up and spaced) or due or batch.metric_points >= self.max_rows):
-                    self.flush()
-                elif not batch.messages:
-                    batch.started = time.monotonic()
+                now = time.monotonic()
+                for lane in self._lanes:
+                    if lane.write is not None and lane.write.done():
+                        self._finish(lane)
+                    batch = lane.batch
+                    if not batch.messages:
+                        batch.started = now
+                        continue
+                    due = now - batch.started >= self.max_wait_s or batch.metric_points >= self.max_rows
+                    spaced = now - lane.flushed_at >= self.min_flush_interval_s
+                    if not lane.busy and (due or (caught_up and spaced)):
+                        self._start(lane)
                 self._report_lag()
             self.flush()
         finally:
             self._consumer.close()
-            self._inserts.shutdown()
+            self._writes.shutdown()
+            self._writer.close()
 
     def stop(self) -> None:
         self._stop.set()
 
     def flush(self) -> None:
-        batch = self._batch
-        if not batch.messages:
-            return
+        """Writes and commits everything read so far."""
+        for lane in self._lanes:
+            if lane.batch.messages:
+                self._start(lane)
+        for lane in self._lanes:
+            self._finish(lane)
+
+    def _start(self, lane: Lane) -> None:
+        """Sends the lane's batch to be written, once the lane's previous write is done and committed."""
+        self._finish(lane)
+        lane.writing, lane.batch = lane.batch, self._new_batch()
+        lane.write = self._writes.submit(self._write, lane.writing)
+
+    def _write(self, batch: Batch) -> None:
         for attempt in Retrying(
             wait=wait_exponential(multiplier=0.1, max=5),
             retry=retry_if_exception_type(Exception),
@@ -132,13 +176,21 @@ class Projector:
             reraise=True,
         ):
             with attempt, metrics.WRITE_SECONDS.time():
-                self._write(batch)
+                self._writer.write(batch)
+
+    def _finish(self, lane: Lane) -> None:
+        """Waits for the lane's write, if any, then commits its positions."""
+        batch, write = lane.writing, lane.write
+        if batch is None or write is None:
+            return
+        lane.writing = lane.write = None
+        write.result()  # raises only at shutdown: nothing committed
         try:
             self._consumer.commit(batch.next_offsets)
         except CommitFailed as exc:
             metrics.COMMIT_FAILURES.inc()
             log.warning("%s; the batch is written, so the next commit or the next owner carries on", exc)
-        self._flushed_at = time.monotonic()
+        lane.flushed_at = time.monotonic()
         dead_letters = len(batch.rows["dead_letters"])
         self.points_written += batch.metric_points
         self.dead_letters += dead_letters
@@ -147,7 +199,6 @@ class Projector:
         metrics.DEAD_LETTERS.inc(dead_letters)
         metrics.BATCH_MESSAGES.observe(batch.messages)
         metrics.BATCH_POINTS.observe(batch.metric_points)
-        self._batch = Batch(self.group, self._dedup)
 
     def _report_lag(self) -> None:
         now = time.monotonic()
@@ -155,34 +206,3 @@ class Projector:
             self._lag_reported = now
             for partition, behind in self._consumer.lag().items():
                 metrics.LAG.labels(str(partition)).set(behind)
-
-    def _insert_arrow(self, table: str, rows: pa.Table, settings: dict[str, Any]) -> None:
-        self.store.client.insert_arrow(table, rows, settings={"max_insert_block_size": INSERT_BLOCK_ROWS, **settings})
-
-    def _write(self, batch: Batch) -> None:
-        # A retry of a failed write sends the same rows with the same token: on a cluster, shards that
-        # got them the first time add nothing (a Distributed insert writes each shard separately).
-        settings = self.store.insert_settings(batch.token)
-        # The metric tables are independent (each records what it holds), so their inserts run at
-        # once: the server works on them in parallel instead of one after another.
-        inserts = [
-            self._inserts.submit(self._insert_arrow, table, rows, settings)
-            for table, rows in batch.metric_tables().items()
-        ]
-        for insert in inserts:
-            insert.result()
-        client = self.store.client
-        for table, rows in batch.rows.items():
-            if rows:
-                client.insert(table, rows, column_names=COLUMNS[table], settings=settings)
-        for table, rows in state_rows(batch.rows).items():
-            if rows:
-                client.insert(table, rows, column_names=STATE_COLUMNS[table], settings=settings)
-        now = datetime.now(UTC)
-        progress = [[self.group, p, offset - 1, now] for p, offset in batch.next_offsets.items()]
-        client.insert(
-            "projector_progress",
-            progress,
-            column_names=["consumer_group", "partition", "offset", "updated_at"],
-            settings=settings,
-        )

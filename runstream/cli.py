@@ -215,6 +215,13 @@ def gateway(
 @cluster
 @group
 @topic_spec
+@_option(
+    "--inserts-in-flight",
+    envvar="RUNSTREAM_INSERTS_IN_FLIGHT",
+    type=click.IntRange(min=1),
+    default=2,
+    help="batches written at once, each for its own share of the partitions",
+)
 def projector(
     host: str,
     port: int,
@@ -224,9 +231,20 @@ def projector(
     clickhouse_cluster: str | None,
     consumer_group: str,
     topic_spec: TopicSpec,
+    inserts_in_flight: int,
 ) -> None:
     """Kafka → ClickHouse (run several: they share the partitions)."""
-    roles.projector(host, port, bootstrap, topic_prefix, clickhouse_url, clickhouse_cluster, consumer_group, topic_spec)
+    roles.projector(
+        host,
+        port,
+        bootstrap,
+        topic_prefix,
+        clickhouse_url,
+        clickhouse_cluster,
+        consumer_group,
+        topic_spec,
+        inserts_in_flight,
+    )
 
 
 @main.command()

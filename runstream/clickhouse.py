@@ -15,7 +15,7 @@ import re
 import threading
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlparse, urlunparse
+from urllib.parse import parse_qs, unquote, urlparse, urlunparse
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
@@ -122,7 +122,8 @@ class ClickHouse:
 
     def nodes(self) -> list[Node]:
         """Every server of the cluster. system.clusters names their native ports; each node is asked
-        for its HTTP port through remote(), since the DDL goes over HTTP to each one."""
+        for its HTTP port through remote() as the URL's user (servers may have no `default` user),
+        since the DDL goes over HTTP to each one."""
         assert self.cluster is not None
         listed = self.client.query(
             "SELECT shard_num, replica_num, host_name, port FROM system.clusters WHERE cluster = {c:String} "
@@ -132,11 +133,12 @@ class ClickHouse:
         if not listed:
             raise ValueError(f"ClickHouse knows no cluster {self.cluster!r} (system.clusters)")
         parsed = urlparse(self.url.dsn)
+        user, password = unquote(parsed.username or "default"), unquote(parsed.password or "")
         nodes = []
         for shard, replica, host, port in listed:
             http_port = self.client.query(
-                "SELECT getServerPort('http_port') FROM remote({address:String}, system.one)",
-                parameters={"address": f"{host}:{port}"},
+                "SELECT getServerPort('http_port') FROM remote({at:String}, system.one, {user:String}, {pw:String})",
+                parameters={"at": f"{host}:{port}", "user": user, "pw": password},
             ).result_rows[0][0]
             credentials = parsed.netloc.rpartition("@")[0]
             netloc = f"{credentials}@{host}:{http_port}" if credentials else f"{host}:{http_port}"

@@ -142,6 +142,7 @@ def projector(
     clickhouse_cluster: str | None,
     consumer_group: str,
     topic_spec: TopicSpec,
+    inserts_in_flight: int = 2,
 ) -> None:
     """Consumes in a thread; HTTP serves only /health, /ready and /metrics."""
     topic = events_topic(topic_prefix)
@@ -149,7 +150,10 @@ def projector(
     store = ClickHouse(clickhouse_url, clickhouse_cluster)
     migrate(store)
     projector = Projector(
-        lambda handlers: KafkaLogConsumer(bootstrap, topic, consumer_group, handlers), store, consumer_group
+        lambda handlers: KafkaLogConsumer(bootstrap, topic, consumer_group, handlers),
+        store,
+        consumer_group,
+        inserts_in_flight=inserts_in_flight,
     )
     worker = threading.Thread(target=projector.run, name="projector")
     worker.start()

@@ -116,6 +116,24 @@ def test_presigned_put_and_get_with_plain_http(s3: S3Server, served: Served) -> 
     assert expired.status_code == 403 and b"expired" in expired.content
 
 
+def test_presigned_urls_name_the_public_endpoint_clients_use(
+    s3: S3Server, served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server reaches S3 at one address (compose: the service name), clients at another."""
+    public = s3.endpoint_url.replace("127.0.0.1", "localhost")
+    for name, value in {**s3.env(), "RUNSTREAM_S3_PUBLIC_ENDPOINT": public}.items():
+        monkeypatch.setenv(name, value)
+    store = S3Store(served.root)
+    body = b"signed for the public address"
+    put = store.presign_put("public/a.txt", len(body), "text/plain")
+    get = store.presign_get("public/a.txt")
+    assert put is not None and get is not None
+    assert put.startswith(f"{public}/") and get.startswith(f"{public}/")
+    assert httpx.put(put, content=body, headers={"Content-Type": "text/plain"}).status_code == 200
+    assert httpx.get(get).content == body
+    assert b"".join(store.read("public/a.txt", 0, len(body))) == body  # the server's own address
+
+
 def test_presigned_multipart_with_plain_http(s3: S3Server, served: Served) -> None:
     run_id = "ba" * 16
     body = os.urandom(70 * MiB)

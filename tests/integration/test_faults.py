@@ -120,6 +120,12 @@ def _points(store: ClickHouse) -> int:
     return int(store.client.query("SELECT count() FROM metrics").result_rows[0][0])
 
 
+def _chunk(i: int) -> tuple[np.ndarray, np.ndarray]:
+    """Values and steps of the i-th chunk of a run whose point n has the value n."""
+    steps = np.arange(i * CHUNK, (i + 1) * CHUNK)
+    return steps.astype(np.float64), steps
+
+
 def _eventually(check: Callable[[], bool], worker: threading.Thread, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -131,8 +137,9 @@ def _eventually(check: Callable[[], bool], worker: threading.Thread, timeout: fl
 def test_a_commit_refused_after_the_group_moved_on_is_survived(
     tmp_path: Path, kafka: KafkaBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A batch whose insert outlasts max.poll.interval.ms: the member is out of the group when it
-    commits (refused), rejoins, reads the batch again and skips what the tables hold."""
+    """A full batch waiting behind an insert that outlasts max.poll.interval.ms (its lane holds one
+    write at a time): the member stops polling, is out of the group when it commits (refused),
+    rejoins, reads the batches again and skips what the tables hold."""
     clickhouse = start_clickhouse(tmp_path / "clickhouse")  # this test's own: it is stopped midway
     prefix, group, poll_interval_s = f"t{tmp_path.name[-12:]}.", f"g-{tmp_path.name[-12:]}", 7.0
     monkeypatch.setenv("RUNSTREAM_TOPIC_PREFIX", prefix)
@@ -142,28 +149,31 @@ def test_a_commit_refused_after_the_group_moved_on_is_survived(
     migrate(store)
     config = {"max.poll.interval.ms": int(poll_interval_s * 1000), "session.timeout.ms": int(SESSION_S * 1000)}
     projector = Projector(
-        lambda handlers: KafkaLogConsumer(kafka.bootstrap, topic, group, handlers, config), store, group
+        lambda handlers: KafkaLogConsumer(kafka.bootstrap, topic, group, handlers, config), store, group, CHUNK
     )
     worker = threading.Thread(target=projector.run)
     worker.start()
     refused_before = metrics.COMMIT_FAILURES._value.get()
     try:
         run = runstream.start_run(experiment="refused", tracking_uri=f"kafka://{kafka.bootstrap}")
-        run.log_metric_arrays("x", np.arange(CHUNK, dtype=np.float64), np.arange(CHUNK))
+        run.log_metric_arrays("x", *_chunk(0))
         run.flush()
         _eventually(lambda: _points(store) == CHUNK, worker)
 
-        clickhouse.stop()  # the next batch's insert now retries for longer than the poll interval
-        run.log_metric_arrays("x", np.arange(CHUNK, 2 * CHUNK, dtype=np.float64), np.arange(CHUNK, 2 * CHUNK))
-        run.flush()
+        # The next batch's insert now retries for longer than the poll interval, and the one after it
+        # (full: max_rows) waits for it, so the projector stops polling.
+        clickhouse.stop()
+        for chunk in (1, 2):
+            run.log_metric_arrays("x", *_chunk(chunk))
+            run.flush()
         time.sleep(poll_interval_s * 1.5)
         clickhouse.start()
         _eventually(lambda: metrics.COMMIT_FAILURES._value.get() > refused_before, worker)
-        run.log_metric_arrays("x", np.arange(2 * CHUNK, 3 * CHUNK, dtype=np.float64), np.arange(2 * CHUNK, 3 * CHUNK))
+        run.log_metric_arrays("x", *_chunk(3))
         run.flush()
-        _eventually(lambda: _points(store) == 3 * CHUNK, worker)
+        _eventually(lambda: _points(store) == 4 * CHUNK, worker)
         stored = store.client.query("SELECT value FROM metrics ORDER BY value").result_columns[0]
-        assert np.array_equal(np.array(stored), np.arange(3 * CHUNK, dtype=np.float64))  # all, once
+        assert np.array_equal(np.array(stored), np.arange(4 * CHUNK, dtype=np.float64))  # all, once
     finally:
         projector.stop()
         worker.join(timeout=60)

@@ -17,7 +17,13 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
 
 import runstream
-from runstream.ingest.log.kafka import TopicSpec, events_topic
+from runstream.clickhouse import ClickHouse
+from runstream.ingest.log.base import parse_token
+from runstream.ingest.log.kafka import KafkaLogConsumer, TopicSpec, ensure_topic, events_topic
+from runstream.projector.migrate import migrate
+from runstream.projector.projector import Projector
+from runstream.projector.rows import Batch
+from runstream.projector.writer import BatchWriter
 from runstream.schemas.codec import encode
 from runstream.schemas.events import event
 from tests.integration.conftest import Stack
@@ -248,3 +254,63 @@ def test_a_replication_factor_beyond_the_cluster_is_refused_with_the_reason() ->
         TopicSpec(min_insync_replicas=4).new_topic("t", brokers=3)
     spec = TopicSpec().new_topic("t", brokers=3)
     assert (spec.replication_factor, (spec.config or {})["min.insync.replicas"]) == (3, "2")
+
+
+@pytest.mark.parametrize("inserts_in_flight", [1, 2])
+def test_a_projector_keeps_one_write_in_flight_per_lane(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, inserts_in_flight: int
+) -> None:
+    """Runs on partitions of both lanes: with 2 lanes their batches are written at once, with 1 one
+    after another; either way every point once, in order."""
+    monkeypatch.setenv("RUNSTREAM_TOPIC_PREFIX", stack.env["RUNSTREAM_TOPIC_PREFIX"])
+    bootstrap, group = stack.env["RUNSTREAM_KAFKA_BOOTSTRAP_SERVERS"], stack.env["RUNSTREAM_CONSUMER_GROUP"]
+    topic = events_topic(stack.env["RUNSTREAM_TOPIC_PREFIX"])
+    ensure_topic(bootstrap, topic, TopicSpec(partitions=4))
+    by_lane: dict[int, runstream.Run] = {}
+    while len(by_lane) < 2:  # a run's partition: where a write of only its own events advanced the log
+        run = runstream.start_run(experiment="lanes", tracking_uri=stack.kafka_uri)
+        before = parse_token(run.flush())
+        run.log_metric("probe", 0.0)
+        (partition,) = [p for p, offset in parse_token(run.flush()).items() if offset > before.get(p, -1)]
+        by_lane.setdefault(partition % 2, run)
+    writing, most = 0, 0
+    lock = threading.Lock()
+    write = BatchWriter.write
+
+    def slow_write(self: BatchWriter, batch: Batch) -> None:
+        nonlocal writing, most
+        with lock:
+            writing += 1
+            most = max(most, writing)
+        time.sleep(0.3)  # long enough for the other lane's batch to be due meanwhile
+        write(self, batch)
+        with lock:
+            writing -= 1
+
+    monkeypatch.setattr(BatchWriter, "write", slow_write)
+    store = ClickHouse(stack.clickhouse_url)
+    migrate(store)
+    projector = Projector(
+        lambda handlers: KafkaLogConsumer(bootstrap, topic, group, handlers),
+        store,
+        group,
+        max_rows=10_000,
+        inserts_in_flight=inserts_in_flight,
+    )
+    worker = threading.Thread(target=projector.run)
+    worker.start()
+    try:
+        points = 100_000
+        for first in range(0, points, 10_000):
+            for run in by_lane.values():
+                steps = np.arange(first, first + 10_000)
+                run.log_metric_arrays("x", steps.astype(np.float64), steps)
+        tokens = [run.end() for run in by_lane.values()]
+        client = runstream.Client(stack.http_role("api")[1])
+        for run, token in zip(by_lane.values(), tokens, strict=True):
+            history = client.get_metric_history(run.run_id, "x", after=token)
+            assert np.array_equal(history.values, np.arange(points, dtype=np.float64))
+    finally:
+        projector.stop()
+        worker.join(timeout=60)
+    assert most == inserts_in_flight

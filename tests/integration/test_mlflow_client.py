@@ -1,5 +1,5 @@
 """The official MLflow client, unchanged, against `runstream serve` and the distributed setup
-(gateway → Kafka → projector → ClickHouse server, artifacts in S3): it runs in its own venv
+(gateway → Kafka → projector → a 2-shard ClickHouse cluster, artifacts in S3): it runs in its own venv
 (tests/mlflow_client/) through tests/mlflow_client/scenarios.py, whose JSON results are asserted
 here; the limits the client never lets through are checked over plain HTTP."""
 
@@ -18,7 +18,7 @@ import pytest
 import runstream
 from runstream.artifacts.paths import run_prefix
 from tests.integration.conftest import Stack
-from tests.services.clickhouse_server import ClickHouseServer
+from tests.services.clickhouse_cluster import ClickHouseCluster
 from tests.services.kafka_broker import KafkaBroker
 from tests.services.s3_server import S3Server
 from tests.venvs import REPO_TESTS, cached_python
@@ -39,13 +39,21 @@ class Target:
 
 @pytest.fixture(scope="module")
 def distributed(
-    tmp_path_factory: pytest.TempPathFactory, kafka: KafkaBroker, clickhouse: ClickHouseServer, s3: S3Server
+    tmp_path_factory: pytest.TempPathFactory, kafka: KafkaBroker, clickhouse_cluster: ClickHouseCluster, s3: S3Server
 ) -> Iterator[Target]:
     """The distributed setup: a gateway (MLflow's API, proxied artifacts in S3) → Kafka → a projector
-    → a ClickHouse server; the client is given only the gateway's URL."""
-    stack = Stack(tmp_path_factory.mktemp("distributed"), kafka, clickhouse)
+    → ClickHouse as a cluster of two shards (Distributed tables sharded by run, experiment or model:
+    the widest setup, so every answer below is also one that crosses shards); the client is given
+    only the gateway's URL."""
+    stack = Stack(tmp_path_factory.mktemp("distributed"), kafka, clickhouse_cluster.nodes[0])
     bucket = s3.new_bucket()
-    stack.env.update({**s3.env(), "RUNSTREAM_ARTIFACT_ROOT": f"s3://{bucket}/mlruns"})
+    stack.env.update(
+        {
+            **s3.env(),
+            "RUNSTREAM_ARTIFACT_ROOT": f"s3://{bucket}/mlruns",
+            "RUNSTREAM_CLICKHOUSE_CLUSTER": clickhouse_cluster.name,
+        }
+    )
     try:
         stack.start("projector")
         _, gateway = stack.http_role("gateway")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from runstream.ingest.log.local import LocalLog
-from runstream.projector.projector import Projector
 from runstream.projector.rows import Batch
+from runstream.projector.writer import BatchWriter
 from tests.conftest import new_store
 from tests.services.clickhouse_cluster import run_ids_per_shard
 from tests.store.test_projection import GROUP, metrics, project
@@ -66,15 +66,15 @@ def test_a_batch_written_to_one_shard_only_is_completed_once(log, store, clickho
 def test_a_retried_insert_adds_nothing_on_any_shard(log, store, clickhouse_cluster):
     runs = run_ids_per_shard(store.client, 2)
     log.append(points_of(runs, POINTS))
-    projector = Projector(lambda _handlers: log.consumer(GROUP), store, GROUP)
+    writer = BatchWriter(store, GROUP)
     batch = Batch(GROUP)  # no replay skipping: only the insert token can keep the retry out
     consumer = log.consumer(GROUP)
     for message in consumer.poll(100, timeout=1):
         batch.add(message)
     consumer.close()
-    projector._write(batch)
-    projector._write(batch)  # a retry after an error whose insert had in fact gone through
-    projector._inserts.shutdown()
+    writer.write(batch)
+    writer.write(batch)  # a retry after an error whose insert had in fact gone through
+    writer.close()
     counts = "SELECT run_id, count() FROM metrics GROUP BY run_id"
     assert per_shard(store, clickhouse_cluster, counts) == [[(runs[0], POINTS)], [(runs[1], POINTS)]]
     rollup = store.client.query("SELECT sum(points) FROM metric_rollup").result_rows

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 import runstream.projector.migrate as migrate_module
-import runstream.projector.projector as projector_module
+import runstream.projector.writer as writer_module
 from runstream.api import artifacts as artifact_queries
 from runstream.api import queries
 from runstream.api.mlflow import models as mlflow_models
@@ -133,7 +133,7 @@ def test_migration_folds_the_state_of_runs_projected_before_it(log, request, bac
     before.mkdir()
     shutil.copy(migrate_module.MIGRATIONS_DIR / "001_initial.sql", before)
     monkeypatch.setattr(migrate_module, "MIGRATIONS_DIR", before)
-    monkeypatch.setattr(projector_module, "state_rows", lambda rows: {})  # the projector of 001
+    monkeypatch.setattr(writer_module, "state_rows", lambda rows: {})  # the projector of 001
     store = new_store(request, backend)
     log.append(run_events_from_many_ranks())
     project(log, store)

@@ -1,0 +1,60 @@
+"""One batch → ClickHouse: its metric tables at once, then the other tables, then the log positions it
+covers (projector_progress, which read-your-writes waits on). Safe to call again with the same batch
+after an error: rows collapse or are skipped by their insert token (see migrations and dedup)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from runstream.clickhouse import ClickHouse
+from runstream.projector.dedup import METRIC_TABLES
+from runstream.projector.rows import COLUMNS, Batch
+from runstream.projector.state import COLUMNS as STATE_COLUMNS
+from runstream.projector.state import state_rows
+
+INSERT_BLOCK_ROWS = 4_000_000  # > max_rows + one message: a batch's points land in one part
+
+
+class BatchWriter:
+    def __init__(self, store: ClickHouse, consumer_group: str, concurrent_batches: int = 1) -> None:
+        self.store = store
+        self.group = consumer_group
+        # The metric tables are independent (each records what it holds), so their inserts run at
+        # once: the server works on them in parallel instead of one after another.
+        self._inserts = ThreadPoolExecutor(concurrent_batches * len(METRIC_TABLES), thread_name_prefix="insert-metrics")
+
+    def write(self, batch: Batch) -> None:
+        # A retry of a failed write sends the same rows with the same token: on a cluster, shards that
+        # got them the first time add nothing (a Distributed insert writes each shard separately).
+        settings = self.store.insert_settings(batch.token)
+        inserts = [
+            self._inserts.submit(self._insert_arrow, table, rows, settings)
+            for table, rows in batch.metric_tables().items()
+        ]
+        for insert in inserts:
+            insert.result()
+        client = self.store.client
+        for table, rows in batch.rows.items():
+            if rows:
+                client.insert(table, rows, column_names=COLUMNS[table], settings=settings)
+        for table, rows in state_rows(batch.rows).items():
+            if rows:
+                client.insert(table, rows, column_names=STATE_COLUMNS[table], settings=settings)
+        now = datetime.now(UTC)
+        progress = [[self.group, p, offset - 1, now] for p, offset in batch.next_offsets.items()]
+        client.insert(
+            "projector_progress",
+            progress,
+            column_names=["consumer_group", "partition", "offset", "updated_at"],
+            settings=settings,
+        )
+
+    def close(self) -> None:
+        self._inserts.shutdown()
+
+    def _insert_arrow(self, table: str, rows: pa.Table, settings: dict[str, Any]) -> None:
+        self.store.client.insert_arrow(table, rows, settings={"max_insert_block_size": INSERT_BLOCK_ROWS, **settings})
