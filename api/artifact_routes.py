@@ -155,11 +155,7 @@ def artifact_write_router(store: ArtifactStore, max_size: int) -> APIRouter:
         key = _key(run_id, path)
         if store.presigned:
             raise ApiError(405, "INVALID_PARAMETER_VALUE", "upload through a presigned URL: POST .../artifacts/uploads")
-        if content_length is None:
-            raise ApiError(411, "INVALID_PARAMETER_VALUE", "Content-Length is required")
-        if content_length > max_size:
-            raise too_large(content_length, max_size)
-        body = RequestBody(request.stream(), content_length)
+        body = RequestBody(request.stream(), content_length, max_size)
         await store_call(store.upload, key, body)
         return json_response({"path": path, "size": body.received, "uri": store.uri(key)})
 
@@ -168,14 +164,18 @@ def artifact_write_router(store: ArtifactStore, max_size: int) -> APIRouter:
 
 class RequestBody:
     """The request body as a blocking reader for a store running on a worker thread; refuses to
-    yield more bytes than were declared (so a lying client cannot pass the size limit). Hashes what
-    it passes on, so the server can record a file it received (MLflow's proxied uploads)."""
+    yield more bytes than were declared, or than `limit` (413) where no length was declared: a
+    chunked upload, as MLflow's client sends an empty file. Hashes what it passes on, so the server
+    can record a file it received (MLflow's proxied uploads)."""
 
-    def __init__(self, stream: AsyncIterator[bytes], declared: int) -> None:
+    def __init__(self, stream: AsyncIterator[bytes], declared: int | None, limit: int) -> None:
+        if declared is not None and declared > limit:
+            raise too_large(declared, limit)
         # Made on the event loop; read from any thread (s3transfer reads from its own, not AnyIO's).
         self._loop = current_token()
         self._stream = aiter(stream)
         self._declared = declared
+        self._limit = limit
         self._pending = bytearray()  # appended to and cut from the front: no quadratic copying
         self.received = 0
         self.sha256 = hashlib.sha256()
@@ -202,12 +202,14 @@ class RequestBody:
         try:
             chunk = from_thread.run(self._next, token=self._loop)
         except StopAsyncIteration:
-            if self.received != self._declared:
+            if self._declared is not None and self.received != self._declared:
                 raise invalid(f"body ended after {self.received} of {self._declared} bytes") from None
             return b""
         self.received += len(chunk)
-        if self.received > self._declared:
+        if self._declared is not None and self.received > self._declared:
             raise invalid(f"body longer than its Content-Length ({self._declared})")
+        if self.received > self._limit:
+            raise too_large(self.received, self._limit)
         return chunk
 
 

@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import mimetypes
 import os
+import posixpath
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -248,13 +249,17 @@ class ArtifactClient:
         return found["files"]  # type: ignore[no-any-return]
 
     def download(self, run_id: str, path: str, dest: Path) -> Path:
-        """Downloads a file to `dest`, or a folder into `dest`/; every file checked against its sha256."""
+        """Downloads a file to `dest` (into it, under the file's name, when `dest` is an existing
+        folder, as `cp` and MLflow do), or a folder into `dest`/; every file checked against its
+        sha256. Returns where it went."""
         path = artifact_dir(path)
         try:
             info = self._call("GET", f"/api/v1/runs/{run_id}/artifacts/download", path=path) if path else None
         except ArtifactNotFound:
             info = None
         if info is not None:
+            if dest.is_dir():
+                dest = dest / posixpath.basename(path)
             self._download_file(run_id, info, dest)
             return dest
         files = self.list(run_id, path, recursive=True, urls=self.store is None)

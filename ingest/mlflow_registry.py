@@ -120,7 +120,7 @@ def check_alias(alias: str) -> None:
 
 
 def user(principal: Principal | None) -> str:
-    return principal.name if principal is not None else "unknown"
+    return principal.name if principal is not None else ""  # MLflow's user_id with auth off
 
 
 def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:

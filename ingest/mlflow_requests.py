@@ -6,7 +6,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterable
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -144,6 +144,18 @@ def check_batch_limit(what: str, limit: int, count: int) -> None:
             f"A batch logging request can contain at most {limit} {what}. Got {count} {what}. "
             f"Please split up {what} across multiple requests and try again."
         )
+
+
+class Entry(Protocol):
+    key: str
+    value: str
+
+
+def cut(items: Iterable[Entry], limit: int) -> list[KeyValue]:
+    """Values past `limit` characters cut to it, as MLflow 3 stores a run's long params and tags
+    (MLFLOW_TRUNCATE_LONG_VALUES, on by default: autologged configs often pass 6,000 characters)
+    where the event contract refuses them."""
+    return [KeyValue(key=item.key, value=item.value[:limit]) for item in items]
 
 
 def distinct_params(params: Iterable[KeyValue]) -> dict[str, str]:

@@ -50,6 +50,7 @@ from runstream.ingest.mlflow_requests import (
     UpdateRun,
     check_batch_limit,
     check_name,
+    cut,
     distinct_params,
 )
 from runstream.ingest.write_marks import experiment_entity, run_entity
@@ -63,7 +64,7 @@ from runstream.schemas.events import (
     now_ms,
     partition_key,
 )
-from runstream.schemas.validation import InvalidEvent, validate
+from runstream.schemas.validation import MAX_PARAM_VALUE, MAX_RUN_TAG_VALUE, InvalidEvent, validate
 
 MAX_CACHED_RUNS = 10_000
 RUN_NAME_TAG = "mlflow.runName"
@@ -214,12 +215,12 @@ class MlflowWriter:
             raise invalid(f"The experiment {experiment_id} must be in the 'active' state. Current state is deleted.")
         return found
 
-    async def check_name_free(self, name: str) -> None:
+    async def check_name_free(self, name: str, error_code: str = "RESOURCE_ALREADY_EXISTS") -> None:
         await self.ctx.settled_all()
         found = await self.ctx.query(mlflow_queries.experiment_by_name, name)
         if found is not None:
             state = " in deleted state" if found["lifecycle_stage"] == "deleted" else ""
-            raise already_exists(f"Experiment(name={name}) already exists{state}.")
+            raise ApiError(400, error_code, f"Experiment(name={name}) already exists{state}.")
 
     async def new_experiment_id(self, name: str) -> str:
         """The SDK's id for the name (so both name the same experiment), unless a renamed experiment
@@ -290,17 +291,20 @@ def mlflow_write_router(w: MlflowWriter) -> APIRouter:
 
     @router.post("/experiments/update")
     async def update_experiment(body: UpdateExperiment) -> Response:
-        await w.active_experiment(body.experiment_id)
+        if (await w.experiment(body.experiment_id))["lifecycle_stage"] != "active":
+            raise ApiError(400, "INVALID_STATE", "Cannot rename a non-active experiment.")  # MLflow: a 500
         if not body.new_name:
             raise invalid("The experiment's new name must not be empty")
-        await w.check_name_free(body.new_name)
+        await w.check_name_free(body.new_name, "BAD_REQUEST")  # MLflow's code for a rename onto a taken name
         renamed = event("ExperimentRenamed", experiment_id=body.experiment_id, name=body.new_name)
         await w.append([renamed], experiment_entity(body.experiment_id))
         return ok()
 
     async def set_experiment_lifecycle(experiment_id: str, deleted: bool) -> Response:
-        """MLflow deletes (restores) an experiment's runs with it."""
-        await w.experiment(experiment_id)
+        """MLflow deletes (restores) an experiment's runs with it. It looks the experiment up among the
+        ones it can leave: deleting a deleted one, or restoring an active one, finds none."""
+        if (await w.experiment(experiment_id))["lifecycle_stage"] != ("active" if deleted else "deleted"):
+            raise not_found(f"No Experiment with id={experiment_id} exists")
         await w.ctx.settled_all()  # every run this process created in it
         run_ids = await w.ctx.query(mlflow_queries.run_ids, experiment_id, "active" if deleted else "deleted")
         run_event = "RunDeleted" if deleted else "RunRestored"
@@ -340,7 +344,7 @@ def mlflow_write_router(w: MlflowWriter) -> APIRouter:
     @router.post("/runs/create")
     async def create_run(body: CreateRun) -> Response:
         experiment = await w.active_experiment(body.experiment_id)
-        tags = {t.key: t.value for t in body.tags}
+        tags = {t.key: t.value for t in cut(body.tags, MAX_RUN_TAG_VALUE)}
         for key in tags:
             check_name("tag", key)
         named = tags.get(RUN_NAME_TAG)
@@ -415,12 +419,13 @@ def mlflow_write_router(w: MlflowWriter) -> APIRouter:
     async def log_param(body: LogParam) -> Response:
         run_id = body.id
         check_name("param", body.key)
+        params = {p.key: p.value for p in cut([body], MAX_PARAM_VALUE)}
         async with w.lock(run_id):  # check-then-append, atomic per run
             facts = await w.active_run(run_id)
-            events = param_events(run_id, facts, {body.key: body.value})
+            events = param_events(run_id, facts, params)
             if events:
                 await w.append(events, run_entity(run_id))
-                facts.params[body.key] = body.value
+                facts.params.update(params)
         return ok()
 
     @router.post("/runs/set-tag")
@@ -428,7 +433,8 @@ def mlflow_write_router(w: MlflowWriter) -> APIRouter:
         run_id = body.id
         check_name("tag", body.key)
         facts = await w.active_run(run_id)
-        await w.append(tag_events(run_id, {body.key: body.value}), run_entity(run_id))
+        tags = {t.key: t.value for t in cut([body], MAX_RUN_TAG_VALUE)}
+        await w.append(tag_events(run_id, tags), run_entity(run_id))
         if body.key == RUN_NAME_TAG:
             facts.info = None
         return ok()
@@ -458,12 +464,12 @@ def mlflow_write_router(w: MlflowWriter) -> APIRouter:
         for kind, items in (("metric", body.metrics), ("param", body.params), ("tag", body.tags)):
             for item in items:
                 check_name(kind, item.key)
-        params = distinct_params(body.params)
+        params = distinct_params(cut(body.params, MAX_PARAM_VALUE))
         async with w.lock(run_id):  # check-then-append, atomic per run
             facts = await w.active_run(run_id)
             events = param_events(run_id, facts, params)
             if body.tags:
-                events += tag_events(run_id, {t.key: t.value for t in body.tags})
+                events += tag_events(run_id, {t.key: t.value for t in cut(body.tags, MAX_RUN_TAG_VALUE)})
                 if any(t.key == RUN_NAME_TAG for t in body.tags):
                     facts.info = None
             if body.metrics:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response, StreamingResponse
 
 from runstream.api import artifacts as listings
-from runstream.api.artifact_routes import SHA256_HEADER, RequestBody, store_call, too_large, verified
+from runstream.api.artifact_routes import SHA256_HEADER, RequestBody, store_call, verified
 from runstream.api.artifacts import Owner
 from runstream.api.mlflow.context import MlflowContext
 from runstream.api.mlflow.models import logged_model
@@ -23,7 +23,7 @@ from runstream.api.queries import run_experiments
 from runstream.artifacts.paths import UnsafePath, artifact_path, model_prefix, run_prefix
 from runstream.artifacts.store import ArtifactStore
 from runstream.auth import Access, CurrentPrincipal, require
-from runstream.errors import ApiError, invalid, not_found
+from runstream.errors import invalid, not_found
 from runstream.ingest.mlflow_writes import MlflowWriter
 from runstream.ingest.write_marks import model_entity, run_entity
 from runstream.schemas.events import event
@@ -114,11 +114,7 @@ def mlflow_artifacts_router(
         if not t.path:
             raise invalid(f"invalid artifact path {path!r}: name a file under {_LAYOUT}")
         await owned(t, principal, "write")
-        if content_length is None:
-            raise ApiError(411, "INVALID_PARAMETER_VALUE", "Content-Length is required")
-        if content_length > max_size:
-            raise too_large(content_length, max_size)
-        body = RequestBody(request.stream(), content_length)
+        body = RequestBody(request.stream(), content_length, max_size)
         await store_call(store.upload, t.key, body)
         stored = {"path": t.path, "size": body.received, "sha256": body.sha256.hexdigest(), "uri": store.uri(t.key)}
         if t.owner == "run":

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from clickhouse_connect.driver.client import Client
 
 from runstream.api import queries
@@ -57,58 +56,42 @@ def run(client: Client, run_id: str) -> dict[str, Any] | None:
     return runs_with_inputs(client, [found])[0] if found else None
 
 
-_STEPS = (
-    "SELECT run_id, groupArray(step) FROM (SELECT DISTINCT run_id, step FROM metrics "
-    "WHERE run_id IN {ids:Array(String)} AND key = {key:String} ORDER BY run_id, step) GROUP BY run_id"
+# MLflow 3's sampling (SqlAlchemyStore.get_metric_history_bulk_interval), per run: its points in
+# (step, timestamp, value with NaN as 0, is NaN) order, cut into NTILE(k) buckets (the first n % k
+# buckets one point longer), the first point of each bucket but the last, and the run's last point.
+# A run of at most k points is answered whole. (rank orders points of several ranks: MLflow has none.)
+_SAMPLED = """
+SELECT run_id, step, timestamp, value FROM (
+    SELECT run_id, step, timestamp, value, i, n,
+           intDiv(n, {k:UInt64}) AS q, n % {k:UInt64} AS r, r * (q + 1) AS long_rows
+    FROM (
+        SELECT run_id, step, timestamp, value,
+               row_number() OVER (
+                   PARTITION BY run_id ORDER BY step, timestamp, if(isNaN(value), 0, value), isNaN(value), rank
+               ) - 1 AS i,
+               count() OVER (PARTITION BY run_id) AS n
+        FROM metrics FINAL
+        WHERE run_id IN {ids:Array(String)} AND key = {key:String} AND step BETWEEN {start:Int64} AND {end:Int64}
+    )
 )
-_POINTS = (
-    "SELECT run_id, step, timestamp, value FROM metrics FINAL "
-    "WHERE run_id IN {ids:Array(String)} AND key = {key:String} AND step IN {steps:Array(Int64)} "
-    "ORDER BY run_id, step, timestamp, rank, value"
+WHERE n <= {k:UInt64} OR i = n - 1 OR if(
+    i < long_rows,
+    i % (q + 1) = 0 AND intDiv(i, q + 1) < {k:UInt64} - 1,
+    (i - long_rows) % greatest(q, 1) = 0 AND r + intDiv(i - long_rows, greatest(q, 1)) < {k:UInt64} - 1
 )
-
-
-def sampled_steps(steps_per_run: list[np.ndarray], max_results: int, start: int | None, end: int | None) -> np.ndarray:
-    """MLflow's sampling (AbstractStore.get_metric_history_bulk_interval): at most max_results steps
-    evenly over the distinct steps of all runs in [start, end], plus the last one, plus every run's
-    first and last step in range."""
-    all_steps = np.unique(np.concatenate(steps_per_run)) if steps_per_run else np.zeros(0, np.int64)
-    if start is None or end is None:
-        start, end = 0, int(all_steps[-1]) if len(all_steps) else 0
-    ends = np.array([s for run in steps_per_run if len(run) for s in (run[0], run[-1])], np.int64)
-    ends = ends[(ends >= start) & (ends <= end)]
-    lo, hi = np.searchsorted(all_steps, start, "left"), np.searchsorted(all_steps, end, "right")
-    if hi - lo <= max_results:
-        chosen = all_steps[lo:hi]
-    else:
-        picks = lo + (np.arange(max_results) * ((hi - lo) / max_results)).astype(np.int64)
-        chosen = np.append(all_steps[picks[picks < hi]], all_steps[hi - 1])
-    return np.union1d(chosen, ends)
+ORDER BY run_id, i
+"""
 
 
 def history_bulk_interval(
     client: Client, run_ids: list[str], key: str, max_results: int, start: int | None, end: int | None
 ) -> list[dict[str, Any]]:
-    per_run = {
-        run_id: np.asarray(steps, np.int64)
-        for run_id, steps in client.query(_STEPS, parameters={"ids": run_ids, "key": key}).result_rows
-    }
-    steps = sampled_steps(list(per_run.values()), max_results, start, end)
-    if not len(steps):
-        return []
-    rows = client.query(_POINTS, parameters={"ids": run_ids, "key": key, "steps": steps.tolist()}).result_rows
-    # MLflow caps each run's rows near the sample size, in case many values share one step.
-    cap = max(max_results, len(steps))
+    bounds = {"start": -(2**63), "end": 2**63 - 1} if start is None or end is None else {"start": start, "end": end}
+    rows = client.query(_SAMPLED, parameters={"ids": run_ids, "key": key, "k": max_results, **bounds}).result_rows
     points: dict[str, list[dict[str, Any]]] = {}
     for run_id, step, timestamp, value in rows:
         points.setdefault(run_id, []).append({**shapes.metric(key, value, timestamp, step), "run_id": run_id})
-    out: list[dict[str, Any]] = []
-    for run_id in dict.fromkeys(run_ids):  # the request's order, each run once
-        found = points.get(run_id, [])
-        if len(found) > cap:
-            found = [found[i] for i in np.linspace(0, len(found) - 1, cap).astype(int)]
-        out += found
-    return out
+    return [point for run_id in dict.fromkeys(run_ids) for point in points.get(run_id, [])]  # the request's order
 
 
 def run_ids(client: Client, experiment_id: str, view: str) -> list[str]:

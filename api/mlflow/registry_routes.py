@@ -12,12 +12,14 @@ from pydantic import BaseModel, Field
 
 from runstream.api.mlflow import registry_queries as rq
 from runstream.api.mlflow.context import MlflowContext
+from runstream.api.mlflow.models import logged_model
 from runstream.api.mlflow.shapes import mlflow_json
 from runstream.errors import ApiError, invalid, not_found
 from runstream.responses import json_response
 from runstream.schemas.validation import STAGES
 
 REGISTRY = "registry"  # the write_marks entity of every registry write: names resolve across models
+MAX_SOURCE_HOPS = 8  # a version registered from a version registered from ...: a cycle stops here
 
 
 def model_missing(name: str) -> ApiError:
@@ -115,6 +117,10 @@ def mlflow_registry_read_router(ctx: MlflowContext) -> APIRouter:
         found = await ctx.query(rq.latest_versions, row["registered_model_id"], stages)
         return mlflow_json({"model_versions": found})
 
+    @router.get("/registered-models/get-latest-versions")
+    async def get_latest_versions_by_query(query: Annotated[LatestVersions, Query()]) -> Response:
+        return await get_latest_versions(query)  # MLflow takes both; its Java client sends a GET
+
     @router.get("/registered-models/alias")
     async def get_model_version_by_alias(name: str, alias: str) -> Response:
         row = await reads.model_row(name)
@@ -138,12 +144,26 @@ def mlflow_registry_read_router(ctx: MlflowContext) -> APIRouter:
         )
         return mlflow_json({"model_versions": found, "next_page_token": token})
 
+    async def download_uri(source: str, hops: int = 0) -> str:
+        """Where a version's files are, as MLflow resolves its source at registration: `models:/<logged
+        model id>` is that model's artifact location, `models:/<name>/<version>` that version's; any
+        other source (runs:/..., s3://...) is itself."""
+        target = source.removeprefix("models:/")
+        if target == source or hops > MAX_SOURCE_HOPS:
+            return source
+        if target.startswith("m-") and "/" not in target:
+            model = await ctx.query(logged_model, target)
+            return str(model["artifact_uri"]) if model else source
+        name, _, number = target.rpartition("/")
+        if not (name and number.isdigit()):
+            return source  # an alias: MLflow keeps it as given
+        _, found = await reads.version(name, number)
+        return await download_uri(found["source"], hops + 1)
+
     @router.get("/model-versions/get-download-uri")
     async def get_model_version_download_uri(name: str, version: str) -> Response:
-        # The version's source as registered: `models:/name@alias` loads from there once the
-        # artifact endpoints (logged models, mlflow-artifacts) resolve it.
         _, found = await reads.version(name, version)
-        return mlflow_json({"artifact_uri": found["source"]})
+        return mlflow_json({"artifact_uri": await download_uri(found["source"])})
 
     return router
 

@@ -5,7 +5,8 @@ compiler only ever sees valid clauses: which comparators a key type takes, which
 which keys exist. Deliberate differences from MLflow, which lexes with sqlparse:
 - a doubled quote inside a quoted string or key stands for one quote ('it''s' is "it's"); MLflow
   keeps both characters. A backslash is an ordinary character, as in MLflow's comparisons.
-- a dangling or doubled AND, and two clauses without AND between them, are errors (MLflow ignores them).
+- two clauses without AND between them are an error (MLflow reads them as joined by AND). Stray ANDs
+  (leading, trailing, doubled) are skipped, as MLflow does: filters built in a loop often end in one.
 """
 
 from __future__ import annotations
@@ -318,17 +319,22 @@ def parse_filter(text: str | None, dialect: Dialect = RUNS) -> list[Clause]:
     if text is None or not text.strip():
         return []
     parser = _Parser(text, dialect)
-    clauses = [parser.clause()]
-    while not parser.at_end():
-        token = parser.take()
-        if token.kind is Tok.WORD and token.text.upper() == "OR":
-            raise InvalidSearch(f"OR is not supported (position {token.pos}): join clauses with AND only")
-        if not (token.kind is Tok.WORD and token.text.upper() == "AND"):
+    clauses: list[Clause] = []
+    joined = True  # nothing has to join the first clause
+    while True:
+        while parser.take_word("AND"):
+            joined = True
+        if parser.at_end():
+            return clauses
+        if not joined:
+            token = parser.take()
+            if token.kind is Tok.WORD and token.text.upper() == "OR":
+                raise InvalidSearch(f"OR is not supported (position {token.pos}): join clauses with AND only")
             raise InvalidSearch(f"expected AND or the end of the filter, found {token.describe()}")
         if len(clauses) == MAX_CLAUSES:
             raise InvalidSearch(f"a filter may have at most {MAX_CLAUSES} clauses")
         clauses.append(parser.clause())
-    return clauses
+        joined = False
 
 
 def parse_order_by(items: Sequence[str] | None, dialect: Dialect = RUNS) -> list[Order]:

@@ -53,6 +53,11 @@ def test_serve_stores_and_serves_artifacts_from_its_data_dir(embedded: tuple[str
 
     client.download_artifacts(run.run_id, "plots", tmp_path / "back")
     assert (tmp_path / "back" / "loss.png").read_bytes() == (tmp_path / "plots" / "loss.png").read_bytes()
+    # one file into an existing folder lands inside it, under its own name (as cp and MLflow do)
+    into = client.download_artifacts(run.run_id, "plots/acc.svg", tmp_path / "back")
+    assert into == tmp_path / "back" / "acc.svg" and into.read_text() == "<svg/>"
+    named = client.download_artifacts(run.run_id, "model.txt", tmp_path / "back" / "renamed.txt")
+    assert named.read_text() == "weights"
     assert client.read_artifact(run.run_id, "plots/acc.svg", 1, 3) == b"svg"
     assert client.read_artifact(run.run_id, "plots/acc.svg", 4) == b"/>"
 
@@ -71,6 +76,14 @@ def test_content_uploads_stay_inside_the_run_and_under_the_limit(embedded: tuple
 
     too_big = httpx.put(f"{url}/api/v1/runs/{run_id}/artifacts/content/big.bin", content=b"x" * (10 * MiB + 1))
     assert too_big.status_code == 413
+
+    def chunked(*parts: bytes) -> Iterator[bytes]:  # a body without Content-Length
+        yield from parts
+
+    for parts, status, size in [((), 200, 0), ((b"ab", b"cde"), 200, 5), ((b"x" * MiB,) * 11, 413, None)]:
+        streamed = httpx.put(f"{url}/api/v1/runs/{run_id}/artifacts/content/chunked.bin", content=chunked(*parts))
+        assert streamed.status_code == status, streamed.text
+        assert size is None or streamed.json()["size"] == size
     ids = {"path": "a.bin", "upload_id": "u"}
     assert httpx.post(f"{url}/api/v1/runs/{run_id}/artifacts/multipart/abort", json=ids).status_code == 404
     ok = httpx.put(f"{url}/api/v1/runs/{run_id}/artifacts/content/ok.bin", content=b"x" * 10)

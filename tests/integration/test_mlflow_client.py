@@ -123,6 +123,7 @@ def test_search_runs_filters_orders_and_pages(client_results: dict[str, Any]) ->
     assert got["pages"] == [["r0", "r1"], ["r2", "r3"], ["r4"]]
     assert got["like"] == ["r4"]
     assert got["bad_filter"] == got["or_filter"] == INVALID
+    assert got["trailing_and"] == ["r1"]  # a dangling AND is skipped, as MLflow does
 
 
 def test_metric_history_pages_past_the_clients_page_size(client_results: dict[str, Any]) -> None:
@@ -145,6 +146,10 @@ def test_delete_restore_rename_and_experiment_search(client_results: dict[str, A
         "active",
     )
     assert got["run_with_experiment"] == ["deleted", "active"]
+    # MLflow's answers (its server, 3.17): a rename onto a taken name is BAD_REQUEST; restoring an
+    # active or deleting a deleted experiment finds none; renaming a deleted one is INVALID_STATE
+    # (MLflow answers that with a 500, runstream with a 400).
+    assert got["refused"] == ["BAD_REQUEST", MISSING, MISSING, "INVALID_STATE"]
     assert "compat-lifecycle-renamed" in got["searched"]
     assert got["searched"] == sorted(got["searched"])
 
@@ -159,11 +164,13 @@ def test_refused_writes_raise_mlflow_errors(client_results: dict[str, Any]) -> N
     got = result(client_results, "errors")
     assert got["same_param_again"] is None  # re-logging the same value is allowed
     assert got["changed_param"] == got["changed_param_in_batch"] == INVALID
-    assert got["params"] == {"p": "1"}
+    assert got["params"] == {"p": "1", "long": "x" * 6000, "long2": "z" * 6000}  # cut, as MLflow 3 stores them
+    assert (got["tags"]["long"], got["tags"]["long2"]) == ("y" * 8000, "w" * 8000)
     assert got["duplicate_experiment"] == "RESOURCE_ALREADY_EXISTS"
     assert got["missing_run"] == got["missing_experiment"] == got["run_in_missing_experiment"] == MISSING
     assert got["missing_name"] is True
-    assert got["bad_metric_name"] == got["long_param"] == INVALID
+    assert got["bad_metric_name"] == INVALID
+    assert got["long_values"] is None
     assert (got["nan_metric"], got["nan_read_back"]) == (None, "nan")
 
 
@@ -207,6 +214,7 @@ def test_autologged_model_registered_aliased_and_loaded_by_alias(client_results:
     assert got["by_alias"] == got["expected"]  # models:/Name@alias through the registry to the files
     assert got["autolog_C"] == "0.5" and "training_accuracy_score" in got["autolog_metrics"]
     assert got["version_run"][0] == got["version_run"][1]  # the version knows its run
+    assert got["download_uri"][0] == got["download_uri"][1]  # where the version's files are
 
 
 def _post(serve: str, path: str, body: dict[str, Any]) -> httpx.Response:
@@ -276,20 +284,37 @@ def test_batch_bodies_over_one_megabyte_are_refused(serve: str) -> None:
     assert response.status_code == 400 and "1000000 bytes" in response.json()["message"]
 
 
-def test_history_bulk_interval_samples_each_run_keeping_its_ends(serve: str) -> None:
-    runs = [_new_run(serve) for _ in range(2)]
-    for run_id, last in zip(runs, (99, 49), strict=True):
-        metrics = [{"key": "loss", "value": float(s), "timestamp": s, "step": s} for s in range(last + 1)]
+def _mlflow_sample(steps: list[int], k: int) -> list[int]:
+    """MLflow 3.17's choice (SqlAlchemyStore._sample_rows_with_window_functions), transcribed: NTILE(k)
+    buckets over the run's points in order, the first of each, the run's last point in place of the
+    last bucket's."""
+    n = len(steps)
+    if n <= k:
+        return steps
+    q, r = divmod(n, k)
+    chosen = [steps[b * (q + 1) if b < r else r * (q + 1) + (b - r) * q] for b in range(k)]
+    chosen[-1] = steps[-1]
+    return chosen
+
+
+def test_history_bulk_interval_samples_each_run_as_mlflow_does(serve: str) -> None:
+    lengths = [100, 50, 23, 7, 1]
+    runs = [_new_run(serve) for _ in lengths]
+    for run_id, n in zip(runs, lengths, strict=True):
+        metrics = [{"key": "loss", "value": float(s), "timestamp": s, "step": s} for s in range(n)]
         assert _post(serve, "/runs/log-batch", {"run_id": run_id, "metrics": metrics}).status_code == 200
-    response = httpx.get(
-        f"{serve}{API}/metrics/get-history-bulk-interval",
-        params={"run_ids": runs, "metric_key": "loss", "max_results": 10},
-    )
-    assert response.status_code == 200, response.text
-    points = response.json()["metrics"]
-    steps = {run_id: [p["step"] for p in points if p["run_id"] == run_id] for run_id in runs}
-    assert steps[runs[0]] == [0, 10, 20, 30, 40, 49, 50, 60, 70, 80, 90, 99]
-    assert steps[runs[1]] == [0, 10, 20, 30, 40, 49]
+    for k, window in [(10, None), (5, None), (1, None), (7, (10, 60)), (2500, None)]:
+        params: dict[str, Any] = {"run_ids": runs, "metric_key": "loss", "max_results": k}
+        if window:
+            params.update(start_step=window[0], end_step=window[1])
+        response = httpx.get(f"{serve}{API}/metrics/get-history-bulk-interval", params=params)
+        assert response.status_code == 200, response.text
+        points = response.json()["metrics"]
+        assert [p["run_id"] for p in points] == sorted((p["run_id"] for p in points), key=runs.index)
+        for run_id, n in zip(runs, lengths, strict=True):
+            lo, hi = window or (0, n - 1)
+            expected = _mlflow_sample([s for s in range(n) if lo <= s <= hi], k)
+            assert [p["step"] for p in points if p["run_id"] == run_id] == expected, (k, window, n)
     ranged = httpx.get(
         f"{serve}{API}/metrics/get-history-bulk-interval",
         params={"run_ids": runs[0], "metric_key": "loss", "start_step": 10, "end_step": 5},
@@ -336,6 +361,7 @@ def test_model_registry_through_the_client(client_results: dict[str, Any]) -> No
         "description": "v1 again",
         "tags": {},
         "aliases": [],
+        "user_id": "",  # auth off: MLflow's server leaves it empty
     }
     assert [v["version"] for v in got["versions"]] == ["1", "2", "3"]
     assert got["versions"][1]["tags"] == {"k2": "v2"} and got["versions"][1]["aliases"] == ["champion"]
@@ -386,9 +412,19 @@ def test_alias_and_stage_history_answers_what_mlflow_cannot(serve: str) -> None:
     write("POST", "/registered-models/alias", {"name": name, "alias": "champion", "version": "3"})
     write("POST", "/registered-models/rename", {"name": name, "new_name": "history-renamed"})
 
+    # get-latest-versions as MLflow's Java client asks for it (GET, query string) and as Python's (POST)
+    query = {"name": "history-renamed", "stages": ["Production", "Archived"]}
+    by_get = httpx.get(f"{serve}{API}/registered-models/get-latest-versions", params=query)
+    by_post = httpx.post(f"{serve}{API}/registered-models/get-latest-versions", json=query)
+    assert by_get.status_code == 200 and by_get.json() == by_post.json()
+    assert [(v["version"], v["current_stage"]) for v in by_get.json()["model_versions"]] == [
+        ("3", "Production"),
+        ("2", "Archived"),
+    ]
+
     client = runstream.Client(serve)
     history = client.get_model_history("history-renamed")
-    assert all(e["user"] == "unknown" for e in history)  # auth is off: nobody to name
+    assert all(e["user"] == "" for e in history)  # auth is off: nobody to name, as MLflow's user_id
     aliases = [(e["event"], e["version"], e["previous_version"]) for e in history if e["event"].startswith("alias")]
     assert aliases == [
         ("alias_set", "1", None),
@@ -413,7 +449,7 @@ def test_alias_and_stage_history_answers_what_mlflow_cannot(serve: str) -> None:
     for at, version in expected.items():
         found = client.get_alias_at("history-renamed", "champion", at=at)
         assert found["version"] == version, (at, found)
-        assert found["changed_by"] == "unknown" and found["changed_at"] <= at
+        assert found["changed_by"] == "" and found["changed_at"] <= at
     assert client.get_alias_at("history-renamed", "champion")["version"] == "3"  # now
     with pytest.raises(runstream.NotFound):
         client.get_model_history("no-such-model")

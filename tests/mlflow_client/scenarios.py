@@ -138,6 +138,7 @@ def search_runs(client: MlflowClient) -> Result:
         "like": sorted(r.info.run_name for r in client.search_runs([experiment_id], "attributes.run_name LIKE 'r%4'")),
         "bad_filter": error_code(lambda: client.search_runs([experiment_id], "metrics.acc >> 1")),
         "or_filter": error_code(lambda: client.search_runs([experiment_id], "params.a = '1' OR params.b = '2'")),
+        "trailing_and": [r.info.run_name for r in client.search_runs([experiment_id], "params.opt = 'sgd' AND")],
     }
 
 
@@ -177,10 +178,16 @@ def lifecycle(client: MlflowClient) -> Result:
     client.set_experiment_tag(experiment_id, "owner", "me")
     client.rename_experiment(experiment_id, named("compat-lifecycle-renamed"))
     renamed = client.get_experiment(experiment_id)
+    other = named("compat-lifecycle-other")
+    client.create_experiment(other)
+    rename_taken = error_code(lambda: client.rename_experiment(experiment_id, other))
+    restore_active = error_code(lambda: client.restore_experiment(experiment_id))
     client.delete_experiment(experiment_id)
     experiment_deleted = client.get_experiment(experiment_id).lifecycle_stage
     run_with_experiment = client.get_run(run_id).info.lifecycle_stage  # MLflow deletes its runs too
     by_name = client.get_experiment_by_name(named("compat-lifecycle-renamed"))
+    delete_deleted = error_code(lambda: client.delete_experiment(experiment_id))
+    rename_deleted = error_code(lambda: client.rename_experiment(experiment_id, named("compat-lifecycle-gone")))
     client.restore_experiment(experiment_id)
     searched = client.search_experiments(
         filter_string=f"name LIKE '{named('compat-')}%'", order_by=["name ASC"], view_type=ViewType.ALL
@@ -197,6 +204,7 @@ def lifecycle(client: MlflowClient) -> Result:
         "run_with_experiment": [run_with_experiment, client.get_run(run_id).info.lifecycle_stage],
         "by_name_stage": by_name.lifecycle_stage if by_name else None,
         "restored_experiment": client.get_experiment(experiment_id).lifecycle_stage,
+        "refused": [rename_taken, restore_active, delete_deleted, rename_deleted],
         "searched": [e.name.removeprefix(PREFIX) for e in searched],
         "run_id": run_id,
     }
@@ -226,11 +234,18 @@ def errors(client: MlflowClient) -> Result:
         "missing_experiment": error_code(lambda: client.get_experiment("424242")),
         "missing_name": client.get_experiment_by_name("no-such-experiment") is None,
         "bad_metric_name": error_code(lambda: client.log_metric(run_id, "../escape", 1.0)),
-        "long_param": error_code(lambda: client.log_param(run_id, "long", "x" * 6001)),
+        "long_values": error_code(
+            lambda: (
+                client.log_param(run_id, "long", "x" * 7000),
+                client.set_tag(run_id, "long", "y" * 9000),
+                client.log_batch(run_id, params=[Param("long2", "z" * 7000)], tags=[RunTag("long2", "w" * 9000)]),
+            )
+        ),
         "run_in_missing_experiment": error_code(lambda: client.create_run("424242")),
         "nan_metric": error_code(lambda: client.log_metric(run_id, "nan", float("nan"))),
         "nan_read_back": str(client.get_run(run_id).data.metrics.get("nan")),
         "params": client.get_run(run_id).data.params,
+        "tags": client.get_run(run_id).data.tags,
     }
 
 
@@ -243,6 +258,7 @@ def version_json(version: Any) -> Result:
         "description": version.description,
         "tags": version.tags,
         "aliases": sorted(version.aliases),
+        "user_id": version.user_id,
     }
 
 
@@ -362,7 +378,13 @@ def artifacts(client: MlflowClient) -> Result:
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "src")
         os.makedirs(os.path.join(src, "plots", "deep"))
-        files = {"notes.txt": b"hello", "plots/a.bin": os.urandom(300_000), "plots/deep/b.json": b"{}"}
+        # The client streams an empty file without a Content-Length (chunked): it must arrive too.
+        files = {
+            "notes.txt": b"hello",
+            "empty.txt": b"",
+            "plots/a.bin": os.urandom(300_000),
+            "plots/deep/b.json": b"{}",
+        }
         for rel, data in files.items():
             with open(os.path.join(src, *rel.split("/")), "wb") as f:
                 f.write(data)
@@ -464,17 +486,22 @@ def registered_sklearn(client: MlflowClient) -> Result:
         with mlflow.start_run() as run:
             model = LogisticRegression(C=0.5).fit(x, y)
             naming = {"name": "model"} if major >= 3 else {"artifact_path": "model"}
-            mlflow.sklearn.log_model(model, registered_model_name=name, pip_requirements=REQUIREMENTS, **naming)
+            info = mlflow.sklearn.log_model(model, registered_model_name=name, pip_requirements=REQUIREMENTS, **naming)
     finally:
         mlflow.sklearn.autolog(disable=True)
     client.set_registered_model_alias(name, "champion", "1")
     data = client.get_run(run.info.run_id).data
+    version = client.get_model_version(name, "1")
+    # 3.x registers models:/<model id>, whose files MLflow's server locates at the logged model's
+    # artifact location; 2.x registers the files' location itself.
+    files = client.get_logged_model(info.model_id).artifact_location if major >= 3 else version.source
     return {
         "expected": model.predict(x).tolist(),
         "by_alias": mlflow.pyfunc.load_model(f"models:/{name}@champion").predict(x).tolist(),
         "autolog_C": data.params.get("C"),
         "autolog_metrics": sorted(k for k in data.metrics if k.startswith("training_")),
-        "version_run": [client.get_model_version(name, "1").run_id, run.info.run_id],
+        "version_run": [version.run_id, run.info.run_id],
+        "download_uri": [client.get_model_version_download_uri(name, "1"), files],
     }
 
 

@@ -204,6 +204,11 @@ VALID = [
     ('tag."mlflow.runName" IS NULL', [Clause("tag", "mlflow.runName", "IS NULL", None)]),
     ("tags.mlflow.user is not null", [Clause("tag", "mlflow.user", "IS NOT NULL", None)]),
     ("tags.`from` = 'it''s'", [Clause("tag", "from", "=", "it's")]),
+    # stray ANDs are skipped, as MLflow does
+    ("metrics.acc > 1 AND", [Clause("metric", "acc", ">", 1.0)]),
+    ("AND metrics.acc > 1 and", [Clause("metric", "acc", ">", 1.0)]),
+    ("metrics.acc > 1 AND AND metrics.b > 1", [Clause("metric", "acc", ">", 1.0), Clause("metric", "b", ">", 1.0)]),
+    ("AND", []),
     ("tags.select = 'x'", [Clause("tag", "select", "=", "x")]),
     ("attributes.run_id IN ('a', \"b\",)", [Clause("attribute", "run_id", "IN", ("a", "b"))]),
     ("run.run_id NOT IN ('a')", [Clause("attribute", "run_id", "NOT IN", ("a",))]),
@@ -267,9 +272,6 @@ INVALID = [
     ("attributes.run_id IN 'a'", "IN needs a list"),
     ("attributes.run_id IN ('a' 'b')", "expected ',' or ')'"),
     ("attributes.run_id IN ('a',,'b')", "quoted string in the IN list"),
-    ("metrics.acc > 1 AND", "found end of input"),
-    ("AND metrics.acc > 1", "join clauses with AND only"),
-    ("metrics.acc > 1 AND AND metrics.b > 1", "join clauses with AND only"),
     ("metrics.acc > 1 metrics.b > 2", "expected AND"),
     ("metrics.acc > 1;", "unexpected character ';'"),
     ("(metrics.acc > 1)", "expected a key"),
@@ -552,7 +554,8 @@ def test_mutated_filters_are_rejected(corpus):
         clauses = [sc.random_run_clause(rng, corpus) for _ in range(rng.randint(1, 3))]
         text = sc.render_filter(clauses, rng)
         last = clauses[-1]
-        spots = [f"{text} {rng.choice(['OR', 'or'])} {sc.render_clause(clauses[0], rng)}", text + " AND"]
+        assert parse_filter(text + " AND") == parse_filter(text)  # a stray AND is skipped, as MLflow does
+        spots = [f"{text} {rng.choice(['OR', 'or'])} {sc.render_clause(clauses[0], rng)}", text + " AND ("]
         if isinstance(last.value, str):
             spots.append(text[:-1])  # the closing quote of the last value
         key = last.key if last.kind == "attribute" and last.key in BAD_COMPARATORS else last.kind

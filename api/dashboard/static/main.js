@@ -21,7 +21,7 @@ async function render() {
   root.replaceChildren(main);
   root.dataset.view = "";
   const { parts, params } = current();
-  const [view = "experiments", id] = parts;
+  const [view = "experiments", id] = mlflowLink(parts) || parts;
   for (const a of document.querySelectorAll("header nav a")) a.classList.toggle("active", a.dataset.nav === (view === "registry" ? "registry" : "experiments"));
   const views = {
     experiments: () => (id ? experimentView(main, id, params, mine) : experimentsView(main)),
@@ -40,6 +40,14 @@ async function render() {
     root.dataset.view = "error";
   }
   if (ticket !== rendering) for (const fn of mine.splice(0)) fn(); // superseded while drawing
+}
+
+/** MLflow's own links, as its client prints them (`View run … at: <server>/#/experiments/<id>/runs/<run id>`)
+ * and its UI shares them (#/models/<name>/versions/<n>): the view here that shows the same. */
+function mlflowLink([first, id, sub, subId]) {
+  if (first === "experiments" && sub === "runs" && subId) return ["runs", subId];
+  if (first === "models") return id ? ["registry", id] : ["registry"];
+  return null;
 }
 
 window.addEventListener("hashchange", render);

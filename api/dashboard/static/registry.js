@@ -67,8 +67,9 @@ export async function modelView(main, name) {
       track.append(el("div", {
         class: "bar",
         style: `left: ${pos(s.start)}; width: calc(${pos(s.end)} - ${pos(s.start)}); background: ${color(values.indexOf(s.value))}`,
-        title: `${lane}: ${s.value} from ${formatTime(s.start)} to ${s.end === now ? "now" : formatTime(s.end)} (set by ${s.user})`,
-        text: `${s.value} · ${s.user}`,
+        // no user with auth off (MLflow's empty user_id): nobody to name
+        title: `${lane}: ${s.value} from ${formatTime(s.start)} to ${s.end === now ? "now" : formatTime(s.end)}${s.user ? ` (set by ${s.user})` : ""}`,
+        text: s.user ? `${s.value} · ${s.user}` : s.value,
       }));
     }
     timeline.append(el("div", { class: "lane", "data-lane": lane }, el("span", { class: "label", text: lane }), track));
@@ -82,7 +83,7 @@ export async function modelView(main, name) {
       el("td", { text: formatTime(e.time) }),
       el("td", { text: e.event.replaceAll("_", " ") }),
       el("td", { text: describe(e) }),
-      el("td", { text: e.user }),
+      el("td", { text: e.user || "—" }),
     )))));
 }
 
