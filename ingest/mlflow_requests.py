@@ -33,6 +33,10 @@ class MetricIn(BaseModel):
     value: float
     timestamp: Int64
     step: Int64 = 0
+    # MLflow 3: a metric of a logged model (its evaluation), for a dataset or none
+    model_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
 
 
 class DatasetIn(BaseModel):
@@ -122,8 +126,13 @@ class LogBatch(RunRef):
     tags: list[KeyValue] = Field(default_factory=list)
 
 
+class ModelInputIn(BaseModel):
+    model_id: str
+
+
 class LogInputs(RunRef):
     datasets: list[DatasetInputIn] = Field(default_factory=list)
+    models: list[ModelInputIn] = Field(default_factory=list)
 
 
 def check_name(kind: str, name: str) -> None:

@@ -95,6 +95,19 @@ def metric_batch(run_id: str, metrics: list[MetricIn]) -> Event:
     return event("MetricBatch", **metric_batch_fields(columns))
 
 
+def metric_events(run_id: str, metrics: list[MetricIn]) -> list[Event]:
+    """The run's MetricBatch, and for the points logged for a logged model (MLflow 3) an event per
+    model listing them, so the model shows its metrics and model searches can filter on them."""
+    by_model: dict[str, list[dict[str, Any]]] = {}
+    for m in metrics:
+        if m.model_id:
+            point = {"key": m.key, "value": m.value, "timestamp": m.timestamp, "step": m.step}
+            datasets = {"dataset_name": m.dataset_name or "", "dataset_digest": m.dataset_digest or ""}
+            by_model.setdefault(m.model_id, []).append(point | datasets)
+    models = [event("LoggedModelMetricsLogged", run_id=run_id, model_id=k, metrics=v) for k, v in by_model.items()]
+    return [metric_batch(run_id, metrics), *models]
+
+
 _ADJECTIVES = [
     "able",
     "bold",
@@ -412,7 +425,7 @@ def mlflow_write_router(w: MlflowWriter) -> APIRouter:
         run_id = body.id
         check_name("metric", body.key)
         await w.active_run(run_id)
-        await w.append([metric_batch(run_id, [body])], run_entity(run_id))
+        await w.append(metric_events(run_id, [body]), run_entity(run_id))
         return ok()
 
     @router.post("/runs/log-parameter")
@@ -473,7 +486,7 @@ def mlflow_write_router(w: MlflowWriter) -> APIRouter:
                 if any(t.key == RUN_NAME_TAG for t in body.tags):
                     facts.info = None
             if body.metrics:
-                events.append(metric_batch(run_id, body.metrics))
+                events += metric_events(run_id, body.metrics)
             if events:  # one append: the batch is durable whole or not at all
                 await w.append(events, run_entity(run_id))
                 facts.params.update(params)
@@ -495,8 +508,11 @@ def mlflow_write_router(w: MlflowWriter) -> APIRouter:
             }
             for d in body.datasets
         ]
-        if datasets:
-            await w.append([event("InputsLogged", run_id=run_id, datasets=datasets)], run_entity(run_id))
+        events = [event("InputsLogged", run_id=run_id, datasets=datasets)] if datasets else []
+        if body.models:
+            events.append(event("ModelInputsLogged", run_id=run_id, model_ids=[m.model_id for m in body.models]))
+        if events:
+            await w.append(events, run_entity(run_id))
         return ok()
 
     return router

@@ -75,6 +75,20 @@ COLUMNS: dict[str, list[str]] = {
     "logged_model_params": ["model_id", "key", "value", "event_time", "seq", "event_id"],
     "model_artifacts": ["model_id", "path", "size", "sha256", "uri", "event_time", "seq", "event_id"],
     "run_outputs": ["run_id", "model_id", "step", "event_time", "seq", "event_id"],
+    "run_model_inputs": ["run_id", "model_id", "event_time", "seq", "event_id"],
+    "logged_model_metrics": [
+        "model_id",
+        "key",
+        "step",
+        "timestamp",
+        "run_id",
+        "dataset_name",
+        "dataset_digest",
+        "value",
+        "event_time",
+        "seq",
+        "event_id",
+    ],
     "dead_letters": ["received_at", "source", "partition", "offset", "reason", "payload"],
     **REGISTRY_COLUMNS,
 }
@@ -299,6 +313,28 @@ def _run_outputs(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
     b.rows["run_outputs"].extend([r["run_id"], m["model_id"], m["step"], *t, eid] for m in r["models"])
 
 
+def _model_inputs(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
+    b.rows["run_model_inputs"].extend([r["run_id"], model_id, *t, eid] for model_id in r["model_ids"])
+
+
+def _model_metrics(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
+    b.rows["logged_model_metrics"].extend(
+        [
+            r["model_id"],
+            m["key"],
+            m["step"],
+            m["timestamp"],
+            r["run_id"],
+            m["dataset_name"],
+            m["dataset_digest"],
+            m["value"],
+            *t,
+            eid,
+        ]
+        for m in r["metrics"]
+    )
+
+
 _HANDLERS: dict[str, Handler] = {
     "ExperimentCreated": _experiment_created,
     "ExperimentRenamed": _experiment_kind("renamed"),
@@ -327,6 +363,8 @@ _HANDLERS: dict[str, Handler] = {
     "LoggedModelParamsLogged": _model_params,
     "ModelArtifactLogged": _model_artifact,
     "RunOutputsLogged": _run_outputs,
+    "ModelInputsLogged": _model_inputs,
+    "LoggedModelMetricsLogged": _model_metrics,
 }
 
 

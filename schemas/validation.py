@@ -135,6 +135,14 @@ def validate(name: str, record: dict[str, Any]) -> None:
         case "RunOutputsLogged":
             for output in record["models"]:
                 _check(bool(_MODEL_ID.match(output["model_id"])), "invalid model_id in outputs")
+        case "ModelInputsLogged":
+            for model_id in record["model_ids"]:
+                _check(bool(_MODEL_ID.match(model_id)), "invalid model_id in inputs")
+        case "LoggedModelMetricsLogged":
+            _keys([m["key"] for m in record["metrics"]], "metric")
+            for m in record["metrics"]:
+                _text(m["dataset_name"], "dataset name", MAX_KEY, allow_empty=True)
+                _text(m["dataset_digest"], "dataset digest", MAX_KEY, allow_empty=True)
         case "InputsLogged":
             for dataset in record["datasets"]:
                 _text(dataset["name"], "dataset name", MAX_KEY)

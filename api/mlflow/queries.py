@@ -29,26 +29,42 @@ def dataset_inputs(client: Client, run_ids: list[str]) -> dict[str, list[dict[st
     return out
 
 
+# MLflow 3's logged models a run produced (runs/outputs) and took as inputs, each once, as first logged.
 _OUTPUTS = (
     "SELECT run_id, model_id, step FROM run_outputs FINAL WHERE run_id IN {ids:Array(String)} "
     "ORDER BY run_id, event_time, seq LIMIT 1 BY run_id, model_id, step"
 )
+_MODEL_INPUTS = (
+    "SELECT run_id, model_id FROM run_model_inputs FINAL WHERE run_id IN {ids:Array(String)} "
+    "ORDER BY run_id, event_time, seq LIMIT 1 BY run_id, model_id"
+)
 
 
-def model_outputs(client: Client, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Per run, the logged models it produced (MLflow 3's runs/outputs), in the order logged."""
+def _per_run(client: Client, sql: str, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """A query's rows per run, each without its run_id."""
     out: dict[str, list[dict[str, Any]]] = {}
     if run_ids:
-        for run_id, model_id, step in client.query(_OUTPUTS, parameters={"ids": run_ids}).result_rows:
-            out.setdefault(run_id, []).append({"model_id": model_id, "step": step})
+        for row in client.query(sql, parameters={"ids": run_ids}).named_results():
+            out.setdefault(row.pop("run_id"), []).append(row)
     return out
 
 
+def model_inputs(client: Client, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    return _per_run(client, _MODEL_INPUTS, run_ids)
+
+
+def model_outputs(client: Client, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    return _per_run(client, _OUTPUTS, run_ids)
+
+
 def runs_with_inputs(client: Client, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Runs as MLflow shows them: with their dataset inputs and model outputs."""
+    """Runs as MLflow shows them: with their dataset and model inputs and model outputs."""
     ids = [r["run_id"] for r in runs]
-    inputs, outputs = dataset_inputs(client, ids), model_outputs(client, ids)
-    return [shapes.run(r, inputs.get(r["run_id"], []), outputs.get(r["run_id"], [])) for r in runs]
+    datasets, models, outputs = dataset_inputs(client, ids), model_inputs(client, ids), model_outputs(client, ids)
+    return [
+        shapes.run(r, datasets.get(r["run_id"], []), models.get(r["run_id"], []), outputs.get(r["run_id"], []))
+        for r in runs
+    ]
 
 
 def run(client: Client, run_id: str) -> dict[str, Any] | None:

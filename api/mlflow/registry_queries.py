@@ -134,15 +134,16 @@ def _version_shape(r: dict[str, Any], tags: list[dict[str, str]], aliases: list[
         "version": str(r["version"]),
         "creation_timestamp": r["creation_time"],
         "last_updated_timestamp": r["last_update_time"],
-        "user_id": r["user_id"],
         "current_stage": r["current_stage"],
         "description": r["description"],
         "source": r["source"],
+        "run_id": r["run_id"] or "",  # MLflow's server writes these two even when empty
+        "run_link": r["run_link"] or "",
         "status": "READY",  # registration is one event: never pending
         "tags": tags,
         "aliases": aliases,
     }
-    for field, key in (("run_id", "run_id"), ("run_link", "run_link"), ("model_id", "logged_model_id")):
+    for field, key in (("user_id", "user_id"), ("model_id", "logged_model_id")):
         if r[key]:
             shape[field] = r[key]
     return shape
@@ -161,10 +162,12 @@ def versions(client: Client, model_id: str, numbers: Sequence[int] | None = None
 
 
 def _latest(versions: list[dict[str, Any]], stages: Sequence[str]) -> list[dict[str, Any]]:
+    """Per stage, its highest version; the stages in MLflow's order: as its server folds the versions,
+    oldest first, into a dict (a stage keeps the place of its lowest version)."""
     latest: dict[str, dict[str, Any]] = {}
-    for version in versions:  # newest first: the first seen per stage is the latest
-        latest.setdefault(version["current_stage"], version)
-    return [latest[s] for s in stages if s in latest]
+    for version in reversed(versions):  # `versions` come newest first
+        latest[version["current_stage"]] = version
+    return [version for stage, version in latest.items() if stage in stages]
 
 
 def latest_versions(client: Client, model_id: str, stages: Sequence[str]) -> list[dict[str, Any]]:

@@ -126,7 +126,7 @@ def mlflow_registry_read_router(ctx: MlflowContext) -> APIRouter:
         row = await reads.model_row(name)
         found = [v for v in await ctx.query(rq.versions, row["registered_model_id"]) if alias in v["aliases"]]
         if not found:
-            raise not_found(f"Registered model alias {alias} not found.")
+            raise invalid(f"Registered model alias {alias} not found.")  # MLflow's code for it
         return mlflow_json({"model_version": found[0]})
 
     @router.get("/model-versions/get")

@@ -65,15 +65,21 @@ def metric(key: str, value: float, timestamp: int, step: int) -> dict[str, Any]:
 
 
 def run(
-    r: dict[str, Any], dataset_inputs: list[dict[str, Any]], model_outputs: list[dict[str, Any]] | None = None
+    r: dict[str, Any],
+    dataset_inputs: list[dict[str, Any]],
+    model_inputs: list[dict[str, Any]] | None = None,
+    model_outputs: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     metrics = [{"key": k, **m} for k, m in r["metrics"].items()]  # values are already JSON floats
+    inputs: dict[str, Any] = {"dataset_inputs": dataset_inputs}
+    if model_inputs:  # MLflow 3's; absent when empty, as protobuf JSON leaves it
+        inputs["model_inputs"] = model_inputs
     shaped = {
         "info": run_info(r),
         "data": {"metrics": metrics, "params": key_values(r["params"]), "tags": key_values(r["tags"])},
-        "inputs": {"dataset_inputs": dataset_inputs},
+        "inputs": inputs,
     }
-    if model_outputs:  # MLflow 3's RunOutputs; absent when empty, as protobuf JSON leaves it
+    if model_outputs:
         shaped["outputs"] = {"model_outputs": model_outputs}
     return shaped
 

@@ -150,18 +150,20 @@ _MODEL_ATTRIBUTE = Entity(
 )
 _MODEL_PARAM = Entity("param", orderable=False)
 _MODEL_TAG = Entity("tag", orderable=False)
-# MLflow 3's logged models; their metrics (and dataset-scoped metrics) are not searchable here yet.
+# MLflow 3's logged models (their metrics' datasets come in the request beside the filter).
 LOGGED_MODELS = Dialect(
     entities={
         "attribute": _MODEL_ATTRIBUTE,
         "attributes": _MODEL_ATTRIBUTE,
+        "metric": _METRIC,
+        "metrics": _METRIC,
         "param": _MODEL_PARAM,
         "params": _MODEL_PARAM,
         "tag": _MODEL_TAG,
         "tags": _MODEL_TAG,
     },
     default=_MODEL_ATTRIBUTE,
-    prefixes="attributes., params., tags.",
+    prefixes="attributes., metrics., params., tags.",
 )
 
 

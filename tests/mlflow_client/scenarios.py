@@ -277,6 +277,45 @@ def tree_digests(root: str) -> dict[str, str]:
 
 
 @scenario
+def logged_model_metrics(client: MlflowClient) -> Result:
+    """MLflow 3: an evaluation run logs metrics for models it did not produce (some on a dataset);
+    the models show them, searches filter and order by them, the run lists the models as inputs."""
+    if int(mlflow.__version__.split(".")[0]) < 3:
+        return {}
+    experiment_id = client.create_experiment(named("compat-model-metrics"))
+    ids = {n: mlflow.initialize_logged_model(name=n, experiment_id=experiment_id).model_id for n in "abcd"}
+    val = Dataset(name="val", digest="d1", source_type="local", source='{"uri": "/data/val.csv"}')
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.log_metric("acc", 0.5, step=1, model_id=ids["a"])
+        mlflow.log_metric("acc", 0.9, step=1, model_id=ids["b"])
+        mlflow.log_metric("acc", 0.2, step=2, model_id=ids["a"])  # a's latest
+        mlflow.log_metric("acc", 0.7, step=3, model_id=ids["c"], dataset=val)
+
+    def search(**kwargs: Any) -> list[str]:
+        found = mlflow.search_logged_models(experiment_ids=[experiment_id], output_format="list", **kwargs)
+        return [m.name for m in found]
+
+    by_acc = {"field_name": "metrics.acc"}
+    return {
+        "metrics_a": sorted(
+            (m.key, m.value, m.step, m.run_id == run.info.run_id) for m in mlflow.get_logged_model(ids["a"]).metrics
+        ),
+        "metric_c": [
+            (m.dataset_name, m.dataset_digest, m.model_id == ids["c"])
+            for m in mlflow.get_logged_model(ids["c"]).metrics
+        ],
+        "filtered": sorted(search(filter_string="metrics.acc > 0.6")),
+        "on_val": search(filter_string="metrics.acc > 0.6", datasets=[{"dataset_name": "val"}]),
+        "any_on_val": search(datasets=[{"dataset_name": "val", "dataset_digest": "d1"}]),
+        "descending": search(order_by=[{**by_acc, "ascending": False}]),
+        "ascending": search(order_by=[by_acc]),
+        "inputs": sorted(i.model_id for i in client.get_run(run.info.run_id).inputs.model_inputs)
+        == sorted(ids[n] for n in "abc"),
+        "run_metrics": client.get_run(run.info.run_id).data.metrics,
+    }
+
+
+@scenario
 def registry(client: MlflowClient) -> Result:
     name = named("reg-model")
     created = client.create_registered_model(name, tags={"team": "ds"}, description="first")
@@ -362,7 +401,9 @@ def registry_errors(client: MlflowClient) -> Result:
         "missing_model": error_code(lambda: client.get_registered_model(named("reg-missing"))),
         "duplicate_model": error_code(lambda: client.create_registered_model(name)),
         "missing_version": error_code(lambda: client.get_model_version(name, "7")),
-        "version_of_missing_model": error_code(lambda: client.create_model_version(named("reg-missing"), "s3://x")),
+        "version_of_missing_model": error_code(
+            lambda: client.create_model_version(named("reg-missing"), "s3://bucket/x")
+        ),
         "alias_to_missing_version": error_code(lambda: client.set_registered_model_alias(name, "a", "7")),
         "missing_alias": error_code(lambda: client.get_model_version_by_alias(name, "nope")),
         "reserved_alias": error_code(lambda: client.set_registered_model_alias(name, "latest", "1")),

@@ -155,7 +155,7 @@ def test_migration_fills_run_details_of_runs_projected_before_it(log, request, b
     project(log, store)
     assert store.client.query("EXISTS TABLE run_details").result_rows == [(0,)]
     monkeypatch.undo()
-    assert migrate_module.migrate(store) == [5]
+    assert migrate_module.migrate(store)[0] == 5  # then the later ones
     assert_run_folded(store)
 
 
@@ -354,6 +354,9 @@ def test_logged_models_fold_and_replay_changes_no_answer(log, store):
     artifact = {"path": "MLmodel", "size": 3, "sha256": "0" * 64, "uri": "file:///x"}
     log.append([message("ModelArtifactLogged", model_id=model, **artifact)])
     log.append([message("RunOutputsLogged", run_id=RUN, models=[{"model_id": model, "step": 2}])])
+    log.append([message("ModelInputsLogged", run_id=RUN, model_ids=[model])])
+    evaluation = {"key": "acc", "value": 0.9, "timestamp": 5, "step": 1, "dataset_name": "val", "dataset_digest": "d"}
+    log.append([message("LoggedModelMetricsLogged", run_id=RUN, model_id=model, metrics=[evaluation])])
     log.append([message("LoggedModelFinalized", model_id="m-bad", status="READY", status_message=None)])
 
     def answers():
@@ -361,17 +364,20 @@ def test_logged_models_fold_and_replay_changes_no_answer(log, store):
         assert found is not None
         listed = artifact_queries.artifacts(store.client, model, "", False, "model")
         return (
-            {k: found[k] for k in ("status", "name", "source_run_id", "deleted", "tags", "params")},
+            {k: found[k] for k in ("status", "name", "source_run_id", "deleted", "tags", "params", "metrics")},
             [f["path"] for f in listed],
             mlflow_queries.model_outputs(store.client, [RUN]),
+            mlflow_queries.model_inputs(store.client, [RUN]),
         )
 
     project(log, store)
     expected = (
         {"status": "READY", "name": "model", "source_run_id": RUN, "deleted": 0, "tags": {"t": "1"},
-         "params": {"lr": "0.1", "k": "v"}},  # the first value of a param wins
+         "params": {"lr": "0.1", "k": "v"},  # the first value of a param wins
+         "metrics": [{**evaluation, "run_id": RUN, "model_id": model}]},
         ["MLmodel"],
         {RUN: [{"model_id": model, "step": 2}]},
+        {RUN: [{"model_id": model}]},
     )  # fmt: skip
     assert answers() == expected
     assert store.client.query("SELECT count() FROM dead_letters").result_rows[0][0] == 1  # the bad model id

@@ -83,6 +83,14 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "LoggedModelParamsLogged": {"model_id": MODEL, "params": {"k": "v"}},
     "ModelArtifactLogged": {"model_id": MODEL, "path": "MLmodel", "size": 3, "sha256": "0" * 64, "uri": "file:///x"},
     "RunOutputsLogged": {"run_id": RUN, "models": [{"model_id": MODEL, "step": 0}]},
+    "ModelInputsLogged": {"run_id": RUN, "model_ids": [MODEL]},
+    "LoggedModelMetricsLogged": {
+        "run_id": RUN,
+        "model_id": MODEL,
+        "metrics": [
+            {"key": "acc", "value": 0.9, "timestamp": 1, "step": 2, "dataset_name": "val", "dataset_digest": "d"}
+        ],
+    },
 }
 
 
