@@ -7,11 +7,7 @@ The nodes run from Maven Central jars (kafka/pom.xml), fetched once into a cache
 from __future__ import annotations
 
 import base64
-import hashlib
-import os
-import shutil
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.services.maven import maven_lib_dir
 from tests.services.ports import LOOPBACK, free_ports, port_is_open
 from tests.services.process import (
     ManagedProcess,
@@ -30,7 +27,6 @@ from tests.services.process import (
 HERE = Path(__file__).resolve().parent / "kafka"
 POM = HERE / "pom.xml"
 LOG4J_CONFIG = HERE / "log4j2.xml"
-CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "runstream-test" / "kafka-lib"
 SINGLE_HEAP = ["-Xms512m", "-Xmx1g"]
 CLUSTER_HEAP = ["-Xms256m", "-Xmx448m"]  # three JVMs on a small machine
 JVM_OPTS = ["-XX:+UseG1GC", "-Djava.awt.headless=true"]
@@ -40,35 +36,7 @@ STOP_GRACE_S = 20.0
 
 def kafka_lib_dir() -> Path:
     """The folder of the broker's runtime jars; Maven fills it once per pom.xml content."""
-    key = hashlib.sha256(POM.read_bytes()).hexdigest()[:16]
-    lib = CACHE_ROOT / key
-    if (lib / ".complete").exists():
-        return lib
-    if shutil.which("mvn") is None:
-        raise ServiceError("no `mvn` on PATH: it fetches the Kafka broker's jars")
-    CACHE_ROOT.mkdir(parents=True, exist_ok=True)
-    # Fill a private folder, then rename it into place: concurrent runs never see half.
-    tmp = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=CACHE_ROOT))
-    try:
-        mvn = ["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies"]
-        result = subprocess.run(
-            [*mvn, f"-Dlib.dir={tmp}"],
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        if result.returncode != 0 or not any(tmp.glob("kafka_2.13-*.jar")):
-            raise ServiceError(f"mvn copy-dependencies failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-        (tmp / ".complete").write_text(key)
-        try:
-            tmp.rename(lib)
-        except OSError:
-            if not (lib / ".complete").exists():  # else another run won the race: fine
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return lib
+    return maven_lib_dir(POM, "kafka-lib", "kafka_2.13-*.jar")
 
 
 def _random_id() -> str:
