@@ -23,7 +23,9 @@ _COLUMNS = {
     "last_updated_timestamp": "m.last_updated_timestamp",
 }
 _VIEWS = {"param": "logged_model_params_view", "tag": "logged_model_tags_view"}
-_DEFAULT = [Order("attribute", "creation_timestamp", False)]  # MLflow's: newest first
+# MLflow's order without one, and its tie-breaks after any: newest first, then by id (pages never overlap).
+_NEWEST_FIRST = Order("attribute", "creation_timestamp", False)
+_BY_ID = Order("attribute", "model_id", True)
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def compile_model_search(
     ]
     if datasets and not any(c.kind == "metric" for c in clauses):
         where.append(f"m.model_id IN (SELECT model_id FROM logged_model_metrics FINAL WHERE 1{_on(datasets, bind)})")
-    orders = list(orders) or [(o, None) for o in _DEFAULT]
+    orders = list(orders) or [(_NEWEST_FIRST, None)]
     joins: list[str] = []
     keys: list[str] = []
     for o, dataset in orders:
@@ -97,8 +99,7 @@ def compile_model_search(
         latest = f"SELECT model_id, argMin(value, (-timestamp, -step, run_id)) AS v, 1 AS has {points}"
         joins.append(f" LEFT JOIN ({latest} GROUP BY model_id) AS o{n} ON o{n}.model_id = m.model_id")
         keys += [f"o{n}.has DESC", f"o{n}.v {direction}"]
-    # MLflow's tie-breaks: newest first, then model_id, so pages never overlap
-    for tie_break in (_DEFAULT[0], Order("attribute", "model_id", True)):
+    for tie_break in (_NEWEST_FIRST, _BY_ID):
         if not any(o.kind == "attribute" and o.key == tie_break.key for o, _ in orders):
             keys.append(f"{_COLUMNS[tie_break.key]} {'ASC' if tie_break.ascending else 'DESC'}")
     sql = (
