@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from runstream.api.queries import applied_positions
 from runstream.clickhouse import ClickHouse
 from runstream.ingest.log.base import Positions
+from runstream.projector.writer import applied_positions
 
 WAIT_S = 10.0
 _POLL_S = 0.02

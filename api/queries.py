@@ -12,7 +12,6 @@ from clickhouse_connect.driver.client import Client
 
 from runstream.api.wire import json_float
 from runstream.errors import InvalidRequest
-from runstream.ingest.log.base import Positions
 
 LIFECYCLE = {"active": "deleted = 0", "deleted": "deleted = 1", "all": "1"}
 
@@ -265,11 +264,3 @@ def metric_history(client: Client, run_id: str, key: str, max_results: int, page
             ties += skip  # the whole page continued the previous page's ties
         token = _encode_token([int(last[0]), int(last[1]), int(last[2]), ties])
     return HistoryPage(steps, timestamps, values, ranks, token)
-
-
-def applied_positions(client: Client, consumer_group: str) -> Positions:
-    result = client.query(
-        "SELECT partition, max(offset) FROM projector_progress WHERE consumer_group = {g:String} GROUP BY partition",
-        parameters={"g": consumer_group},
-    )
-    return {int(p): int(o) for p, o in result.result_rows}

@@ -14,6 +14,7 @@ from runstream.api.wire import ARROW_STREAM, json_floats
 from runstream.auth import CurrentPrincipal, readable, require
 from runstream.errors import not_found
 from runstream.ingest.log.base import format_token
+from runstream.projector.writer import applied_positions
 from runstream.responses import accepts_arrow, arrow_response, json_response
 
 MAX_HISTORY_PAGE = 1_000_000
@@ -58,7 +59,7 @@ def read_router(ctx: ReadContext) -> APIRouter:
     @router.get("/read-position", summary="What is queryable now: a consistency token of the applied log positions")
     async def read_position() -> Response:
         # Cheap to poll: a page compares it with the last one it saw to know when to fetch what is new.
-        applied = await ctx.query(queries.applied_positions, ctx.consumer_group)
+        applied = await ctx.query(applied_positions, ctx.consumer_group)
         return json_response({"token": format_token(applied)})
 
     @router.get("/runs", summary="Runs of experiments with params, tags and the latest value per metric")

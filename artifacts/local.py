@@ -74,6 +74,13 @@ class LocalStore:
         shutil.rmtree(folder, ignore_errors=True)
         return count
 
+    def keys(self, prefix: str) -> Iterator[str]:
+        folder = self._file(prefix)
+        if folder.is_dir():
+            for path in folder.rglob("*"):
+                if path.is_file() and not path.name.startswith(".upload-"):
+                    yield path.relative_to(self.root).as_posix()
+
     def presign_put(self, key: str, size: int, content_type: str) -> str | None:
         return None
 

@@ -124,18 +124,29 @@ class S3Store:
         with _errors(key):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
-    def delete_prefix(self, prefix: str) -> int:
-        deleted = 0
+    def _pages(self, prefix: str) -> Iterator[list[str]]:
+        """The full keys under `prefix`/, a page (at most 1,000: as many as one DeleteObjects takes) at a time."""
         with _errors(prefix):
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=self._key(prefix) + "/"
             )
             for page in pages:
-                objects = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-                if objects:  # a page holds at most 1,000 keys: as many as one DeleteObjects takes
+                yield [o["Key"] for o in page.get("Contents", [])]
+
+    def delete_prefix(self, prefix: str) -> int:
+        deleted = 0
+        for keys in self._pages(prefix):
+            if keys:
+                with _errors(prefix):
+                    objects = [{"Key": key} for key in keys]
                     self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
-                    deleted += len(objects)
+                deleted += len(keys)
         return deleted
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        start = len(self._key(""))  # "prefix/", or nothing
+        for keys in self._pages(prefix):
+            yield from (key[start:] for key in keys)
 
     def presign_put(self, key: str, size: int, content_type: str) -> str | None:
         params = {"Bucket": self.bucket, "Key": self._key(key), "ContentLength": size, "ContentType": content_type}

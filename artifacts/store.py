@@ -58,6 +58,10 @@ class ArtifactStore(Protocol):
         """Deletes every object under `prefix`/; returns how many."""
         ...
 
+    def keys(self, prefix: str) -> Iterator[str]:
+        """The keys of every object under `prefix`/, in no particular order."""
+        ...
+
     def presign_put(self, key: str, size: int, content_type: str) -> str | None:
         """A URL taking one PUT of exactly `size` bytes of `content_type`, or None when the store has
         no presigned URLs (clients then upload through the server)."""

@@ -14,8 +14,8 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from runstream.api.consistency import caught_up
-from runstream.api.queries import applied_positions
 from runstream.ingest.log.base import Positions
+from runstream.projector.writer import applied_positions
 from tests.integration.roles import Role
 from tests.services.clickhouse_server import ClickHouseServer
 from tests.services.kafka_broker import start_kafka

@@ -34,12 +34,14 @@ from runstream.clickhouse import ClickHouse
 from runstream.ingest.log.base import CommitFailed, LogConsumer, PartitionHandlers
 from runstream.projector import metrics
 from runstream.projector.dedup import MetricDedup
+from runstream.projector.pauses import Pauses
 from runstream.projector.rows import Batch
 from runstream.projector.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
 LAG_REPORT_S = 1.0
+PAUSE_CHECK_S = 1.0
 ConsumerFactory = Callable[[PartitionHandlers], LogConsumer]
 
 
@@ -76,6 +78,7 @@ class Projector:
         poll_messages: int = 2000,
         min_flush_interval_s: float = 0.05,
         inserts_in_flight: int = 2,
+        pauses: Pauses | None = None,
     ) -> None:
         if inserts_in_flight < 1:
             raise ValueError("inserts_in_flight must be at least 1")
@@ -94,6 +97,8 @@ class Projector:
         self.points_written = 0
         self.dead_letters = 0
         self._lag_reported = -LAG_REPORT_S
+        self._pauses = pauses
+        self._pause_checked = -PAUSE_CHECK_S
 
     def _new_batch(self) -> Batch:
         return Batch(self.group, self._dedup)
@@ -144,6 +149,7 @@ class Projector:
                     if not lane.busy and (due or (caught_up and spaced)):
                         self._start(lane)
                 self._report_lag()
+                self._honour_pause()
             self.flush()
         finally:
             self._consumer.close()
@@ -199,6 +205,25 @@ class Projector:
         metrics.DEAD_LETTERS.inc(dead_letters)
         metrics.BATCH_MESSAGES.observe(batch.messages)
         metrics.BATCH_POINTS.observe(batch.metric_points)
+
+    def _honour_pause(self) -> None:
+        """A replay asked the group to pause (pauses.py): write and commit what was read, say so, and
+        wait. The tables may be others afterwards, so what they hold is asked again."""
+        now = time.monotonic()
+        if self._pauses is None or now - self._pause_checked < PAUSE_CHECK_S:
+            return
+        self._pause_checked = now
+        acked = None
+        while not self._stop.is_set() and (request := self._pauses.active()) is not None:
+            if request != acked:
+                self.flush()
+                self._pauses.ack(request, self._consumer.member())
+                log.info("paused for a replay's handover (%s)", request)
+                acked = request
+            self._stop.wait(0.2)
+        if acked is not None:
+            self._dedup.forget_partitions()
+            log.info("pause lifted: projecting again")
 
     def _report_lag(self) -> None:
         now = time.monotonic()

@@ -9,14 +9,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+from clickhouse_connect.driver.client import Client
 
 from runstream.clickhouse import ClickHouse
+from runstream.ingest.log.base import Positions
 from runstream.projector.dedup import METRIC_TABLES
 from runstream.projector.rows import COLUMNS, Batch
 from runstream.projector.state import COLUMNS as STATE_COLUMNS
 from runstream.projector.state import state_rows
 
 INSERT_BLOCK_ROWS = 4_000_000  # > max_rows + one message: a batch's points land in one part
+
+
+def applied_positions(client: Client, consumer_group: str) -> Positions:
+    """Per partition, the last offset the tables hold of what `consumer_group` projected."""
+    result = client.query(
+        "SELECT partition, max(offset) FROM projector_progress WHERE consumer_group = {g:String} GROUP BY partition",
+        parameters={"g": consumer_group},
+    )
+    return {int(p): int(o) for p, o in result.result_rows}
 
 
 class BatchWriter:

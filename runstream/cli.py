@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from clickhouse_connect.driver.exceptions import ProgrammingError
 
 from runstream import roles
 from runstream.artifacts.gc import Policy, collect
 from runstream.artifacts.store import DEFAULT_MAX_SIZE, store_for
 from runstream.auth import hash_password, hash_token
 from runstream.clickhouse import DEFAULT_READ_LIMITS, ClickHouse, ReadLimits
-from runstream.ingest.log.kafka import TopicSpec
+from runstream.ingest.log.archiver import DEFAULT_SEGMENT_BYTES, archive_pass
+from runstream.ingest.log.kafka import TopicSpec, events_topic
+from runstream.ingest.log.ranges import KafkaRanges, LocalRanges, LogRanges
+from runstream.ingest.log.segments import CorruptSegment, LogGap
+from runstream.progress import ProgressBar
+from runstream.projector.replay import ReplayRefused, replay
 
 DEFAULT_GROUP = "runstream-projector"
 
@@ -95,6 +102,12 @@ artifact_root = _option(
     envvar="RUNSTREAM_ARTIFACT_ROOT",
     default=None,
     help="s3://bucket/prefix (endpoint, credentials: AWS_* variables) or a folder",
+)
+archive_root = _option(
+    "--archive-root",
+    envvar="RUNSTREAM_ARCHIVE_ROOT",
+    default=None,
+    help="the log's archive: s3://bucket/prefix (AWS_* variables) or a folder",
 )
 artifact_max_size = _option(
     "--artifact-max-size", envvar="RUNSTREAM_ARTIFACT_MAX_SIZE", default=DEFAULT_MAX_SIZE, help="bytes per file"
@@ -311,6 +324,101 @@ def api(
         artifact_max_size,
         limits,
     )
+
+
+# What a long command may meet that is not a bug: said in one line, exit status 1.
+_COMMAND_ERRORS = (LogGap, CorruptSegment, ReplayRefused, ConnectionError, LookupError, ValueError)
+
+
+@main.command()
+@kafka
+@prefix
+@archive_root
+@_option("--segment-bytes", envvar="RUNSTREAM_ARCHIVE_SEGMENT_BYTES", default=DEFAULT_SEGMENT_BYTES)
+@_option(
+    "--every",
+    envvar="RUNSTREAM_ARCHIVE_EVERY_S",
+    type=float,
+    default=None,
+    help="seconds between passes (a role that keeps archiving); without it, one pass",
+)
+def archive(
+    bootstrap: str, topic_prefix: str, archive_root: str | None, segment_bytes: int, every: float | None
+) -> None:
+    """Kafka → closed, checksummed segments in --archive-root, so the log outlives the topic's retention
+    and its brokers' disks. A pass carries on where the archive ends."""
+    if archive_root is None:
+        raise click.UsageError("--archive-root (RUNSTREAM_ARCHIVE_ROOT) is needed")
+    store, topic = store_for(archive_root), events_topic(topic_prefix)
+    while True:
+        try:
+            with ProgressBar(f"archive {topic}", "messages") as bar:
+                written = archive_pass(bootstrap, topic, store, segment_bytes, lambda done, total: bar(done, total))
+        except _COMMAND_ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+        messages = sum(s.next - s.first for s in written)
+        click.echo(f"archived {len(written)} segments (offsets for {messages} messages) into {store.root_uri}")
+        if every is None:
+            return
+        time.sleep(every)
+
+
+@main.command("replay")
+@kafka
+@prefix
+@clickhouse
+@group
+@archive_root
+@_option(
+    "--data-dir",
+    envvar="RUNSTREAM_DATA_DIR",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="the embedded setup instead (its log and database; stop `runstream serve` first)",
+)
+@_option(
+    "--into", envvar="RUNSTREAM_REPLAY_DATABASE", default=None, help="the database built [default: DATABASE_replay]"
+)
+@click.option("--keep-previous", is_flag=True, help="keep the replaced tables, in the --into database")
+@click.option("--force", is_flag=True, help="swap even where the replay holds fewer rows than the live tables")
+def replay_command(
+    bootstrap: str,
+    topic_prefix: str,
+    clickhouse_url: str,
+    consumer_group: str,
+    archive_root: str | None,
+    data_dir: Path | None,
+    into: str | None,
+    keep_previous: bool,
+    force: bool,
+) -> None:
+    """Rebuilds every projection from the log (archive + Kafka, or the embedded log) into a fresh
+    database, checks its row counts and swaps it in; the live projectors pause for the swap and carry on."""
+    ranges: LogRanges
+    if data_dir is not None:
+        ranges, group_ = LocalRanges(roles.embedded_log(data_dir.resolve())), roles.EMBEDDED_GROUP
+        url = roles.embedded_clickhouse(data_dir.resolve())
+    else:
+        archive = store_for(archive_root) if archive_root else None
+        ranges, group_, url = (
+            KafkaRanges(bootstrap, events_topic(topic_prefix), archive),
+            consumer_group,
+            clickhouse_url,
+        )
+    try:
+        live = ClickHouse(url)
+        with ProgressBar("replay", "events") as bar:
+            report = replay(ranges, live, group_, into, keep_previous, force, bar)
+    except ProgrammingError as exc:  # the embedded engine opens one data directory per process
+        raise click.ClickException(f"cannot open {url} (is `runstream serve` running on it?): {exc}") from exc
+    except _COMMAND_ERRORS as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"replayed {report.messages:,} events, {report.points:,} metric points in {report.seconds:.1f} s "
+        f"({report.points_per_s:,.0f} points/s); swapped into {live.url.database}"
+    )
+    for table, (before, after) in sorted(report.counts.items()):
+        click.echo(f"  {table:<28} {'-' if before is None else f'{before:,}':>14} → {after:,}")
 
 
 @main.command("hash-secret")

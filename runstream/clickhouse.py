@@ -94,6 +94,15 @@ class ClickHouse:
         """The same database, every query under `limits`."""
         return ClickHouse(self._url, self.cluster, limits, create=False)
 
+    def sibling(self, database: str) -> ClickHouse:
+        """Another database on the same server (replay builds one beside the live one)."""
+        parsed = urlparse(self._url)
+        if self.url.embedded:
+            url = urlunparse(parsed._replace(query=f"database={database}"))
+        else:
+            url = urlunparse(parsed._replace(path=f"/{database}"))
+        return ClickHouse(url, self.cluster, self.limits)
+
     @property
     def local_database(self) -> str:
         """Where a cluster's nodes keep the rows the Distributed tables of `database` reach."""

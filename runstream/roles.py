@@ -17,11 +17,22 @@ from runstream.health import thread_check
 from runstream.ingest.log.kafka import KafkaLog, KafkaLogConsumer, TopicSpec, ensure_topic, events_topic
 from runstream.ingest.log.local import LocalLog
 from runstream.projector.migrate import migrate
+from runstream.projector.pauses import Pauses
 from runstream.projector.projector import Projector
 
 log = logging.getLogger("runstream")
 
 EMBEDDED_GROUP = "embedded"
+
+
+def embedded_log(data_dir: Path) -> Path:
+    """The embedded setup's event log under its data directory."""
+    return data_dir / "log" / "events.sqlite3"
+
+
+def embedded_clickhouse(data_dir: Path) -> str:
+    """The embedded setup's ClickHouse URL under its data directory."""
+    return f"chdb://{data_dir / 'clickhouse'}"
 
 
 class _Server(uvicorn.Server):
@@ -69,8 +80,8 @@ def serve(
 ) -> None:
     data_dir = data_dir.resolve()
     artifacts = _artifacts(artifact_root or str(data_dir / "artifacts"))
-    event_log = LocalLog(data_dir / "log" / "events.sqlite3")
-    store = ClickHouse(f"chdb://{data_dir / 'clickhouse'}")
+    event_log = LocalLog(embedded_log(data_dir))
+    store = ClickHouse(embedded_clickhouse(data_dir))
     migrate(store)
     projector = Projector(lambda _handlers: event_log.consumer(EMBEDDED_GROUP), store, EMBEDDED_GROUP)
     worker = threading.Thread(target=projector.run, name="projector", daemon=True)
@@ -154,6 +165,7 @@ def projector(
         store,
         consumer_group,
         inserts_in_flight=inserts_in_flight,
+        pauses=Pauses(store, consumer_group),  # a replay's handover (runstream replay)
     )
     worker = threading.Thread(target=projector.run, name="projector")
     worker.start()

@@ -70,6 +70,10 @@ class LogConsumer(Protocol):
         """Per partition this consumer reads: how many messages the log holds beyond its position."""
         ...
 
+    def member(self) -> str:
+        """This consumer's id in its group, as the log names it ("" before it joined)."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -210,5 +210,8 @@ class KafkaLogConsumer:
                 out[tp.partition] = max(0, high - (tp.offset if tp.offset >= 0 else low))
         return out
 
+    def member(self) -> str:
+        return self._consumer.memberid() or ""
+
     def close(self) -> None:
         self._consumer.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -31,6 +31,32 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     return conn
+
+
+def end_offset(path: Path) -> int:
+    """The offset of the last message in the log's file (0: none)."""
+    conn = _connect(path)
+    try:
+        return _end_offset(conn)
+    finally:
+        conn.close()
+
+
+def read_range(path: Path, start: int, end: int, batch: int = 5000) -> Iterator[list[LogMessage]]:
+    """The messages from offset `start` up to (not including) `end`, straight from the log's file."""
+    conn = _connect(path)
+    try:
+        while start < end:
+            rows = conn.execute(
+                "SELECT offset, key, value FROM events WHERE offset >= ? AND offset < ? ORDER BY offset LIMIT ?",
+                (start, end, batch),
+            ).fetchall()
+            if not rows:
+                return
+            yield [LogMessage(PARTITION, offset, key, value) for offset, key, value in rows]
+            start = rows[-1][0] + 1
+    finally:
+        conn.close()
 
 
 class LocalLog:
@@ -144,6 +170,9 @@ class LocalLogConsumer:
 
     def lag(self) -> Positions:
         return {PARTITION: max(0, _end_offset(self._conn) - (self._next - 1))}
+
+    def member(self) -> str:
+        return self._group  # one consumer per group reads the one partition
 
     def close(self) -> None:
         self._conn.close()

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 
-from runstream.api import queries
 from runstream.app import build_app
 from runstream.artifacts.store import store_for
 from runstream.auth import Users
 from runstream.ingest.log.local import LocalLog
 from runstream.projector.projector import Projector
+from runstream.projector.writer import applied_positions
 from runstream.schemas.codec import encode
 from runstream.schemas.events import MetricColumns, event, metric_batch_fields, partition_key
 from tests.conftest import new_store
@@ -78,7 +78,7 @@ def seeded_app(request: pytest.FixtureRequest, directory: Path, users: Users | N
     worker.start()
     try:
         _seed(log)
-        while queries.applied_positions(store.client, GROUP).get(0, 0) < log.end_offset():
+        while applied_positions(store.client, GROUP).get(0, 0) < log.end_offset():
             threading.Event().wait(0.02)
         artifacts = store_for(str(directory / "artifacts"))
         yield build_app("serve", log=log, store=store, consumer_group=GROUP, users=users, artifacts=artifacts)

@@ -103,6 +103,9 @@ def _server_properties(node_id: int, port: int, controller_port: int, log_dir: P
         "transaction.state.log.num.partitions": "4",
         # Tests want consumers assigned at once, not after the default 3 s delay.
         "group.initial.rebalance.delay.ms": "0",
+        # A topic's retention acts within a second of its time (not the default 5 minutes): the
+        # archive test shortens one topic's retention and waits for it.
+        "log.retention.check.interval.ms": "1000",
     }
     if len(quorum.voters) > 1:
         # A crashed node is fenced (its leaderships move) after this, not the default 9 s; loose

@@ -18,6 +18,7 @@ from runstream.api.mlflow import registry_queries as rq
 from runstream.clickhouse import ClickHouse
 from runstream.ingest.log.local import LocalLog
 from runstream.projector.projector import Projector
+from runstream.projector.writer import applied_positions
 from runstream.schemas.codec import encode
 from runstream.schemas.events import MetricColumns, event, metric_batch_fields, partition_key
 from tests.conftest import BACKENDS, new_store
@@ -52,7 +53,7 @@ def project(log: LocalLog, store: ClickHouse, group: str = GROUP) -> Projector:
     worker.start()
     end = log.end_offset()
     deadline = time.monotonic() + 30
-    while queries.applied_positions(store.client, group).get(0, 0) < end:
+    while applied_positions(store.client, group).get(0, 0) < end:
         assert time.monotonic() < deadline, "projector did not catch up"
         time.sleep(0.02)
     projector.stop()
@@ -399,7 +400,7 @@ def test_a_steady_trickle_shares_flushes_and_an_idle_event_is_applied_at_once(lo
 
         def applied_within(seconds: float) -> bool:
             end, deadline = log.end_offset(), time.monotonic() + seconds
-            while queries.applied_positions(store.client, GROUP).get(0, 0) < end:
+            while applied_positions(store.client, GROUP).get(0, 0) < end:
                 if time.monotonic() > deadline:
                     return False
                 time.sleep(0.01)
