@@ -4,6 +4,7 @@ server, or direct with credentials), listings from ClickHouse, verified download
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import time
 import uuid
@@ -16,6 +17,8 @@ import runstream
 from runstream.artifacts.client import ArtifactClient, HashingReader
 from runstream.artifacts.paths import UnsafePath
 from runstream.artifacts.s3 import S3Store
+from runstream.ingest.log.base import LogMessage
+from runstream.ingest.log.segments import CorruptSegment, list_segments, read_segment, write_segment
 from tests.artifacts.conftest import RecordingAuth, Served, keys, start_serve, uploads_in_progress
 from tests.artifacts.files import random_file
 from tests.integration.roles import Role
@@ -347,3 +350,17 @@ def test_mlflow_proxied_upload_lands_in_s3(s3: S3Server, served: Served, size: i
     assert len(back.content) == size
     assert back.content == data
     assert uploads_in_progress(s3, served.bucket) == []
+
+
+def test_archive_segments_are_listed_and_checked_on_s3(s3: S3Server, served: Served) -> None:
+    """The log's archive on S3: segments listed back by range, a damaged one refused by its checksum."""
+    store = S3Store(served.root, s3.client())
+    topic = f"t{uuid.uuid4().hex[:8]}.events"
+    first = [LogMessage(1, o, "run", bytes([o]) * 10) for o in range(5)]
+    second = [LogMessage(1, o, "run", b"x") for o in range(5, 9)]
+    written = [write_segment(store, topic, 1, first, 5), write_segment(store, topic, 1, second, 9)]
+    assert list_segments(store, topic) == {1: written}
+    assert read_segment(store, written[0]) == first
+    store.upload(written[1].key, io.BytesIO(b"damaged"))
+    with pytest.raises(CorruptSegment, match=r"partition 1, offsets 5\.\.8 .*checksum"):
+        read_segment(store, written[1])
