@@ -214,7 +214,7 @@ class Projector:
             return
         self._pause_checked = now
         acked = None
-        while not self._stop.is_set() and (request := self._pauses.active()) is not None:
+        while not self._stop.is_set() and (request := self._pause_asked(acked)) is not None:
             if request != acked:
                 self.flush()
                 self._pauses.ack(request, self._consumer.member())
@@ -224,6 +224,17 @@ class Projector:
         if acked is not None:
             self._dedup.forget_partitions()
             log.info("pause lifted: projecting again")
+
+    def _pause_asked(self, paused: str | None) -> str | None:
+        """The pause in force, if any. An unanswered check changes nothing: a running projector goes
+        on (a replay waiting for it times out and swaps nothing), a paused one stays paused (the
+        replay may be swapping the tables) until a check says the pause was lifted or lapsed."""
+        assert self._pauses is not None
+        try:
+            return self._pauses.active()
+        except Exception as exc:
+            log.warning("could not check for a replay's pause: %s", exc)
+            return paused
 
     def _report_lag(self) -> None:
         now = time.monotonic()

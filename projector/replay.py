@@ -58,10 +58,10 @@ class RangeConsumer:
         self.messages = 0
 
     def poll(self, max_messages: int, timeout: float) -> list[LogMessage]:
-        if not self._buffer and not self._exhausted:
+        while len(self._buffer) < max_messages and not self._exhausted:  # full polls: big inserts
             batch = next(self._batches, None)
             self._exhausted = batch is None
-            self._buffer = batch or []
+            self._buffer.extend(batch or [])
         if not self._buffer:
             time.sleep(timeout)
             return []

@@ -13,6 +13,7 @@ import click
 from clickhouse_connect.driver.exceptions import ProgrammingError
 
 from runstream import roles
+from runstream.api.export import choose_runs, export
 from runstream.artifacts.gc import Policy, collect
 from runstream.artifacts.store import DEFAULT_MAX_SIZE, store_for
 from runstream.auth import hash_password, hash_token
@@ -419,6 +420,35 @@ def replay_command(
     )
     for table, (before, after) in sorted(report.counts.items()):
         click.echo(f"  {table:<28} {'-' if before is None else f'{before:,}':>14} → {after:,}")
+
+
+@main.command("export")
+@clickhouse
+@_option(
+    "--data-dir",
+    envvar="RUNSTREAM_DATA_DIR",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="the embedded setup's database instead (stop `runstream serve` first)",
+)
+@click.option("--experiment", default=None, help="only this experiment's runs (its name or id)")
+@click.option("--run", "run_id", default=None, help="only this run")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="the folder written")
+def export_command(
+    clickhouse_url: str, data_dir: Path | None, experiment: str | None, run_id: str | None, out: Path
+) -> None:
+    """Runs, params, tags and every metric point as Parquet (a folder of parts per table, read whole by
+    pandas, polars and DuckDB); started again, an interrupted export writes only what is missing."""
+    url = roles.embedded_clickhouse(data_dir.resolve()) if data_dir is not None else clickhouse_url
+    try:
+        store = ClickHouse(url, create=False)
+        with ProgressBar("export", "parts") as bar:
+            written = export(store, out, lambda: choose_runs(store, experiment, run_id), bar)
+    except ProgrammingError as exc:
+        raise click.ClickException(f"cannot open {url} (is `runstream serve` running on it?): {exc}") from exc
+    except _COMMAND_ERRORS as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"exported into {out}: " + ", ".join(f"{name} {rows:,} rows" for name, rows in written.items()))
 
 
 @main.command("hash-secret")

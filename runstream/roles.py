@@ -165,7 +165,8 @@ def projector(
         store,
         consumer_group,
         inserts_in_flight=inserts_in_flight,
-        pauses=Pauses(store, consumer_group),  # a replay's handover (runstream replay)
+        # a replay's handover (runstream replay, on one server)
+        pauses=Pauses(store, consumer_group) if clickhouse_cluster is None else None,
     )
     worker = threading.Thread(target=projector.run, name="projector")
     worker.start()

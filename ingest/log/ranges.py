@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from runstream.artifacts.store import ArtifactStore
@@ -67,6 +67,8 @@ class KafkaRanges:
         try:
             described = admin.describe_consumer_groups([group], request_timeout=30)[group].result(timeout=30)
         except KafkaException as exc:
+            if exc.args[0].code() == KafkaError.GROUP_ID_NOT_FOUND:
+                return set()  # no projector of this group ever ran
             raise ConnectionError(f"Kafka did not describe group {group!r}: {exc.args[0].str()}") from exc
         return {member.member_id for member in described.members}
 

@@ -1,0 +1,276 @@
+"""The import's course: every experiment, then each run whole (creation, params, inputs, every metric
+point, artifacts, status), then the model registry; then what runstream holds, counted against the
+source. A run is recorded in the state file once all its events are acknowledged, so an interrupted
+import started again carries on with the next run, and a finished one changes nothing."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import httpx
+
+from runstream.api.client import Client, api_uri
+from runstream.artifacts.client import ArtifactClient
+from runstream.ingest.log.base import Positions, format_token, merge_positions
+from runstream.ingest.mlflow_import import events
+from runstream.ingest.transport import http_auth, transport_for
+from runstream.schemas.codec import encode
+from runstream.schemas.events import partition_key
+
+Artifacts = Literal["copy", "reference"]
+Progress = Callable[[int, int, int], None]
+"""Told (runs imported, runs in the source, metric points so far) after each run."""
+
+SEND_BYTES = 32 << 20  # events buffered before a send
+PAGE = 1000
+
+
+class SourceUnavailable(RuntimeError):
+    """The MLflow store (or runstream) cannot be reached or read: nothing more was imported."""
+
+
+@dataclass
+class Counts:
+    experiments: int = 0
+    runs: int = 0
+    params: int = 0
+    tags: int = 0
+    metric_points: int = 0
+    artifacts: int = 0
+    registered_models: int = 0
+    model_versions: int = 0
+
+
+@dataclass
+class Report:
+    source: Counts = field(default_factory=Counts)
+    runstream: Counts = field(default_factory=Counts)
+    imported_runs: int = 0  # in this invocation (the others were done before)
+    seconds: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return self.source == self.runstream
+
+
+@dataclass
+class State:
+    """Which runs are in runstream already, with their metric points in the source: kept in a JSON
+    file beside the command."""
+
+    path: Path
+    done: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> State:
+        if not path.exists():
+            return cls(path)
+        return cls(path, dict(json.loads(path.read_text())["runs_done"]))
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"runs_done": self.done}))
+        tmp.replace(self.path)
+
+
+def check_source(source: str) -> None:
+    """Refuses a source that is not there (MLflow's client would create an empty store, or retry a dead
+    server for minutes)."""
+    parsed = urlparse(source)
+    if parsed.scheme in ("http", "https"):
+        try:
+            httpx.get(f"{source.rstrip('/')}/api/2.0/mlflow/experiments/search", params={"max_results": 1}, timeout=10)
+        except httpx.HTTPError as exc:
+            raise SourceUnavailable(f"cannot reach the MLflow server at {source}: {exc}") from exc
+    elif parsed.scheme == "sqlite":
+        path = source.removeprefix("sqlite:///")  # sqlite:///relative or sqlite:////absolute
+        if not Path(path).is_file():
+            raise SourceUnavailable(f"no MLflow database at {path}")
+    elif parsed.scheme in ("", "file") and not Path(parsed.path).is_dir():
+        raise SourceUnavailable(f"no mlruns folder at {parsed.path}")
+
+
+class MlflowImport:
+    def __init__(self, source: str, target: str, artifacts: Artifacts, state: State, progress: Progress) -> None:
+        from mlflow import MlflowClient  # the source is read by MLflow's own client
+
+        check_source(source)
+        self.source = source
+        self.mlflow = MlflowClient(tracking_uri=source, registry_uri=source)
+        self.api = api_uri(target)
+        try:
+            httpx.get(f"{self.api}/health", timeout=10).raise_for_status()
+        except httpx.HTTPError as exc:
+            raise SourceUnavailable(f"cannot reach runstream at {self.api}: {exc}") from exc
+        self.transport = transport_for(target)
+        self.copy = artifacts == "copy"
+        self.files = ArtifactClient(self.api, auth=http_auth()) if self.copy else None
+        self.state = state
+        self.progress = progress
+        self.report = Report()
+        self._positions: Positions = {}
+        self._pending: list[tuple[str, bytes]] = []
+        self._pending_bytes = 0
+
+    def _paged(self, call: Callable[..., Any], **kwargs: Any) -> Iterator[Any]:
+        token = None
+        while True:
+            page = call(max_results=PAGE, page_token=token, **kwargs)
+            yield from page
+            token = page.token
+            if not token:
+                return
+
+    def _add(self, batch: Iterator[events.Event]) -> None:
+        for name, record in batch:
+            message = encode(name, record)
+            self._pending.append((partition_key(name, record), message))
+            self._pending_bytes += len(message)
+            if self._pending_bytes >= SEND_BYTES:
+                self._send()
+
+    def _send(self) -> None:
+        if self._pending:
+            merge_positions(self._positions, self.transport.send(self._pending))
+            self._pending, self._pending_bytes = [], 0
+
+    def run(self) -> Report:
+        from mlflow.entities import ViewType
+
+        started = time.monotonic()
+        source = self.report.source
+        experiments = list(self._paged(self.mlflow.search_experiments, view_type=ViewType.ALL))
+        for experiment in experiments:
+            self._add(events.experiment_events(experiment, keep_locations=not self.copy))
+        source.experiments = len(experiments)
+        runs = [
+            (run, experiment.name)
+            for experiment in experiments
+            for run in self._paged(
+                self.mlflow.search_runs, experiment_ids=[experiment.experiment_id], run_view_type=ViewType.ALL
+            )
+        ]
+        points_by_run: dict[str, int] = {}
+        for done, (run, experiment_name) in enumerate(runs, start=1):
+            points_by_run[run.info.run_id] = self._import_run(run, experiment_name)
+            self.progress(done, len(runs), sum(points_by_run.values()))
+        source.runs = len(runs)
+        source.params = sum(len(run.data.params) for run, _ in runs)
+        source.tags = sum(len(run.data.tags) for run, _ in runs)
+        source.metric_points = sum(points_by_run.values())
+        for model in self._paged(self.mlflow.search_registered_models):
+            versions = list(self.mlflow.search_model_versions(f"name='{_quoted(model.name)}'"))
+            model = self.mlflow.get_registered_model(model.name)  # the search leaves aliases out
+            self._add(events.registry_events(model, versions))
+            source.registered_models += 1
+            source.model_versions += len(versions)
+        self._send()
+        self._count(runs, experiments)
+        self.report.seconds = time.monotonic() - started
+        return self.report
+
+    def _import_run(self, run: Any, experiment_name: str) -> int:
+        """Sends one run whole (unless done before); returns its metric points in the source."""
+        run_id = run.info.run_id
+        if run_id in self.state.done:
+            self.report.source.artifacts += self._artifacts(run, send=False)
+            return self.state.done[run_id]
+        self._add(events.run_events(run, experiment_name, keep_location=not self.copy))
+        points = 0
+        for key in run.data.metrics:
+            history = self.mlflow.get_metric_history(run_id, key)
+            points += len(history)
+            self._add(events.metric_events(run_id, key, history))
+        self.report.source.artifacts += self._artifacts(run, send=True)
+        self._send()
+        self.state.done[run_id] = points
+        self.state.save()
+        self.report.imported_runs += 1
+        return points
+
+    def _artifacts(self, run: Any, send: bool) -> int:
+        """The run's files, copied into runstream's store when asked to; returns how many there are."""
+        if self.files is None:
+            return 0  # referenced in place: the runs keep MLflow's artifact locations
+        run_id = run.info.run_id
+        files = list(self._files(run_id, None))
+        if not files or not send:
+            return len(files)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = [(Path(self.mlflow.download_artifacts(run_id, path, tmp)), path) for path in files]
+            stored = self.files.upload(run_id, local)
+        when = run.info.end_time or run.info.start_time or 0
+        self._add(events.artifact_event(run_id, s, when) for s in stored)
+        return len(files)
+
+    def _files(self, run_id: str, path: str | None) -> Iterator[str]:
+        for entry in self.mlflow.list_artifacts(run_id, path):
+            if entry.is_dir:
+                yield from self._files(run_id, entry.path)
+            else:
+                yield entry.path
+
+    def _count(self, runs: list[tuple[Any, str]], experiments: list[Any]) -> None:
+        """What runstream answers once it has applied every import write, counted like the source."""
+        _wait_applied(self.api, format_token(self._positions))
+        client = Client(self.api)
+        got = self.report.runstream
+        names = {e.name for e in experiments}
+        got.experiments = sum(1 for e in _mlflow_experiments(self.api) if e["name"] in names)
+        run_ids = [run.info.run_id for run, _ in runs]
+        for start in range(0, len(run_ids), PAGE):
+            for found in _mlflow_runs(self.api, run_ids[start : start + PAGE]):
+                got.runs += 1
+                got.params += len(found["data"].get("params", []))
+                got.tags += len(found["data"].get("tags", []))
+            summaries = client.get_run_summaries(run_ids[start : start + PAGE])
+            got.metric_points += sum(int(s["count"]) for s in summaries)
+        for run_id in run_ids if self.copy else []:
+            got.artifacts += sum(1 for f in client.list_artifacts(run_id, recursive=True) if not f.get("is_dir"))
+        models = _mlflow_get(self.api, "/registered-models/search", max_results=1000).get("registered_models", [])
+        got.registered_models = len(models)
+        for model in models:
+            filter_ = f"name='{_quoted(model['name'])}'"
+            versions = _mlflow_get(self.api, "/model-versions/search", filter=filter_, max_results=10000)
+            got.model_versions += len(versions.get("model_versions", []))
+
+
+def _quoted(name: str) -> str:
+    return name.replace("'", "\\'")
+
+
+def _wait_applied(api: str, token: str, timeout_s: float = 3600.0) -> None:
+    """Returns once runstream's projector has applied the write `token` stands for (a read waits for
+    it 10 s at a time, then answers a retriable 503)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = httpx.get(f"{api}/api/v1/experiments", params={"after": token}, auth=http_auth(), timeout=60)
+        if response.status_code != 503 or time.monotonic() > deadline:
+            response.raise_for_status()
+            return
+
+
+def _mlflow_get(api: str, path: str, **params: Any) -> dict[str, Any]:
+    response = httpx.get(f"{api}/api/2.0/mlflow{path}", params=params, auth=http_auth(), timeout=120)
+    response.raise_for_status()
+    return response.json()  # type: ignore[no-any-return]
+
+
+def _mlflow_experiments(api: str) -> list[dict[str, Any]]:
+    found = _mlflow_get(api, "/experiments/search", max_results=50000, view_type="ALL")
+    return found.get("experiments", [])  # type: ignore[no-any-return]
+
+
+def _mlflow_runs(api: str, run_ids: list[str]) -> Iterator[dict[str, Any]]:
+    with httpx.Client(base_url=f"{api}/api/2.0/mlflow", auth=http_auth(), timeout=120) as http:
+        for run_id in run_ids:
+            response = http.get("/runs/get", params={"run_id": run_id})
+            if response.status_code == 200:
+                yield response.json()["run"]

@@ -1,0 +1,63 @@
+"""Fills an MLflow store through MLflow's own client, as a team's store looks after some months:
+python fill.py TRACKING_URI ARTIFACT_DIR. Runs in a venv with mlflow (never the project's)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.data import from_pandas
+from mlflow.entities import DatasetInput, Metric, Param, RunTag
+
+LONG = 100_000  # points of the long metric
+
+
+def main(uri: str, artifacts: Path) -> None:
+    client = MlflowClient(uri, registry_uri=uri)
+    exp = client.create_experiment("import-a", artifact_location=(artifacts / "a").as_uri(), tags={"team": "vision"})
+    other = client.create_experiment("import-b", artifact_location=(artifacts / "b").as_uri())
+
+    parent = client.create_run(exp, run_name="sweep", tags={"kind": "parent"})
+    parent_id = parent.info.run_id
+    child = client.create_run(exp, run_name="trial-1", tags={"mlflow.parentRunId": parent_id})
+    child_id = child.info.run_id
+    client.log_batch(parent_id, params=[Param("lr", "0.01"), Param("layers", "4")], tags=[RunTag("note", "é ünïcode")])
+    steps = np.arange(LONG)
+    values = np.exp(-steps / 20_000) + 0.01 * np.sin(steps)
+    t0 = int(time.time() * 1000)
+    for start in range(0, LONG, 1000):
+        chunk = [Metric("loss", float(values[i]), t0 + i, int(i)) for i in range(start, start + 1000)]
+        client.log_batch(parent_id, metrics=chunk)
+    client.log_metric(parent_id, "acc", 0.5, step=0, timestamp=t0)
+    client.log_metric(parent_id, "acc", 0.9, step=1, timestamp=t0 + 1)
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [0, 1, 0]})
+    dataset = from_pandas(frame, source="s3://data/train.parquet", name="train", targets="y")
+    client.log_inputs(child_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), [])])
+    client.log_param(child_id, "lr", "0.02")
+    client.log_metric(child_id, "loss", 0.3, step=5, timestamp=t0)
+    folder = artifacts / "upload"
+    (folder / "plots").mkdir(parents=True)
+    (folder / "plots" / "curve.txt").write_text("loss went down\n")
+    (folder / "weights.bin").write_bytes(bytes(range(256)) * 40)
+    client.log_artifacts(parent_id, str(folder))
+    client.set_terminated(child_id, "FINISHED", end_time=t0 + 5000)
+    client.set_terminated(parent_id, "FAILED", end_time=t0 + 9000)
+
+    gone = client.create_run(other, run_name="abandoned")
+    client.log_param(gone.info.run_id, "seed", "7")
+    client.set_terminated(gone.info.run_id, "KILLED", end_time=t0 + 100)
+    client.delete_run(gone.info.run_id)
+
+    client.create_registered_model("import-model", tags={"owner": "ml"}, description="churn")
+    v1 = client.create_model_version("import-model", f"runs:/{parent_id}/model", run_id=parent_id)
+    client.create_model_version("import-model", f"runs:/{child_id}/model", run_id=child_id, tags={"checked": "yes"})
+    client.transition_model_version_stage("import-model", v1.version, "Production")
+    client.set_registered_model_alias("import-model", "champion", "2")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], Path(sys.argv[2]))
