@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from runstream.ingest.mlflow_import.importer import MlflowImport, Report, SourceUnavailable, State
+from runstream.ingest.mlflow_import.importer import SEND_RUNS, MlflowImport, Report, SourceUnavailable, State
 
 USAGE = """Brings an MLflow store into runstream: experiments, runs (ids kept), params, tags, every metric
 point, dataset inputs, artifacts and the model registry. SOURCE is an MLflow tracking server
@@ -31,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=["copy", "reference"],
         default="copy",
         help="copy the files into runstream's artifact store, or keep the runs pointing at MLflow's locations",
+    )
+    parser.add_argument(
+        "--runs-per-send",
+        type=int,
+        default=SEND_RUNS,
+        help="runs written (and recorded as done) together; 1 records each run as soon as it is in",
     )
     parser.add_argument(
         "--state", type=Path, default=None, help="the progress file (default: beside you, named by SOURCE)"
@@ -70,7 +76,7 @@ def main(argv: list[str]) -> int:
     name = hashlib.sha256(args.source.encode()).hexdigest()[:12]
     state = State.load(args.state or Path(f"runstream-import-{name}.json"))
     try:
-        importer = MlflowImport(args.source, args.to, args.artifacts, state, _Line())
+        importer = MlflowImport(args.source, args.to, args.artifacts, state, _Line(), max(1, args.runs_per_send))
         report = importer.run()
     except ModuleNotFoundError as exc:
         if exc.name != "mlflow":

@@ -6,6 +6,7 @@ import started again carries on with the next run, and a finished one changes no
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -22,13 +23,14 @@ from runstream.ingest.log.base import Positions, format_token, merge_positions
 from runstream.ingest.mlflow_import import events
 from runstream.ingest.transport import http_auth, transport_for
 from runstream.schemas.codec import encode
-from runstream.schemas.events import partition_key
+from runstream.schemas.events import experiment_id_for_name, partition_key
 
 Artifacts = Literal["copy", "reference"]
 Progress = Callable[[int, int, int], None]
 """Told (runs imported, runs in the source, metric points so far) after each run."""
 
 SEND_BYTES = 32 << 20  # events buffered before a send
+SEND_RUNS = 200  # runs whose events go in one send at most (recorded as done after it), by default
 PAGE = 1000
 
 
@@ -62,22 +64,30 @@ class Report:
 
 @dataclass
 class State:
-    """Which runs are in runstream already, with their metric points in the source: kept in a JSON
-    file beside the command."""
+    """Which runs are in runstream already, with their metric points in the source: one JSON line per
+    run in a file beside the command, appended once the run's events are acknowledged."""
 
     path: Path
     done: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> State:
-        if not path.exists():
-            return cls(path)
-        return cls(path, dict(json.loads(path.read_text())["runs_done"]))
+        state = cls(path)
+        if path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # the last line, torn by a crash: that run is imported again
+                state.done[entry["run"]] = entry["points"]
+        return state
 
-    def save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"runs_done": self.done}))
-        tmp.replace(self.path)
+    def record(self, runs: dict[str, int]) -> None:
+        with self.path.open("a") as out:
+            out.writelines(json.dumps({"run": run_id, "points": n}) + "\n" for run_id, n in runs.items())
+            out.flush()
+            os.fsync(out.fileno())
+        self.done.update(runs)
 
 
 def check_source(source: str) -> None:
@@ -98,26 +108,37 @@ def check_source(source: str) -> None:
 
 
 class MlflowImport:
-    def __init__(self, source: str, target: str, artifacts: Artifacts, state: State, progress: Progress) -> None:
-        from mlflow import MlflowClient  # the source is read by MLflow's own client
-
+    def __init__(
+        self,
+        source: str,
+        target: str,
+        artifacts: Artifacts,
+        state: State,
+        progress: Progress,
+        runs_per_send: int = SEND_RUNS,
+    ) -> None:
         check_source(source)
-        self.source = source
-        self.mlflow = MlflowClient(tracking_uri=source, registry_uri=source)
         self.api = api_uri(target)
         try:
             httpx.get(f"{self.api}/health", timeout=10).raise_for_status()
         except httpx.HTTPError as exc:
             raise SourceUnavailable(f"cannot reach runstream at {self.api}: {exc}") from exc
+        from mlflow import MlflowClient  # the source is read by MLflow's own client (seconds to load)
+
+        self.source = source
+        self.mlflow = MlflowClient(tracking_uri=source, registry_uri=source)
         self.transport = transport_for(target)
         self.copy = artifacts == "copy"
         self.files = ArtifactClient(self.api, auth=http_auth()) if self.copy else None
         self.state = state
         self.progress = progress
+        self.runs_per_send = runs_per_send
         self.report = Report()
         self._positions: Positions = {}
         self._pending: list[tuple[str, bytes]] = []
         self._pending_bytes = 0
+        self._pending_runs: dict[str, int] = {}  # run → its points, done once the pending events are sent
+        self._with_files: list[str] = []
 
     def _paged(self, call: Callable[..., Any], **kwargs: Any) -> Iterator[Any]:
         token = None
@@ -140,6 +161,10 @@ class MlflowImport:
         if self._pending:
             merge_positions(self._positions, self.transport.send(self._pending))
             self._pending, self._pending_bytes = [], 0
+        if self._pending_runs:
+            self.state.record(self._pending_runs)
+            self.report.imported_runs += len(self._pending_runs)
+            self._pending_runs = {}
 
     def run(self) -> Report:
         from mlflow.entities import ViewType
@@ -172,12 +197,12 @@ class MlflowImport:
             source.registered_models += 1
             source.model_versions += len(versions)
         self._send()
-        self._count(runs, experiments)
+        self._count(experiments)
         self.report.seconds = time.monotonic() - started
         return self.report
 
     def _import_run(self, run: Any, experiment_name: str) -> int:
-        """Sends one run whole (unless done before); returns its metric points in the source."""
+        """Queues one run whole (unless done before); returns its metric points in the source."""
         run_id = run.info.run_id
         if run_id in self.state.done:
             self.report.source.artifacts += self._artifacts(run, send=False)
@@ -189,10 +214,9 @@ class MlflowImport:
             points += len(history)
             self._add(events.metric_events(run_id, key, history))
         self.report.source.artifacts += self._artifacts(run, send=True)
-        self._send()
-        self.state.done[run_id] = points
-        self.state.save()
-        self.report.imported_runs += 1
+        self._pending_runs[run_id] = points
+        if len(self._pending_runs) >= self.runs_per_send:
+            self._send()
         return points
 
     def _artifacts(self, run: Any, send: bool) -> int:
@@ -201,6 +225,8 @@ class MlflowImport:
             return 0  # referenced in place: the runs keep MLflow's artifact locations
         run_id = run.info.run_id
         files = list(self._files(run_id, None))
+        if files:
+            self._with_files.append(run_id)
         if not files or not send:
             return len(files)
         with tempfile.TemporaryDirectory() as tmp:
@@ -217,22 +243,25 @@ class MlflowImport:
             else:
                 yield entry.path
 
-    def _count(self, runs: list[tuple[Any, str]], experiments: list[Any]) -> None:
+    def _count(self, experiments: list[Any]) -> None:
         """What runstream answers once it has applied every import write, counted like the source."""
         _wait_applied(self.api, format_token(self._positions))
         client = Client(self.api)
         got = self.report.runstream
         names = {e.name for e in experiments}
         got.experiments = sum(1 for e in _mlflow_experiments(self.api) if e["name"] in names)
-        run_ids = [run.info.run_id for run, _ in runs]
-        for start in range(0, len(run_ids), PAGE):
-            for found in _mlflow_runs(self.api, run_ids[start : start + PAGE]):
-                got.runs += 1
-                got.params += len(found["data"].get("params", []))
-                got.tags += len(found["data"].get("tags", []))
-            summaries = client.get_run_summaries(run_ids[start : start + PAGE])
-            got.metric_points += sum(int(s["count"]) for s in summaries)
-        for run_id in run_ids if self.copy else []:
+        ids = sorted({experiment_id_for_name(name) for name in names})
+        token: str | None = None
+        while True:
+            runs, token = client.search_runs(ids, view="all", max_results=PAGE, page_token=token)
+            got.runs += len(runs)
+            got.params += sum(len(r["params"]) for r in runs)
+            got.tags += sum(len(r["tags"]) for r in runs)
+            run_ids = [r["run_id"] for r in runs]
+            got.metric_points += sum(int(s["count"]) for s in client.get_run_summaries(run_ids)) if run_ids else 0
+            if not token:
+                break
+        for run_id in self._with_files if self.copy else []:
             got.artifacts += sum(1 for f in client.list_artifacts(run_id, recursive=True) if not f.get("is_dir"))
         models = _mlflow_get(self.api, "/registered-models/search", max_results=1000).get("registered_models", [])
         got.registered_models = len(models)
@@ -266,11 +295,3 @@ def _mlflow_get(api: str, path: str, **params: Any) -> dict[str, Any]:
 def _mlflow_experiments(api: str) -> list[dict[str, Any]]:
     found = _mlflow_get(api, "/experiments/search", max_results=50000, view_type="ALL")
     return found.get("experiments", [])  # type: ignore[no-any-return]
-
-
-def _mlflow_runs(api: str, run_ids: list[str]) -> Iterator[dict[str, Any]]:
-    with httpx.Client(base_url=f"{api}/api/2.0/mlflow", auth=http_auth(), timeout=120) as http:
-        for run_id in run_ids:
-            response = http.get("/runs/get", params={"run_id": run_id})
-            if response.status_code == 200:
-                yield response.json()["run"]

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import threading
-from contextlib import ExitStack
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,19 +25,37 @@ HERE = REPO / "tests" / "mlflow_import"
 MLFLOW_REQUIREMENTS = REPO / "bench" / "requirements-mlflow.txt"  # mlflow 3.17.2, the server too
 
 
+@dataclass(frozen=True)
+class MlflowEnv:
+    python: Path  # MLflow's venv with this checkout's client over it
+    store: str  # an MLflow sqlite store filled by MLflow's client, with a 100,000-point metric
+    small: str  # one filled the same way with a 1,000-point metric (MLflow's server pages 100,000 slowly)
+    server: str  # MLflow's own tracking server on the small one
+
+
 @pytest.fixture(scope="module")
-def mlflow_env(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """MLflow's venv with this checkout's client over it (pyarrow and numpy as MLflow's), and an MLflow
-    sqlite store filled by MLflow's client (meanwhile, in MLflow's own venv)."""
+def mlflow_env(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowEnv]:
+    """Two stores filled by MLflow's client, MLflow's server on one, and the venv (pyarrow and numpy
+    as MLflow's), all made at once."""
     base = cached_python(MLFLOW_REQUIREMENTS)
     workdir = tmp_path_factory.mktemp("mlflow-store")
-    store = f"sqlite:///{workdir / 'mlflow.db'}"
-    fill = subprocess.Popen([str(base), str(HERE / "fill.py"), store, str(workdir / "artifacts")])
+    stores = {name: f"sqlite:///{workdir / name}.db" for name in ("big", "small")}
+    create = "; ".join(f"MlflowClient({uri!r}).search_experiments()" for uri in stores.values())
+    subprocess.run([str(base), "-c", f"from mlflow import MlflowClient; {create}"], check=True, timeout=300)
+    server = MlflowServer(base, stores["small"], workdir)
     try:
-        python = layered_python(workdir / "venv", base, str(wheel), "pyarrow==25.0.1", "numpy==2.4.6")
+        fills = [
+            subprocess.Popen([str(base), str(HERE / "fill.py"), uri, str(workdir / f"{name}-artifacts"), str(points)])
+            for (name, uri), points in zip(stores.items(), (100_000, 1_000), strict=True)
+        ]
+        try:
+            python = layered_python(workdir / "venv", base, str(wheel), "pyarrow==25.0.1", "numpy==2.4.6")
+        finally:
+            assert [fill.wait(timeout=600) for fill in fills] == [0, 0]
+        server.wait_ready(300)
+        yield MlflowEnv(python, stores["big"], stores["small"], server.url)
     finally:
-        assert fill.wait(timeout=600) == 0
-    return python, store
+        server.stop()
 
 
 class MlflowServer(ManagedProcess):
@@ -45,25 +63,22 @@ class MlflowServer(ManagedProcess):
 
     def __init__(self, python: Path, store: str, workdir: Path) -> None:
         super().__init__()
-        self.python, self.store, self.workdir = python, store, workdir
         self.log_file = workdir / "mlflow-server.log"
-        self.url = ""
-        self.start(120.0)
-
-    def start(self, timeout: float) -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        command = [str(self.python), "-m", "mlflow", "server", "--backend-store-uri", self.store]
+        command = [str(python), "-m", "mlflow", "server", "--backend-store-uri", store]
         command += ["--port", str(port), "--workers", "1"]
-        proc = self._proc = spawn(command, cwd=self.workdir, log_path=self.log_file)
+        self._proc = spawn(command, cwd=workdir, log_path=self.log_file)
 
+    def wait_ready(self, timeout: float) -> None:
         def ready() -> bool:
             try:
                 return httpx.get(f"{self.url}/health", timeout=2).status_code == 200
             except httpx.HTTPError:
                 return False
 
-        wait_until(ready, proc=proc, what="mlflow server", timeout=timeout, logs=[self.log_file])
+        assert self._proc is not None
+        wait_until(ready, proc=self._proc, what="mlflow server", timeout=timeout, logs=[self.log_file])
 
 
 def _serve(workdir: Path) -> tuple[Role, str]:
@@ -85,20 +100,19 @@ def _read(python: Path, *uris: str, workdir: Path) -> list[dict[str, Any]]:
 
 
 def test_import_from_sqlite_and_through_mlflows_server_reads_back_as_mlflow(
-    mlflow_env: tuple[Path, str], tmp_path: Path
+    mlflow_env: MlflowEnv, tmp_path: Path
 ) -> None:
-    """Imported straight from the sqlite file (interrupted with Ctrl-C, resumed, then run again:
-    nothing changes), and through MLflow's own server: MLflow's client reads the same from each."""
-    python, store = mlflow_env
-    servers: list[MlflowServer] = []  # MLflow's server starts (seconds) while the first import runs
-    starting = threading.Thread(target=lambda: servers.append(MlflowServer(python, store, tmp_path)))
-    starting.start()
-    with ExitStack() as stop:
-        stop.callback(lambda: [s.stop() for s in servers])
-        (tmp_path / "sqlite").mkdir()
-        serve, from_sqlite = _serve(tmp_path / "sqlite")
-        stop.callback(serve.stop)
+    """Imported straight from a sqlite store (interrupted with Ctrl-C, resumed, then run again:
+    nothing changes), and another through MLflow's own server: MLflow's client reads from runstream
+    what it reads from each source."""
+    python, store = mlflow_env.python, mlflow_env.store
+    (tmp_path / "sqlite").mkdir()
+    (tmp_path / "rest").mkdir()
+    serve, from_sqlite = _serve(tmp_path / "sqlite")
+    other, from_server = _serve(tmp_path / "rest")
+    try:
         command = [str(python), "-m", "runstream", "import", "mlflow", store, "--to", from_sqlite]
+        command += ["--runs-per-send", "1"]  # each run recorded once it is in: the first before Ctrl-C
         first = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
         assert first.stderr is not None
         seen = ""
@@ -108,26 +122,30 @@ def test_import_from_sqlite_and_through_mlflows_server_reads_back_as_mlflow(
             seen += chunk
         first.send_signal(signal.SIGINT)
         first.wait(timeout=120)
-        assert first.returncode == 130 and "the same command carries on" in seen + first.stderr.read()
+        said = seen + first.stderr.read()
+        assert first.returncode == 130 and "the same command carries on" in said
+        done_before = int(said.split("interrupted: ")[1].split(" runs")[0])
+        assert 1 <= done_before < 3
         resumed = _import(python, store, from_sqlite, tmp_path)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
-        assert "imported 2 runs" in resumed.stdout and "≠" not in resumed.stdout
+        assert f"imported {3 - done_before} runs" in resumed.stdout and "≠" not in resumed.stdout
         again = _import(python, store, from_sqlite, tmp_path)  # counted again against the source: no doubles
         assert again.returncode == 0 and "imported 0 runs" in again.stdout and "≠" not in again.stdout
 
-        starting.join()
-        assert servers, "MLflow's server did not start (see the log above)"
-        (tmp_path / "rest").mkdir()
-        serve, from_server = _serve(tmp_path / "rest")
-        stop.callback(serve.stop)
-        done = _import(python, servers[0].url, from_server, tmp_path)
+        done = _import(python, mlflow_env.server, from_server, tmp_path)
         assert done.returncode == 0, done.stderr[-3000:]
         assert "imported 3 runs" in done.stdout and "≠" not in done.stdout
 
-        source, *imported = _read(python, store, from_sqlite, from_server, workdir=tmp_path)
+        uris = (store, from_sqlite, mlflow_env.server, from_server)
+        source, imported, small, imported_through_server = _read(python, *uris, workdir=tmp_path)
+    finally:
+        serve.stop()
+        other.stop()
     assert len(source["runs"]) == 3  # the parent with 100,000 points, its child, a deleted run
     assert sorted(len(r["history"].get("loss", [])) for r in source["runs"].values()) == [0, 1, 100_000]
-    assert imported == [source, source]
+    assert imported == source
+    assert sorted(len(r["history"].get("loss", [])) for r in small["runs"].values()) == [0, 1, 1_000]
+    assert imported_through_server == small
 
 
 @pytest.mark.parametrize(
@@ -138,8 +156,8 @@ def test_import_from_sqlite_and_through_mlflows_server_reads_back_as_mlflow(
     ],
 )
 def test_a_source_that_is_not_there_is_refused_with_the_reason(
-    mlflow_env: tuple[Path, str], tmp_path: Path, serve: str, source: str, says: str
+    mlflow_env: MlflowEnv, tmp_path: Path, serve: str, source: str, says: str
 ) -> None:
-    done = _import(mlflow_env[0], source, serve, tmp_path)
+    done = _import(mlflow_env.python, source, serve, tmp_path)
     assert done.returncode == 1 and says in done.stderr and "Traceback" not in done.stderr
     assert not list(tmp_path.glob("runstream-import-*.json"))  # nothing recorded as imported

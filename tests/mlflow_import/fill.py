@@ -1,5 +1,6 @@
 """Fills an MLflow store through MLflow's own client, as a team's store looks after some months:
-python fill.py TRACKING_URI ARTIFACT_DIR. Runs in a venv with mlflow (never the project's)."""
+python fill.py TRACKING_URI ARTIFACT_DIR [POINTS of the long metric, 100,000]. Runs in a venv with
+mlflow (never the project's)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,8 @@ from mlflow import MlflowClient
 from mlflow.data import from_pandas
 from mlflow.entities import DatasetInput, Metric, Param, RunTag
 
-LONG = 100_000  # points of the long metric
 
-
-def main(uri: str, artifacts: Path) -> None:
+def main(uri: str, artifacts: Path, long: int) -> None:
     client = MlflowClient(uri, registry_uri=uri)
     exp = client.create_experiment("import-a", artifact_location=(artifacts / "a").as_uri(), tags={"team": "vision"})
     other = client.create_experiment("import-b", artifact_location=(artifacts / "b").as_uri())
@@ -26,10 +25,10 @@ def main(uri: str, artifacts: Path) -> None:
     child = client.create_run(exp, run_name="trial-1", tags={"mlflow.parentRunId": parent_id})
     child_id = child.info.run_id
     client.log_batch(parent_id, params=[Param("lr", "0.01"), Param("layers", "4")], tags=[RunTag("note", "é ünïcode")])
-    steps = np.arange(LONG)
+    steps = np.arange(long)
     values = np.exp(-steps / 20_000) + 0.01 * np.sin(steps)
     t0 = int(time.time() * 1000)
-    for start in range(0, LONG, 1000):
+    for start in range(0, long, 1000):
         chunk = [Metric("loss", float(values[i]), t0 + i, int(i)) for i in range(start, start + 1000)]
         client.log_batch(parent_id, metrics=chunk)
     client.log_metric(parent_id, "acc", 0.5, step=0, timestamp=t0)
@@ -60,4 +59,4 @@ def main(uri: str, artifacts: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], Path(sys.argv[2]))
+    main(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 100_000)
