@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 KEEP_IN_PLACE = frozenset({"projector_pauses", "projector_pause_acks", "schema_migrations"})
 UNCOUNTED = frozenset({"projector_progress", "dead_letters"})  # bookkeeping: retries may add rows
-SHORT_REST = 20_000  # messages left for the projectors' pause
+SHORT_REST = 1_000  # messages left for the projectors' pause (a message holds up to a batch of points)
 HANDOVER_TIMEOUT_S = 120.0
 
 Progress = Callable[[int, int, int], None]
@@ -95,6 +95,7 @@ class ReplayReport:
     messages: int = 0
     points: int = 0
     seconds: float = 0.0
+    projecting_s: float = 0.0  # of which spent projecting (the rest: handover, counts, swap)
     counts: dict[str, tuple[int | None, int]] = field(default_factory=dict)  # table → (live before, replayed)
     swapped: bool = False
 
@@ -211,22 +212,28 @@ def replay(
     def project_to(ends: Positions) -> None:
         starts = _next_positions(target, group)
         total = sum(max(0, end - starts.get(p, 0)) for p, end in ends.items())
-        base_points = report.points
+        base_points, began = report.points, time.monotonic()
         messages, points = _project(
             target, group, ranges.read(starts, ends), lambda done, pts: progress(done, total, base_points + pts)
         )
         report.messages += messages
         report.points += points
+        report.projecting_s += time.monotonic() - began
 
-    while True:  # until what is left for the pause is short
+    passes = 0
+    while True:  # the log as it is now, then again until what is left for the pause is short
         ends = ranges.ends()
         starts = _next_positions(target, group)
-        if sum(max(0, end - starts.get(p, 0)) for p, end in ends.items()) <= SHORT_REST:
+        rest = sum(max(0, end - starts.get(p, 0)) for p, end in ends.items())
+        if rest == 0 or (passes and rest <= SHORT_REST):
             break
         project_to(ends)
+        passes += 1
+    log.info("replayed %d events, %d points in %.1f s", report.messages, report.points, time.monotonic() - started)
     with _Handover(live, group, ranges):
         held = _next_positions(live, group)
         project_to(merge_positions(dict(ends), held))
+        counting = time.monotonic()
         tables = _tables(target)
         counted = [t for t in tables if t not in UNCOUNTED]
         before = _counts(live, [t for t in _tables(live) if t in counted])
@@ -238,6 +245,7 @@ def replay(
                 "events they hold; --force swaps anyway): "
                 + ", ".join(f"{t} {a} < {b}" for t, (b, a) in sorted(short.items()))
             )
+        log.info("counted the rows of %d tables in %.1f s", len(counted), time.monotonic() - counting)
         pairs = ", ".join(f"{live.url.database}.{t} AND {target.url.database}.{t}" for t in tables)
         live.client.command(f"EXCHANGE TABLES {pairs}")
         report.swapped = True
