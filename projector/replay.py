@@ -108,6 +108,11 @@ def _next_positions(store: ClickHouse, group: str) -> Positions:
     return {p: offset + 1 for p, offset in applied_positions(store.client, group).items()}
 
 
+def _rest(starts: Positions, ends: Positions) -> int:
+    """Messages from the starts to the ends (offsets count messages in this log)."""
+    return sum(max(0, end - starts.get(p, 0)) for p, end in ends.items())
+
+
 def _project(
     target: ClickHouse, group: str, batches: Iterator[list[LogMessage]], on_step: Callable[[int, int], None]
 ) -> tuple[int, int]:
@@ -209,9 +214,8 @@ def replay(
     report = ReplayReport(target.url.database)
     started = time.monotonic()
 
-    def project_to(ends: Positions) -> None:
-        starts = _next_positions(target, group)
-        total = sum(max(0, end - starts.get(p, 0)) for p, end in ends.items())
+    def project_to(starts: Positions, ends: Positions) -> None:
+        total = _rest(starts, ends)
         base_points, began = report.points, time.monotonic()
         messages, points = _project(
             target, group, ranges.read(starts, ends), lambda done, pts: progress(done, total, base_points + pts)
@@ -224,15 +228,15 @@ def replay(
     while True:  # the log as it is now, then again until what is left for the pause is short
         ends = ranges.ends()
         starts = _next_positions(target, group)
-        rest = sum(max(0, end - starts.get(p, 0)) for p, end in ends.items())
+        rest = _rest(starts, ends)
         if rest == 0 or (passes and rest <= SHORT_REST):
             break
-        project_to(ends)
+        project_to(starts, ends)
         passes += 1
     log.info("replayed %d events, %d points in %.1f s", report.messages, report.points, time.monotonic() - started)
     with _Handover(live, group, ranges):
         held = _next_positions(live, group)
-        project_to(merge_positions(dict(ends), held))
+        project_to(_next_positions(target, group), merge_positions(dict(ends), held))
         counting = time.monotonic()
         tables = _tables(target)
         counted = [t for t in tables if t not in UNCOUNTED]

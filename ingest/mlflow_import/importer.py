@@ -125,7 +125,6 @@ class MlflowImport:
             raise SourceUnavailable(f"cannot reach runstream at {self.api}: {exc}") from exc
         from mlflow import MlflowClient  # the source is read by MLflow's own client (seconds to load)
 
-        self.source = source
         self.mlflow = MlflowClient(tracking_uri=source, registry_uri=source)
         self.transport = transport_for(target)
         self.copy = artifacts == "copy"
