@@ -13,7 +13,7 @@ from pathlib import Path
 from runstream.ingest.mlflow_import.importer import SEND_RUNS, MlflowImport, Report, SourceUnavailable, State
 
 USAGE = """Brings an MLflow store into runstream: experiments, runs (ids kept), params, tags, every metric
-point, dataset inputs, artifacts and the model registry. SOURCE is an MLflow tracking server
+point, dataset inputs, artifacts, logged models and the model registry. SOURCE is an MLflow tracking server
 (http://host:5000) or its backend store (sqlite:///mlflow.db, postgresql://..., a mlruns folder).
 Started again, an interrupted import carries on; a finished one changes nothing."""
 

@@ -70,6 +70,9 @@ def run_events(run: Any, experiment_name: str, keep_location: bool) -> Iterator[
     datasets = [_dataset(d) for d in (inputs.dataset_inputs if inputs else [])]
     if datasets:
         yield _event("InputsLogged", start, (run_id,), run_id=run_id, datasets=datasets)
+    model_ids = [m.model_id for m in getattr(inputs, "model_inputs", None) or []]
+    if model_ids:
+        yield _event("ModelInputsLogged", start, (run_id,), run_id=run_id, model_ids=model_ids)
     yield _event(
         "RunUpdated",
         info.end_time or start,
@@ -81,6 +84,10 @@ def run_events(run: Any, experiment_name: str, keep_location: bool) -> Iterator[
     )
     if info.lifecycle_stage == "deleted":
         yield _event("RunDeleted", info.end_time or start, (run_id,), run_id=run_id)
+    outputs = getattr(run, "outputs", None)
+    models = [{"model_id": o.model_id, "step": o.step} for o in (outputs.model_outputs if outputs else [])]
+    if models:
+        yield _event("RunOutputsLogged", info.end_time or start, (run_id,), run_id=run_id, models=models)
 
 
 def _dataset(dataset_input: Any) -> dict[str, Any]:
@@ -94,6 +101,39 @@ def _dataset(dataset_input: Any) -> dict[str, Any]:
         "profile": d.profile,
         "tags": {t.key: t.value for t in dataset_input.tags},
     }
+
+
+def logged_model_events(model: Any, experiment_name: str, artifact_uri: str) -> Iterator[Event]:
+    """An MLflow 3 logged model: created with its params and tags, finalized, and the metric points
+    runs logged against it (their runs' histories hold them too, imported with each run)."""
+    model_id, created = model.model_id, model.creation_timestamp
+    yield _event(
+        "LoggedModelCreated",
+        created,
+        (model_id,),
+        model_id=model_id,
+        experiment_id=experiment_id_for_name(experiment_name),
+        name=model.name,
+        model_type=model.model_type or None,
+        source_run_id=model.source_run_id or None,
+        artifact_uri=artifact_uri,
+        tags=dict(model.tags),
+        params=dict(model.params),
+    )
+    status = str(model.status)
+    if status in ("READY", "FAILED"):
+        when = model.last_updated_timestamp
+        finalized = {"status": status, "status_message": model.status_message or None}
+        yield _event("LoggedModelFinalized", when, (model_id,), model_id=model_id, **finalized)
+    by_run: dict[str, list[dict[str, Any]]] = {}
+    for m in model.metrics or []:
+        point = {"key": m.key, "value": m.value, "timestamp": m.timestamp, "step": m.step}
+        dataset = {"dataset_name": m.dataset_name or "", "dataset_digest": m.dataset_digest or ""}
+        by_run.setdefault(m.run_id or "", []).append(point | dataset)
+    for run_id, metrics in sorted(by_run.items()):
+        when = max(p["timestamp"] for p in metrics)
+        fields = {"run_id": run_id, "model_id": model_id, "metrics": metrics}
+        yield _event("LoggedModelMetricsLogged", when, (model_id, run_id), **fields)
 
 
 def metric_events(run_id: str, key: str, history: list[Any]) -> Iterator[Event]:

@@ -1,7 +1,8 @@
 """The import's course: every experiment, then each run whole (creation, params, inputs, every metric
-point, artifacts, status), then the model registry; then what runstream holds, counted against the
-source. A run is recorded in the state file once all its events are acknowledged, so an interrupted
-import started again carries on with the next run, and a finished one changes nothing."""
+point, artifacts, status), then MLflow 3's logged models (with their files), then the model registry;
+then what runstream holds, counted against the source. A run or logged model is recorded in the state
+file once all its events are acknowledged, so an interrupted import started again carries on with the
+next one, and a finished one changes nothing."""
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ class Counts:
     tags: int = 0
     metric_points: int = 0
     artifacts: int = 0
+    logged_models: int = 0
     registered_models: int = 0
     model_versions: int = 0
 
@@ -64,8 +66,8 @@ class Report:
 
 @dataclass
 class State:
-    """Which runs are in runstream already, with their metric points in the source: one JSON line per
-    run in a file beside the command, appended once the run's events are acknowledged."""
+    """Which runs (with their metric points in the source) and logged models (0 points) are in runstream
+    already: one JSON line each in a file beside the command, appended once its events are acknowledged."""
 
     path: Path
     done: dict[str, int] = field(default_factory=dict)
@@ -123,8 +125,12 @@ class MlflowImport:
             httpx.get(f"{self.api}/health", timeout=10).raise_for_status()
         except httpx.HTTPError as exc:
             raise SourceUnavailable(f"cannot reach runstream at {self.api}: {exc}") from exc
+        if urlparse(source).scheme in ("", "file"):
+            # MLflow 3 refuses its file store unless told: moving a mlruns folder off it is this import.
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         from mlflow import MlflowClient  # the source is read by MLflow's own client (seconds to load)
 
+        self.source = source
         self.mlflow = MlflowClient(tracking_uri=source, registry_uri=source)
         self.transport = transport_for(target)
         self.copy = artifacts == "copy"
@@ -138,6 +144,7 @@ class MlflowImport:
         self._pending_bytes = 0
         self._pending_runs: dict[str, int] = {}  # run → its points, done once the pending events are sent
         self._with_files: list[str] = []
+        self._model_folders: list[str] = []
 
     def _paged(self, call: Callable[..., Any], **kwargs: Any) -> Iterator[Any]:
         token = None
@@ -189,6 +196,7 @@ class MlflowImport:
         source.params = sum(len(run.data.params) for run, _ in runs)
         source.tags = sum(len(run.data.tags) for run, _ in runs)
         source.metric_points = sum(points_by_run.values())
+        self._logged_models(experiments)
         for model in self._paged(self.mlflow.search_registered_models):
             versions = list(self.mlflow.search_model_versions(f"name='{_quoted(model.name)}'"))
             model = self.mlflow.get_registered_model(model.name)  # the search leaves aliases out
@@ -218,12 +226,44 @@ class MlflowImport:
             self._send()
         return points
 
+    def _logged_models(self, experiments: list[Any]) -> None:
+        """MLflow 3's logged models (then their files, which runstream takes only for a model it holds)."""
+        names = {e.experiment_id: e.name for e in experiments}
+        models = list(self._paged(self.mlflow.search_logged_models, experiment_ids=list(names)))
+        self.report.source.logged_models = len(models)
+        todo = [m for m in models if m.model_id not in self.state.done]
+        for model in todo:
+            name = names[model.experiment_id]
+            location = _model_location(name, model.model_id) if self.copy else model.artifact_location
+            self._add(events.logged_model_events(model, name, location))
+        self._send()
+        for model in models if self.copy else []:
+            send = model.model_id not in self.state.done
+            self.report.source.artifacts += self._model_files(model, names[model.experiment_id], send)
+        self.state.record({m.model_id: 0 for m in todo})
+
+    def _model_files(self, model: Any, experiment_name: str, send: bool) -> int:
+        """A logged model's files, uploaded through runstream's MLflow artifact route; returns how many."""
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        repo = get_artifact_repository(model.artifact_location, tracking_uri=self.source)
+        files = list(_walk(repo.list_artifacts))
+        folder = _model_location(experiment_name, model.model_id).removeprefix("mlflow-artifacts:/")
+        if files:
+            self._model_folders.append(folder)
+        if files and send:
+            _wait_applied(self.api, format_token(self._positions))
+            with tempfile.TemporaryDirectory() as tmp:
+                for path in files:
+                    _put_artifact(self.api, f"{folder}/{path}", Path(repo.download_artifacts(path, tmp)))
+        return len(files)
+
     def _artifacts(self, run: Any, send: bool) -> int:
         """The run's files, copied into runstream's store when asked to; returns how many there are."""
         if self.files is None:
             return 0  # referenced in place: the runs keep MLflow's artifact locations
         run_id = run.info.run_id
-        files = list(self._files(run_id, None))
+        files = list(_walk(lambda path: self.mlflow.list_artifacts(run_id, path)))
         if files:
             self._with_files.append(run_id)
         if not files or not send:
@@ -234,13 +274,6 @@ class MlflowImport:
         when = run.info.end_time or run.info.start_time or 0
         self._add(events.artifact_event(run_id, s, when) for s in stored)
         return len(files)
-
-    def _files(self, run_id: str, path: str | None) -> Iterator[str]:
-        for entry in self.mlflow.list_artifacts(run_id, path):
-            if entry.is_dir:
-                yield from self._files(run_id, entry.path)
-            else:
-                yield entry.path
 
     def _count(self, experiments: list[Any]) -> None:
         """What runstream answers once it has applied every import write, counted like the source."""
@@ -262,12 +295,53 @@ class MlflowImport:
                 break
         for run_id in self._with_files if self.copy else []:
             got.artifacts += sum(1 for f in client.list_artifacts(run_id, recursive=True) if not f.get("is_dir"))
-        models = _mlflow_get(self.api, "/registered-models/search", max_results=1000).get("registered_models", [])
+        got.artifacts += sum(_mlflow_files(self.api, folder) for folder in self._model_folders)
+        got.logged_models = _logged_models(self.api, ids)
+        models = _mlflow_get(self.api, "mlflow/registered-models/search", max_results=1000).get("registered_models", [])
         got.registered_models = len(models)
         for model in models:
             filter_ = f"name='{_quoted(model['name'])}'"
-            versions = _mlflow_get(self.api, "/model-versions/search", filter=filter_, max_results=10000)
+            versions = _mlflow_get(self.api, "mlflow/model-versions/search", filter=filter_, max_results=10000)
             got.model_versions += len(versions.get("model_versions", []))
+
+
+def _walk(listing: Callable[[str | None], list[Any]], path: str | None = None) -> Iterator[str]:
+    """Every file's path under `path` of an MLflow artifact listing (its FileInfo entries)."""
+    for entry in listing(path):
+        if entry.is_dir:
+            yield from _walk(listing, entry.path)
+        else:
+            yield entry.path
+
+
+def _model_location(experiment_name: str, model_id: str) -> str:
+    """Where a copied logged model's files are: runstream's own layout, as its server gives a new model."""
+    return f"mlflow-artifacts:/{experiment_id_for_name(experiment_name)}/models/{model_id}/artifacts"
+
+
+def _put_artifact(api: str, path: str, file: Path) -> None:
+    with file.open("rb") as body:
+        url = f"{api}/api/2.0/mlflow-artifacts/artifacts/{path}"
+        httpx.put(url, content=body, auth=http_auth(), timeout=600).raise_for_status()
+
+
+def _mlflow_files(api: str, folder: str) -> int:
+    """How many files runstream's MLflow artifact route lists under `folder`, recursively."""
+    found = _mlflow_get(api, "mlflow-artifacts/artifacts", path=folder)
+    entries = found.get("files") or []
+    return sum(_mlflow_files(api, f"{folder}/{e['path']}") if e["is_dir"] else 1 for e in entries)
+
+
+def _logged_models(api: str, experiment_ids: list[str]) -> int:
+    count, token = 0, None
+    while True:
+        body = {"experiment_ids": experiment_ids, "max_results": PAGE} | ({"page_token": token} if token else {})
+        response = httpx.post(f"{api}/api/2.0/mlflow/logged-models/search", json=body, auth=http_auth(), timeout=120)
+        found = response.raise_for_status().json()
+        count += len(found.get("models", []))
+        token = found.get("next_page_token")
+        if not token:
+            return count
 
 
 def _quoted(name: str) -> str:
@@ -285,12 +359,13 @@ def _wait_applied(api: str, token: str, timeout_s: float = 3600.0) -> None:
             return
 
 
-def _mlflow_get(api: str, path: str, **params: Any) -> dict[str, Any]:
-    response = httpx.get(f"{api}/api/2.0/mlflow{path}", params=params, auth=http_auth(), timeout=120)
+def _mlflow_get(api: str, route: str, **params: Any) -> dict[str, Any]:
+    """GET from runstream's MLflow API (`route` under /api/2.0/)."""
+    response = httpx.get(f"{api}/api/2.0/{route}", params=params, auth=http_auth(), timeout=120)
     response.raise_for_status()
     return response.json()  # type: ignore[no-any-return]
 
 
 def _mlflow_experiments(api: str) -> list[dict[str, Any]]:
-    found = _mlflow_get(api, "/experiments/search", max_results=50000, view_type="ALL")
+    found = _mlflow_get(api, "mlflow/experiments/search", max_results=50000, view_type="ALL")
     return found.get("experiments", [])  # type: ignore[no-any-return]

@@ -8,14 +8,16 @@ import sys
 import time
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.data import from_pandas
-from mlflow.entities import DatasetInput, Metric, Param, RunTag
+from mlflow.entities import DatasetInput, LoggedModelOutput, Metric, Param, RunTag
 
 
 def main(uri: str, artifacts: Path, long: int) -> None:
+    mlflow.set_tracking_uri(uri)  # a models:/ source is looked up through the default store
     client = MlflowClient(uri, registry_uri=uri)
     exp = client.create_experiment("import-a", artifact_location=(artifacts / "a").as_uri(), tags={"team": "vision"})
     other = client.create_experiment("import-b", artifact_location=(artifacts / "b").as_uri())
@@ -43,6 +45,29 @@ def main(uri: str, artifacts: Path, long: int) -> None:
     (folder / "plots" / "curve.txt").write_text("loss went down\n")
     (folder / "weights.bin").write_bytes(bytes(range(256)) * 40)
     client.log_artifacts(parent_id, str(folder))
+    model = client.create_logged_model(
+        exp, name="classifier", source_run_id=parent_id, params={"depth": "6"}, tags={"stage": "dev"}, model_type="sk"
+    )
+    model_id = model.model_id
+    (folder / "model").mkdir()
+    (folder / "model" / "MLmodel").write_text("flavors: {}\n")
+    (folder / "model" / "data").mkdir()
+    (folder / "model" / "data" / "weights.npy").write_bytes(bytes(range(200)) * 3)
+    client.log_model_artifacts(model_id, str(folder / "model"))
+    client.log_metric(parent_id, "auc", 0.81, timestamp=t0, step=3, model_id=model_id)
+    client.log_metric(
+        child_id,
+        "auc",
+        0.84,
+        timestamp=t0 + 2,
+        step=1,
+        model_id=model_id,
+        dataset_name="train",
+        dataset_digest=dataset.digest,
+    )
+    client.log_outputs(parent_id, [LoggedModelOutput(model_id, step=3)])
+    client.finalize_logged_model(model_id, "READY")
+    client.create_logged_model(other, name="draft")  # never finalized: PENDING
     client.set_terminated(child_id, "FINISHED", end_time=t0 + 5000)
     client.set_terminated(parent_id, "FAILED", end_time=t0 + 9000)
 
@@ -53,9 +78,10 @@ def main(uri: str, artifacts: Path, long: int) -> None:
 
     client.create_registered_model("import-model", tags={"owner": "ml"}, description="churn")
     v1 = client.create_model_version("import-model", f"runs:/{parent_id}/model", run_id=parent_id)
-    client.create_model_version("import-model", f"runs:/{child_id}/model", run_id=child_id, tags={"checked": "yes"})
+    client.create_model_version("import-model", f"models:/{model_id}", run_id=parent_id, model_id=model_id)
     client.transition_model_version_stage("import-model", v1.version, "Production")
-    client.set_registered_model_alias("import-model", "champion", "2")
+    client.create_model_version("import-model", f"runs:/{child_id}/model", run_id=child_id, tags={"checked": "yes"})
+    client.set_registered_model_alias("import-model", "champion", "3")
 
 
 if __name__ == "__main__":
