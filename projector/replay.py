@@ -218,6 +218,8 @@ def replay(
 
     def project_to(starts: Positions, ends: Positions) -> None:
         total = _rest(starts, ends)
+        if total == 0:
+            return  # e.g. the pause found nothing the first passes had not projected
         base_points, began = report.points, time.monotonic()
         messages, points = _project(
             target, group, ranges.read(starts, ends), lambda done, pts: progress(done, total, base_points + pts)

@@ -13,6 +13,7 @@ from runstream.ingest.log.base import LogMessage, Positions
 
 STALL_S = 120.0  # no message for this long while some are still due: the brokers are gone
 _TIMEOUT_S = 30.0
+_CONSUME_S = 0.1  # how long a read waits to fill a batch: short, so a range's last few messages aren't held
 
 
 def _consumer(bootstrap: str) -> Consumer:
@@ -56,7 +57,7 @@ def read_range(
         moved = time.monotonic()
         while remaining:
             out = []
-            for message in consumer.consume(batch, timeout=1.0):
+            for message in consumer.consume(batch, timeout=_CONSUME_S):
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
