@@ -18,6 +18,7 @@ from runstream.clickhouse import ClickHouse
 from runstream.errors import ApiError, invalid, unavailable
 from runstream.ingest.framing import CONTENT_TYPE, unframe
 from runstream.ingest.log.base import AppendFailed, EventLog, format_token
+from runstream.ingest.write_marks import WriteMarks, experiment_entity, run_entity
 from runstream.responses import json_response
 from runstream.schemas.codec import UndecodableEvent, decode
 from runstream.schemas.events import partition_key
@@ -93,8 +94,9 @@ class RunOwners:
         return owners
 
 
-def gateway_router(log: EventLog, store: ClickHouse | None = None) -> APIRouter:
-    """With auth on, a write needs write access to every experiment it touches."""
+def gateway_router(log: EventLog, store: ClickHouse | None = None, marks: WriteMarks | None = None) -> APIRouter:
+    """With auth on, a write needs write access to every experiment it touches. `marks` records what
+    each write touched, so that MLflow's API in this process reads a run the SDK just wrote to."""
     owners = RunOwners(store)
     router = APIRouter(prefix="/api/v1", tags=["write"])
 
@@ -125,6 +127,9 @@ def gateway_router(log: EventLog, store: ClickHouse | None = None) -> APIRouter:
                 positions = await run_in_threadpool(log.append, keyed)
         except AppendFailed as exc:
             raise unavailable(f"the event log did not acknowledge the write: {exc}") from exc
+        if marks is not None:
+            runs = map(run_entity, checked.runs | checked.created.keys())
+            marks.record(positions, *runs, *map(experiment_entity, checked.experiments))
         EVENTS.inc(len(keyed))
         REQUEST_EVENTS.observe(len(keyed))
         return json_response({"events": len(keyed), "token": format_token(positions)})

@@ -58,8 +58,9 @@ def build_app(
     if users is not None:
         app.add_middleware(AuthMiddleware, users=users)
     probes = dict(checks or {})
+    marks = WriteMarks()  # this process's writes, native and MLflow's: MLflow reads wait for both
     if log is not None:
-        app.include_router(gateway_router(log, store))
+        app.include_router(gateway_router(log, store, marks))
         probes["event_log"] = log.check
     if store is not None:
         probes["clickhouse"] = clickhouse_check(store)
@@ -68,7 +69,7 @@ def build_app(
             app.include_router(read_router(ctx))
             app.include_router(series_router(ctx))
             app.include_router(search_router(ctx))
-            _mount_mlflow(app, ctx, log, artifacts, artifact_max_size)
+            _mount_mlflow(app, MlflowContext(ctx, marks), log, artifacts, artifact_max_size)
             app.include_router(dashboard_router())
             if artifacts is not None:
                 reading = Depends(run_access(store, "read"))
@@ -85,13 +86,13 @@ def build_app(
 
 
 def _mount_mlflow(
-    app: FastAPI, ctx: ReadContext, log: EventLog | None, artifacts: ArtifactStore | None, artifact_max_size: int
+    app: FastAPI, mlflow: MlflowContext, log: EventLog | None, artifacts: ArtifactStore | None, artifact_max_size: int
 ) -> None:
     """MLflow's tracking API: reads wherever ClickHouse is reachable; writes where the log is too,
     sharing one record of this process's writes so the client reads what it wrote; the model
     registry likewise, with its history under /api/v1; the proxied artifact service (mlflow-artifacts)
     where there is an artifact store."""
-    mlflow = MlflowContext(ctx, WriteMarks())
+    ctx = mlflow.reads
     access = Depends(mlflow_access(ctx.store))
     registry = Depends(registry_access)
     routers = [

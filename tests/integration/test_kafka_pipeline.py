@@ -160,6 +160,26 @@ def test_gateway_writes_over_http_and_refuses_bad_input_whole(kafka_env: Stack) 
     assert "never" not in client.get_run(run.run_id)["tags"]
 
 
+def test_mlflow_reads_right_after_sdk_writes_through_the_same_gateway_find_the_run(kafka_env: Stack) -> None:
+    """MLflow's client carries no consistency token: the gateway's MLflow API waits for the SDK writes it
+    relayed itself, so a run just logged is found, not a 404 (the projector starts only afterwards)."""
+    stack = kafka_env
+    _, gateway = stack.http_role("gateway")
+    with runstream.start_run(experiment="then-mlflow", tracking_uri=gateway) as run:
+        run.log_params({"p": 1})
+    starter = threading.Timer(1.0, stack.start, args=("projector",))
+    starter.start()
+    try:
+        with httpx.Client(base_url=f"{gateway}/api/2.0/mlflow", timeout=60) as http:
+            deadline = time.monotonic() + 120
+            while (got := http.get("/runs/get", params={"run_id": run.run_id})).status_code == 503:
+                assert time.monotonic() < deadline, got.text  # not applied yet: retried, as MLflow's client does
+    finally:
+        starter.join()
+    assert got.status_code == 200, got.text
+    assert got.json()["run"]["data"]["params"] == [{"key": "p", "value": "1"}]
+
+
 def test_corrupt_and_unknown_messages_are_dead_lettered(kafka_env: Stack) -> None:
     stack = kafka_env
     stack.start("projector")

@@ -24,6 +24,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 
 import runstream
 from runstream.artifacts.local import LocalStore
+from runstream.clickhouse import ClickHouse
 from runstream.ingest.log.kafka_ranges import bounds
 from runstream.ingest.log.segments import archived_through, list_segments
 from tests.integration.conftest import Stack
@@ -168,7 +169,7 @@ def test_replay_from_archive_and_kafka_while_the_pipeline_writes(stack: Stack, t
     # Segments roll after 1 s, so the seed's first half ends up in closed segments retention can delete.
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(topic, 4, 1, config={"segment.ms": "1000"})])[topic].result(timeout=30)
-    stack.start("projector")
+    projector = stack.start("projector")
     _, gateway = stack.http_role("gateway")  # the read API and MLflow's too
     ids = _seed(gateway, "archived", runs=2)
     time.sleep(1.2)
@@ -204,4 +205,14 @@ def test_replay_from_archive_and_kafka_while_the_pipeline_writes(stack: Stack, t
     client = runstream.Client(gateway)
     assert len(written) >= 2
     for run_id, token in written:  # before, during and after the swap: every point, once
+        assert client.get_metric_history(run_id, "x", after=token).values.tolist() == list(np.arange(500.0))
+
+    # The database lost while the projector is down (a ClickHouse disk gone): replay rebuilds it all.
+    projector.stop()
+    live = ClickHouse(env["RUNSTREAM_CLICKHOUSE_URL"])
+    live.client.command(f"DROP DATABASE {live.url.database} SYNC")
+    assert "swapped into" in _runstream("replay", env=cli_env)
+    projector.start()
+    assert (_answers(gateway, "archived", ids[:2]), _answers(gateway, "archived-later", ids[2:])) == before
+    for run_id, token in (written[0], written[-1]):  # written before the first swap, and after it
         assert client.get_metric_history(run_id, "x", after=token).values.tolist() == list(np.arange(500.0))
