@@ -538,6 +538,12 @@ def test_logged_model_metrics_filters_orders_and_run_inputs(client_results: dict
     assert got["run_metrics"] == {"acc": 0.7}  # the run's own history has every point too
 
 
+def test_system_metrics_are_sampled_into_the_run(client_results: dict[str, Any]) -> None:
+    got = result(client_results, "system_metrics")
+    assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(got["keys"])
+    assert got["cpu"] and got["cpu"] == [[step, True] for step in range(len(got["cpu"]))]  # a sample per step
+
+
 def test_logged_model_writes_and_search_over_http(serve: str) -> None:
     run_id = _new_run(serve)
     created = _post(

@@ -546,6 +546,28 @@ def registered_sklearn(client: MlflowClient) -> Result:
     }
 
 
+@scenario
+def system_metrics(client: MlflowClient) -> Result:
+    """mlflow.enable_system_metrics_logging(): CPU, memory, disk and network sampled while a run runs."""
+    mlflow.set_experiment(named("compat-system"))
+    mlflow.set_system_metrics_sampling_interval(0.5)
+    mlflow.set_system_metrics_samples_before_logging(1)
+    mlflow.enable_system_metrics_logging()
+    try:
+        with mlflow.start_run() as run:
+            time.sleep(2.0)
+    finally:
+        mlflow.disable_system_metrics_logging()
+        mlflow.set_system_metrics_sampling_interval(None)
+        mlflow.set_system_metrics_samples_before_logging(None)
+    run_id = run.info.run_id
+    cpu = client.get_metric_history(run_id, "system/cpu_utilization_percentage")
+    return {
+        "keys": sorted(k for k in client.get_run(run_id).data.metrics if k.startswith("system/")),
+        "cpu": [[m.step, 0 <= m.value <= 100] for m in sorted(cpu, key=lambda m: m.step)],
+    }
+
+
 def main() -> None:
     global PREFIX
     mlflow.set_tracking_uri(sys.argv[1])
