@@ -296,7 +296,7 @@ class MlflowImport:
         for run_id in self._with_files if self.copy else []:
             got.artifacts += sum(1 for f in client.list_artifacts(run_id, recursive=True) if not f.get("is_dir"))
         got.artifacts += sum(_mlflow_files(self.api, folder) for folder in self._model_folders)
-        got.logged_models = _logged_models(self.api, ids)
+        got.logged_models = _count_logged_models(self.api, ids)
         models = _mlflow_get(self.api, "mlflow/registered-models/search", max_results=1000).get("registered_models", [])
         got.registered_models = len(models)
         for model in models:
@@ -332,7 +332,7 @@ def _mlflow_files(api: str, folder: str) -> int:
     return sum(_mlflow_files(api, f"{folder}/{e['path']}") if e["is_dir"] else 1 for e in entries)
 
 
-def _logged_models(api: str, experiment_ids: list[str]) -> int:
+def _count_logged_models(api: str, experiment_ids: list[str]) -> int:
     count, token = 0, None
     while True:
         body = {"experiment_ids": experiment_ids, "max_results": PAGE} | ({"page_token": token} if token else {})
