@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import Depends, FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 
@@ -10,11 +12,15 @@ from runstream.api.artifact_routes import artifact_read_router, artifact_write_r
 from runstream.api.context import ReadContext
 from runstream.api.dashboard.routes import dashboard_router
 from runstream.api.mlflow.access import mlflow_access, registry_access
+from runstream.api.mlflow.artifact_views import artifact_file_router, artifact_list_router
 from runstream.api.mlflow.artifacts import mlflow_artifacts_router
 from runstream.api.mlflow.context import MlflowContext
+from runstream.api.mlflow.graphql import graphql_router
 from runstream.api.mlflow.models import model_read_router
 from runstream.api.mlflow.registry_routes import mlflow_registry_read_router, registry_history_router
 from runstream.api.mlflow.routes import mlflow_read_router
+from runstream.api.mlflow.server_info import server_info_router
+from runstream.api.mlflow.web_ui import mount_mlflow_ui
 from runstream.api.routes import read_router
 from runstream.api.search.routes import search_router
 from runstream.api.series_routes import series_router
@@ -46,10 +52,12 @@ def build_app(
     users: Users | None = None,
     artifacts: ArtifactStore | None = None,
     artifact_max_size: int = DEFAULT_MAX_SIZE,
+    mlflow_ui: Path | None = None,
 ) -> FastAPI:
     """Write routes when given a log; read routes when given a store (and `reads`); always /health,
     /ready (the log, the store and `checks`) and /metrics (Prometheus). With `users`, every other
-    route requires credentials and checks the user's access to the experiments it touches."""
+    route requires credentials and checks the user's access to the experiments it touches. With
+    `mlflow_ui` (the installed mlflow package's web app), MLflow's own UI at /mlflow/."""
     title = f"runstream {role}"
     # FastAPI's own /docs and /redoc load their scripts from a CDN; docs_router serves Swagger UI's locally.
     app = FastAPI(title=title, version=VERSION, openapi_url=OPENAPI_URL, docs_url=None, redoc_url=None)
@@ -71,6 +79,8 @@ def build_app(
             app.include_router(search_router(ctx))
             _mount_mlflow(app, MlflowContext(ctx, marks), log, artifacts, artifact_max_size)
             app.include_router(dashboard_router())
+            if mlflow_ui is not None:
+                mount_mlflow_ui(app, mlflow_ui)
             if artifacts is not None:
                 reading = Depends(run_access(store, "read"))
                 app.include_router(artifact_read_router(ctx, artifacts), dependencies=[reading])
@@ -97,6 +107,7 @@ def _mount_mlflow(
     registry = Depends(registry_access)
     routers = [
         (mlflow_read_router(mlflow), access),
+        (artifact_list_router(mlflow), access),
         (model_read_router(mlflow), access),
         (mlflow_registry_read_router(mlflow), registry),
     ]
@@ -109,7 +120,10 @@ def _mount_mlflow(
             (model_write_router(writer), access),
             (mlflow_registry_write_router(writer), registry),
         ]
-    if artifacts is not None:  # checks access itself: its paths name the run or model
+    app.include_router(graphql_router())  # calls the routes below, which check access
+    app.include_router(server_info_router())
+    if artifacts is not None:  # these check access themselves: their paths name the run or model
+        app.include_router(artifact_file_router(mlflow, artifacts))
         artifact_router = mlflow_artifacts_router(mlflow, artifacts, writer, artifact_max_size)
         for prefix in MLFLOW_ARTIFACT_PREFIXES:
             app.include_router(artifact_router, prefix=prefix, include_in_schema=prefix == MLFLOW_ARTIFACT_PREFIXES[0])

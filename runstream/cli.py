@@ -14,6 +14,7 @@ from clickhouse_connect.driver.exceptions import ProgrammingError
 
 from runstream import roles
 from runstream.api.export import choose_runs, export
+from runstream.api.mlflow.web_ui import MlflowUiMissing, mlflow_ui_build
 from runstream.artifacts.gc import Policy, collect
 from runstream.artifacts.store import DEFAULT_MAX_SIZE, store_for
 from runstream.auth import hash_password, hash_token
@@ -114,6 +115,21 @@ artifact_max_size = _option(
     "--artifact-max-size", envvar="RUNSTREAM_ARTIFACT_MAX_SIZE", default=DEFAULT_MAX_SIZE, help="bytes per file"
 )
 
+mlflow_ui = _option(
+    "--mlflow-ui",
+    envvar="RUNSTREAM_MLFLOW_UI",
+    is_flag=True,
+    help="also serve MLflow's own web app at /mlflow/ (from the installed mlflow: runstream[mlflow-ui])",
+)
+
+
+def _mlflow_ui_build(wanted: bool) -> Path | None:
+    """The web app's files, checked before anything starts."""
+    try:
+        return mlflow_ui_build() if wanted else None
+    except MlflowUiMissing as exc:
+        raise click.UsageError(str(exc)) from exc
+
 
 def read_limits(command: F) -> F:
     """The limits every read's ClickHouse query runs under, passed on as one `limits`."""
@@ -156,6 +172,7 @@ def main() -> None:
 @artifact_root
 @artifact_max_size
 @read_limits
+@mlflow_ui
 def serve(
     host: str,
     port: int,
@@ -164,10 +181,12 @@ def serve(
     artifact_root: str | None,
     artifact_max_size: int,
     limits: ReadLimits,
+    mlflow_ui: bool,
 ) -> None:
     """Gateway + projector + read API in one process, on embedded storage under --data-dir
     (artifacts in --data-dir/artifacts unless --artifact-root says otherwise)."""
-    roles.serve(host, port, data_dir, auth_file, artifact_root, artifact_max_size, limits)
+    ui = _mlflow_ui_build(mlflow_ui)
+    roles.serve(host, port, data_dir, auth_file, artifact_root, artifact_max_size, limits, ui)
 
 
 @main.command()
@@ -302,6 +321,7 @@ def gc(
 @artifact_root
 @artifact_max_size
 @read_limits
+@mlflow_ui
 def api(
     host: str,
     port: int,
@@ -312,8 +332,10 @@ def api(
     artifact_root: str | None,
     artifact_max_size: int,
     limits: ReadLimits,
+    mlflow_ui: bool,
 ) -> None:
     """ClickHouse → the read API (and artifacts, given --artifact-root)."""
+    ui = _mlflow_ui_build(mlflow_ui)
     roles.api(
         host,
         port,
@@ -324,6 +346,7 @@ def api(
         artifact_root,
         artifact_max_size,
         limits,
+        ui,
     )
 
 

@@ -77,6 +77,7 @@ def serve(
     artifact_root: str | None = None,
     artifact_max_size: int = DEFAULT_MAX_SIZE,
     limits: ReadLimits = DEFAULT_READ_LIMITS,
+    mlflow_ui: Path | None = None,
 ) -> None:
     data_dir = data_dir.resolve()
     artifacts = _artifacts(artifact_root or str(data_dir / "artifacts"))
@@ -97,6 +98,7 @@ def serve(
             users=_users(auth_file),
             artifacts=artifacts,
             artifact_max_size=artifact_max_size,
+            mlflow_ui=mlflow_ui,
         )
         _serve_http(app, host, port, f"runstream serve listening on http://{host}:{port} (data in {data_dir})")
     finally:
@@ -195,6 +197,7 @@ def api(
     artifact_root: str | None = None,
     artifact_max_size: int = DEFAULT_MAX_SIZE,
     limits: ReadLimits = DEFAULT_READ_LIMITS,
+    mlflow_ui: Path | None = None,
 ) -> None:
     store = ClickHouse(clickhouse_url, clickhouse_cluster)
     migrate(store)
@@ -205,5 +208,6 @@ def api(
         users=_users(auth_file),
         artifacts=_artifacts(artifact_root),
         artifact_max_size=artifact_max_size,
+        mlflow_ui=mlflow_ui,
     )
     _serve_http(app, host, port, f"runstream api listening on http://{host}:{port}")

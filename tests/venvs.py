@@ -58,3 +58,12 @@ def layered_python(path: Path, base: Path, *requirements: str) -> Path:
     install(python, *requirements)
     (site_packages(python) / "_cached_base.pth").write_text(f"{site_packages(base)}\n")
     return python
+
+
+def joined_python(path: Path, *bases: Path) -> Path:
+    """A venv at `path` with no packages of its own that sees the venvs of the Pythons `bases`, in
+    that order (.pth lines): libraries installed side by side without an install."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
+    python = path / "bin" / "python"
+    (site_packages(python) / "_joined.pth").write_text("".join(f"{site_packages(base)}\n" for base in bases))
+    return python

@@ -17,7 +17,8 @@ from runstream.api.queries import run_experiments
 from runstream.auth import Access, CurrentPrincipal, require
 from runstream.clickhouse import ClickHouse
 
-_SEARCHES = ("/experiments/search", "/runs/search", "/logged-models/search")  # POSTs that only read
+# POSTs that only read
+_SEARCHES = ("/experiments/search", "/experiments/search-datasets", "/runs/search", "/logged-models/search")
 
 
 def _named(query: Any, body: dict[str, Any], one: tuple[str, ...], many: str) -> list[str]:

@@ -22,7 +22,7 @@ from runstream.api.mlflow.shapes import mlflow_json
 from runstream.api.queries import run_experiments
 from runstream.artifacts.paths import UnsafePath, artifact_path, model_prefix, run_prefix
 from runstream.artifacts.store import ArtifactStore
-from runstream.auth import Access, CurrentPrincipal, require
+from runstream.auth import Access, CurrentPrincipal, Principal, require
 from runstream.errors import invalid, not_found
 from runstream.ingest.mlflow_writes import MlflowWriter
 from runstream.ingest.write_marks import model_entity, run_entity
@@ -57,29 +57,47 @@ def target(path: str) -> Target:
     raise invalid(f"invalid artifact path {path!r}: artifacts live under {_LAYOUT}")
 
 
+async def owner_experiment(ctx: MlflowContext, owner: Owner, owner_id: str) -> str | None:
+    """The experiment of a run or logged model, once this process's writes to it are readable."""
+    if owner == "run":
+        await ctx.settled(run_entity(owner_id))
+        return (await ctx.query(run_experiments, [owner_id])).get(owner_id)
+    await ctx.settled(model_entity(owner_id))
+    found = await ctx.query(logged_model, owner_id)
+    return str(found["experiment_id"]) if found else None
+
+
+async def owned(ctx: MlflowContext, t: Target, principal: Principal | None, wanted: Access) -> None:
+    """404 unless the run or model exists in the path's experiment; 403 without access to it."""
+    experiment_id = await owner_experiment(ctx, t.owner, t.owner_id)
+    if experiment_id != t.experiment_id:
+        raise not_found(f"no {t.owner} {t.owner_id!r} in experiment {t.experiment_id!r}")
+    require(principal, wanted, [experiment_id])
+
+
+async def file_response(
+    ctx: MlflowContext, store: ArtifactStore, t: Target, headers: dict[str, str] | None = None
+) -> StreamingResponse:
+    """One recorded file's bytes, checked against its sha256 as they stream; 404 if none is recorded."""
+    found = await ctx.query(listings.artifact, t.owner_id, t.path, t.owner) if t.path else None
+    if found is None:
+        raise not_found(f"{t.owner} {t.owner_id} has no artifact {t.path!r}")
+    size = await store_call(store.size, t.key)
+    chunks = verified(await store_call(store.read, t.key, 0, size), t.path, found["sha256"])
+    sent = {"content-length": str(size), SHA256_HEADER: found["sha256"], **(headers or {})}
+    return StreamingResponse(chunks, headers=sent, media_type=sent.pop("content-type", "application/octet-stream"))
+
+
 def mlflow_artifacts_router(
     ctx: MlflowContext, store: ArtifactStore, writer: MlflowWriter | None, max_size: int
 ) -> APIRouter:
     """Listing and download; upload too when given a writer (the role has the event log)."""
     router = APIRouter(tags=["mlflow-artifacts"])
 
-    async def owned(t: Target, principal: CurrentPrincipal, wanted: Access) -> None:
-        """404 unless the run or model exists in the path's experiment; 403 without access to it."""
-        if t.owner == "run":
-            await ctx.settled(run_entity(t.owner_id))
-            experiment_id = (await ctx.query(run_experiments, [t.owner_id])).get(t.owner_id)
-        else:
-            await ctx.settled(model_entity(t.owner_id))
-            found = await ctx.query(logged_model, t.owner_id)
-            experiment_id = found["experiment_id"] if found else None
-        if experiment_id != t.experiment_id:
-            raise not_found(f"no {t.owner} {t.owner_id!r} in experiment {t.experiment_id!r}")
-        require(principal, wanted, [experiment_id])
-
     @router.get("/artifacts", summary="A folder's entries (MLflow's ListArtifacts)")
     async def list_artifacts(principal: CurrentPrincipal, path: str = "") -> Response:
         t = target(path)
-        await owned(t, principal, "read")
+        await owned(ctx, t, principal, "read")
         entries = await ctx.query(listings.artifacts, t.owner_id, t.path, False, t.owner)
         files = [
             {"path": e["path"].rpartition("/")[2], "is_dir": e["is_dir"]}
@@ -91,14 +109,8 @@ def mlflow_artifacts_router(
     @router.get("/artifacts/{path:path}", summary="One file's bytes, checked against the recorded sha256")
     async def download_artifact(path: str, principal: CurrentPrincipal) -> Response:
         t = target(path)
-        await owned(t, principal, "read")
-        found = await ctx.query(listings.artifact, t.owner_id, t.path, t.owner) if t.path else None
-        if found is None:
-            raise not_found(f"{t.owner} {t.owner_id} has no artifact {t.path!r}")
-        size = await store_call(store.size, t.key)
-        chunks = verified(await store_call(store.read, t.key, 0, size), t.path, found["sha256"])
-        headers = {"content-length": str(size), SHA256_HEADER: found["sha256"]}
-        return StreamingResponse(chunks, headers=headers, media_type="application/octet-stream")
+        await owned(ctx, t, principal, "read")
+        return await file_response(ctx, store, t)
 
     if writer is None:
         return router
@@ -113,7 +125,7 @@ def mlflow_artifacts_router(
         t = target(path)
         if not t.path:
             raise invalid(f"invalid artifact path {path!r}: name a file under {_LAYOUT}")
-        await owned(t, principal, "write")
+        await owned(ctx, t, principal, "write")
         body = RequestBody(request.stream(), content_length, max_size)
         await store_call(store.upload, t.key, body)
         stored = {"path": t.path, "size": body.received, "sha256": body.sha256.hexdigest(), "uri": store.uri(t.key)}

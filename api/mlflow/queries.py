@@ -29,6 +29,26 @@ def dataset_inputs(client: Client, run_ids: list[str]) -> dict[str, list[dict[st
     return out
 
 
+MAX_DATASET_SUMMARIES = 1000  # MLflow's cap
+# Each (experiment, dataset, context) the experiments' runs took as input, as MLflow's SearchDatasets.
+_DATASET_SUMMARIES = f"""
+SELECT DISTINCT r.experiment_id, i.name, i.digest, i.tags['mlflow.data.context'] AS context
+FROM run_inputs AS i FINAL
+INNER JOIN (SELECT run_id, experiment_id FROM runs_view WHERE experiment_id IN {{ids:Array(String)}}) AS r
+    ON i.run_id = r.run_id
+ORDER BY r.experiment_id, i.name, i.digest, context
+LIMIT {MAX_DATASET_SUMMARIES}
+"""
+
+
+def dataset_summaries(client: Client, experiment_ids: list[str]) -> list[dict[str, str]]:
+    rows = client.query(_DATASET_SUMMARIES, parameters={"ids": experiment_ids}).result_rows
+    return [
+        {"experiment_id": e, "name": name, "digest": digest} | ({"context": context} if context else {})
+        for e, name, digest, context in rows
+    ]
+
+
 # MLflow 3's logged models a run produced (runs/outputs) and took as inputs, each once, as first logged.
 _OUTPUTS = (
     "SELECT run_id, model_id, step FROM run_outputs FINAL WHERE run_id IN {ids:Array(String)} "

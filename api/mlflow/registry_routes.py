@@ -90,6 +90,22 @@ class RegistryReads:
             raise version_missing(name, version)
         return model_id, found[0]
 
+    async def download_uri(self, source: str, hops: int = 0) -> str:
+        """Where a version's files are, as MLflow resolves its source at registration: `models:/<logged
+        model id>` is that model's artifact location, `models:/<name>/<version>` that version's; any
+        other source (runs:/..., s3://...) is itself."""
+        target = source.removeprefix("models:/")
+        if target == source or hops > MAX_SOURCE_HOPS:
+            return source
+        if target.startswith("m-") and "/" not in target:
+            model = await self.ctx.query(logged_model, target)
+            return str(model["artifact_uri"]) if model else source
+        name, _, number = target.rpartition("/")
+        if not (name and number.isdigit()):
+            return source  # an alias: MLflow keeps it as given
+        _, found = await self.version(name, number)
+        return await self.download_uri(found["source"], hops + 1)
+
 
 def mlflow_registry_read_router(ctx: MlflowContext) -> APIRouter:
     router = APIRouter(tags=["mlflow-registry"])
@@ -144,26 +160,10 @@ def mlflow_registry_read_router(ctx: MlflowContext) -> APIRouter:
         )
         return mlflow_json({"model_versions": found, "next_page_token": token})
 
-    async def download_uri(source: str, hops: int = 0) -> str:
-        """Where a version's files are, as MLflow resolves its source at registration: `models:/<logged
-        model id>` is that model's artifact location, `models:/<name>/<version>` that version's; any
-        other source (runs:/..., s3://...) is itself."""
-        target = source.removeprefix("models:/")
-        if target == source or hops > MAX_SOURCE_HOPS:
-            return source
-        if target.startswith("m-") and "/" not in target:
-            model = await ctx.query(logged_model, target)
-            return str(model["artifact_uri"]) if model else source
-        name, _, number = target.rpartition("/")
-        if not (name and number.isdigit()):
-            return source  # an alias: MLflow keeps it as given
-        _, found = await reads.version(name, number)
-        return await download_uri(found["source"], hops + 1)
-
     @router.get("/model-versions/get-download-uri")
     async def get_model_version_download_uri(name: str, version: str) -> Response:
         _, found = await reads.version(name, version)
-        return mlflow_json({"artifact_uri": await download_uri(found["source"])})
+        return mlflow_json({"artifact_uri": await reads.download_uri(found["source"])})
 
     return router
 

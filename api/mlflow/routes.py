@@ -21,6 +21,7 @@ from runstream.errors import invalid, not_found
 from runstream.ingest.write_marks import experiment_entity, run_entity
 
 MAX_BULK_RUNS = 100
+MAX_DATASET_EXPERIMENTS = 20  # MLflow's limit on search-datasets
 MAX_BULK_RESULTS = 2500
 
 
@@ -37,6 +38,10 @@ class SearchExperiments(BaseModel):
     filter: str | None = None
     order_by: list[str] = Field(default_factory=list)
     view_type: str | int | None = None
+
+
+class SearchDatasets(BaseModel):
+    experiment_ids: list[str] = Field(default_factory=list)
 
 
 class SearchRuns(BaseModel):
@@ -87,6 +92,19 @@ def mlflow_read_router(ctx: MlflowContext) -> APIRouter:
         order_by: Annotated[list[str] | None, Query()] = None,
     ) -> Response:
         return await _search_experiments(query.model_copy(update={"order_by": order_by or []}), principal)
+
+    @router.post("/experiments/search-datasets")
+    async def search_datasets(body: SearchDatasets) -> Response:
+        if not body.experiment_ids:
+            raise invalid("SearchDatasets request must specify at least one experiment_id.")
+        if len(body.experiment_ids) > MAX_DATASET_EXPERIMENTS:
+            raise invalid(
+                f"SearchDatasets request cannot specify more than {MAX_DATASET_EXPERIMENTS} experiment_ids. "
+                f"Received {len(body.experiment_ids)} experiment_ids."
+            )
+        await ctx.settled_all()
+        found = await ctx.query(mlflow_queries.dataset_summaries, body.experiment_ids)
+        return mlflow_json({"dataset_summaries": found})
 
     @router.get("/runs/get")
     async def get_run(run_id: str | None = None, run_uuid: str | None = None) -> Response:

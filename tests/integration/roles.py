@@ -17,8 +17,11 @@ class Role(ManagedProcess):
 
     stop_grace = 60.0
 
-    def __init__(self, workdir: Path, role: str, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, role: str, *args: str, env: dict[str, str] | None = None, python: Path | None = None
+    ) -> None:
         super().__init__()
+        self.python = python or Path(sys.executable)
         self.role = role
         self.args = list(args)
         self.env = {**os.environ, **(env or {})}
@@ -28,7 +31,7 @@ class Role(ManagedProcess):
     def start(self, timeout: float = 90.0) -> None:
         start = self.log_file.stat().st_size if self.log_file.exists() else 0
         proc = self._proc = spawn(
-            [sys.executable, "-m", "runstream", self.role, *self.args], cwd=REPO, log_path=self.log_file, env=self.env
+            [str(self.python), "-m", "runstream", self.role, *self.args], cwd=REPO, log_path=self.log_file, env=self.env
         )
 
         def ready() -> bool:

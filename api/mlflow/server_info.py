@@ -1,0 +1,43 @@
+"""What MLflow's client and web UI ask a server about itself before they use it (`server-info`,
+`ui-telemetry`, `gateway-proxy`): runstream answers as an MLflow server with no workspaces, no trace
+archival, no multipart or presigned artifact transfers through the MLflow API, telemetry off and no
+deployments server to proxy to."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from runstream.responses import json_response
+
+SERVER_INFO = {
+    "store_type": None,  # neither of MLflow's own stores (the UI warns about its FileStore only)
+    "workspaces_enabled": False,
+    "trace_archival_enabled": False,
+    "multipart_uploads_enabled": False,
+    "multipart_downloads_enabled": False,
+    "presigned_upload_run_id_supported": False,
+    "presigned_upload_model_id_supported": False,
+    "features_enabled": {"gateway": False},
+}
+UI_TELEMETRY = {"disable_ui_telemetry": True, "disable_ui_events": [], "ui_rollout_percentage": 0}
+
+
+def server_info_router() -> APIRouter:
+    router = APIRouter(tags=["mlflow"])
+
+    @router.get("/api/3.0/mlflow/server-info", summary="How this server is set up, as MLflow's client asks")
+    @router.get("/ajax-api/3.0/mlflow/server-info", include_in_schema=False)
+    async def server_info() -> Response:
+        return json_response(SERVER_INFO)
+
+    @router.get("/ajax-api/3.0/mlflow/ui-telemetry", summary="MLflow's web UI telemetry: off")
+    async def ui_telemetry() -> Response:
+        return json_response(UI_TELEMETRY)
+
+    @router.get("/ajax-api/2.0/mlflow/gateway-proxy", summary="MLflow's deployments proxy: no endpoints")
+    @router.post("/ajax-api/2.0/mlflow/gateway-proxy", include_in_schema=False)
+    async def gateway_proxy() -> Response:
+        return json_response({"endpoints": []})  # MLflow's answer when it has no deployments target
+
+    return router
