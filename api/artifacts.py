@@ -1,6 +1,6 @@
 """Parameterised SQL for artifact listings: the latest record of each path (a path logged again
-replaces its record), and the folder tree built from those paths. A run's artifacts by default; a
-logged model's (MLflow 3) with owner="model"."""
+replaces its record; a deleted one is left out), and the folder tree built from those paths. A
+run's artifacts by default; a logged model's (MLflow 3) with owner="model"."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ Owner = Literal["run", "model"]
 _LATEST = (
     "SELECT path, argMax(size, (event_time, seq)) AS size, argMax(sha256, (event_time, seq)) AS sha256, "
     "argMax(uri, (event_time, seq)) AS uri FROM {table} WHERE {owner} = {id:String} AND {where} "
-    "GROUP BY path ORDER BY path"
+    "GROUP BY path HAVING sha256 != '' ORDER BY path"  # a deleted file's latest record has no sha256
 )
 _TABLES: dict[Owner, tuple[str, str]] = {"run": ("run_artifacts", "run_id"), "model": ("model_artifacts", "model_id")}
 

@@ -90,7 +90,7 @@ class LocalStore:
     def start_multipart(self, key: str, size: int, content_type: str) -> Multipart | None:
         return None
 
-    def presign_parts(self, key: str, upload_id: str, size: int, first: int, count: int) -> list[str]:
+    def presign_parts(self, key: str, upload_id: str, size: int | None, first: int, count: int) -> list[str]:
         raise ArtifactNotFound(f"multipart upload {upload_id!r} (the local store starts none)")
 
     def complete_multipart(self, key: str, upload_id: str, etags: list[str]) -> None:

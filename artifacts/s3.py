@@ -164,22 +164,23 @@ class S3Store:
             )["UploadId"]
         return Multipart(upload_id=upload_id, part_size=step, parts=math.ceil(size / step))
 
-    def presign_parts(self, key: str, upload_id: str, size: int, first: int, count: int) -> list[str]:
-        step = part_size(size)
-        last = min(first + count - 1, math.ceil(size / step))
+    def presign_parts(self, key: str, upload_id: str, size: int | None, first: int, count: int) -> list[str]:
+        lengths: dict[int, int | None]
+        if size is None:  # parts of any length
+            lengths = dict.fromkeys(range(first, first + count))
+        else:
+            step = part_size(size)
+            last = min(first + count - 1, math.ceil(size / step))
+            lengths = {n: min(step, size - (n - 1) * step) for n in range(first, last + 1)}
+        signed = {"Bucket": self.bucket, "Key": self._key(key), "UploadId": upload_id}
         return [
             self._signer.generate_presigned_url(
                 "upload_part",
-                Params={
-                    "Bucket": self.bucket,
-                    "Key": self._key(key),
-                    "UploadId": upload_id,
-                    "PartNumber": n,
-                    "ContentLength": min(step, size - (n - 1) * step),  # signed: a part cannot grow
-                },
+                # signed with its length: a part cannot grow
+                Params={**signed, "PartNumber": n, **({} if length is None else {"ContentLength": length})},
                 ExpiresIn=PRESIGN_EXPIRES_S,
             )
-            for n in range(first, last + 1)
+            for n, length in lengths.items()
         ]
 
     def complete_multipart(self, key: str, upload_id: str, etags: list[str]) -> None:

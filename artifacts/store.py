@@ -73,8 +73,9 @@ class ArtifactStore(Protocol):
         """Starts a multipart upload of `size` bytes, or None when the store has none."""
         ...
 
-    def presign_parts(self, key: str, upload_id: str, size: int, first: int, count: int) -> list[str]:
-        """Presigned UploadPart URLs for parts first.. (at most `count`), each signed with its length.
+    def presign_parts(self, key: str, upload_id: str, size: int | None, first: int, count: int) -> list[str]:
+        """Presigned UploadPart URLs for parts first.. (at most `count`), each signed with its length
+        (of a file of `size` bytes; None: `count` parts of any length, as MLflow's client asks).
         Asked for in batches as an upload goes, so no URL has to outlive a long transfer."""
         ...
 

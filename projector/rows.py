@@ -254,6 +254,15 @@ def _artifact(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
     b.rows["run_artifacts"].append([r["run_id"], r["path"], r["size"], r["sha256"], r["uri"], *t, eid])
 
 
+def _deleted_artifacts(table: str, owner: str) -> Handler:
+    """Deleted files as records without bytes (no sha256): a path's latest record says whether it is there."""
+
+    def handle(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
+        b.rows[table].extend([r[owner], path, 0, "", "", *t, eid] for path in r["paths"])
+
+    return handle
+
+
 def _inputs(b: Batch, r: dict[str, Any], t: Time, eid: bytes) -> None:
     b.rows["run_inputs"].extend(
         [
@@ -351,6 +360,7 @@ _HANDLERS: dict[str, Handler] = {
     "TagDeleted": _tag_deleted,
     "MetricBatch": lambda b, r, t, eid: b.add_metrics(metric_columns(r), eid),
     "ArtifactLogged": _artifact,
+    "ArtifactsDeleted": _deleted_artifacts("run_artifacts", "run_id"),
     "InputsLogged": _inputs,
     **{name: _on_rows(handler) for name, handler in REGISTRY_HANDLERS.items()},
     "LoggedModelCreated": _model_created,
@@ -362,6 +372,7 @@ _HANDLERS: dict[str, Handler] = {
     ),
     "LoggedModelParamsLogged": _model_params,
     "ModelArtifactLogged": _model_artifact,
+    "ModelArtifactsDeleted": _deleted_artifacts("model_artifacts", "model_id"),
     "RunOutputsLogged": _run_outputs,
     "ModelInputsLogged": _model_inputs,
     "LoggedModelMetricsLogged": _model_metrics,

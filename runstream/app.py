@@ -17,6 +17,7 @@ from runstream.api.mlflow.artifacts import mlflow_artifacts_router
 from runstream.api.mlflow.context import MlflowContext
 from runstream.api.mlflow.graphql import graphql_router
 from runstream.api.mlflow.models import model_read_router
+from runstream.api.mlflow.multipart import multipart_router
 from runstream.api.mlflow.registry_routes import mlflow_registry_read_router, registry_history_router
 from runstream.api.mlflow.routes import mlflow_read_router
 from runstream.api.mlflow.server_info import server_info_router
@@ -124,9 +125,12 @@ def _mount_mlflow(
     app.include_router(server_info_router())
     if artifacts is not None:  # these check access themselves: their paths name the run or model
         app.include_router(artifact_file_router(mlflow, artifacts))
-        artifact_router = mlflow_artifacts_router(mlflow, artifacts, writer, artifact_max_size)
-        for prefix in MLFLOW_ARTIFACT_PREFIXES:
-            app.include_router(artifact_router, prefix=prefix, include_in_schema=prefix == MLFLOW_ARTIFACT_PREFIXES[0])
+        artifact_routers = [mlflow_artifacts_router(mlflow, artifacts, writer, artifact_max_size)]
+        if writer is not None:
+            artifact_routers.append(multipart_router(mlflow, artifacts, writer, artifact_max_size))
+        for router in artifact_routers:
+            for prefix in MLFLOW_ARTIFACT_PREFIXES:
+                app.include_router(router, prefix=prefix, include_in_schema=prefix == MLFLOW_ARTIFACT_PREFIXES[0])
     for router, check in routers:
         for prefix in MLFLOW_PREFIXES:
             app.include_router(

@@ -118,6 +118,12 @@ def validate(name: str, record: dict[str, Any]) -> None:
                 raise InvalidEvent(str(exc)) from exc
             _check(record["size"] >= 0, "negative artifact size")
             _check(bool(_SHA256.match(record["sha256"])), "sha256 must be 64 lowercase hex characters")
+        case "ArtifactsDeleted" | "ModelArtifactsDeleted":
+            try:
+                for path in record["paths"]:
+                    artifact_path(path)
+            except UnsafePath as exc:
+                raise InvalidEvent(str(exc)) from exc
         case "LoggedModelCreated":
             _text(record["name"], "model name", MAX_RUN_NAME)
             run = record["source_run_id"]

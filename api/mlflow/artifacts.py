@@ -1,8 +1,9 @@
 """MLflow's proxied artifact service (`/api/2.0/mlflow-artifacts/artifacts/...`), what the client
-uses for `mlflow-artifacts:` URIs: upload (PUT), folder listing and download (GET). Paths are
+uses for `mlflow-artifacts:` URIs: upload (PUT), folder listing and download (GET), deletion (DELETE). Paths are
 `<experiment>/<run_id>/artifacts/<path>` (a run's files) or `<experiment>/models/<model_id>/artifacts/
 <path>` (an MLflow 3 logged model's). The bytes go through the artifact store; each file stored is
-recorded by an event (ArtifactLogged, ModelArtifactLogged), so listings come from ClickHouse and
+recorded by an event (ArtifactLogged, ModelArtifactLogged; deletions ArtifactsDeleted,
+ModelArtifactsDeleted), so listings come from ClickHouse and
 downloads are checked against the recorded sha256, as on the native artifact routes."""
 
 from __future__ import annotations
@@ -88,10 +89,19 @@ async def file_response(
     return StreamingResponse(chunks, headers=sent, media_type=sent.pop("content-type", "application/octet-stream"))
 
 
+async def record_file(writer: MlflowWriter, t: Target, size: int, sha256: str, uri: str) -> None:
+    """Records a stored file of the run or model (what listings and downloads go by)."""
+    stored = {"path": t.path, "size": size, "sha256": sha256, "uri": uri}
+    if t.owner == "run":
+        await writer.append([event("ArtifactLogged", run_id=t.owner_id, **stored)], run_entity(t.owner_id))
+    else:
+        await writer.append([event("ModelArtifactLogged", model_id=t.owner_id, **stored)], model_entity(t.owner_id))
+
+
 def mlflow_artifacts_router(
     ctx: MlflowContext, store: ArtifactStore, writer: MlflowWriter | None, max_size: int
 ) -> APIRouter:
-    """Listing and download; upload too when given a writer (the role has the event log)."""
+    """Listing and download; upload and deletion too when given a writer (the role has the event log)."""
     router = APIRouter(tags=["mlflow-artifacts"])
 
     @router.get("/artifacts", summary="A folder's entries (MLflow's ListArtifacts)")
@@ -128,12 +138,30 @@ def mlflow_artifacts_router(
         await owned(ctx, t, principal, "write")
         body = RequestBody(request.stream(), content_length, max_size)
         await store_call(store.upload, t.key, body)
-        stored = {"path": t.path, "size": body.received, "sha256": body.sha256.hexdigest(), "uri": store.uri(t.key)}
+        await record_file(writer, t, body.received, body.sha256.hexdigest(), store.uri(t.key))
+        return mlflow_json({})
+
+    @router.delete("/artifacts/{path:path}", summary="Delete a file, or every file under a folder")
+    async def delete_artifacts(path: str, principal: CurrentPrincipal) -> Response:
+        """As MLflow's server: nothing there to delete is no error. Recorded first, so no listing
+        shows a file whose bytes are going; then the bytes go."""
+        t = target(path)
+        await owned(ctx, t, principal, "write")
+        found = await ctx.query(listings.artifact, t.owner_id, t.path, t.owner) if t.path else None
+        files = (
+            [t.path]
+            if found
+            else [f["path"] for f in await ctx.query(listings.artifacts, t.owner_id, t.path, True, t.owner)]
+        )
+        if not files:
+            return mlflow_json({})
         if t.owner == "run":
-            await writer.append([event("ArtifactLogged", run_id=t.owner_id, **stored)], run_entity(t.owner_id))
+            await writer.append([event("ArtifactsDeleted", run_id=t.owner_id, paths=files)], run_entity(t.owner_id))
         else:
-            recorded = event("ModelArtifactLogged", model_id=t.owner_id, **stored)
-            await writer.append([recorded], model_entity(t.owner_id))
+            deleted = event("ModelArtifactsDeleted", model_id=t.owner_id, paths=files)
+            await writer.append([deleted], model_entity(t.owner_id))
+        for file in files:
+            await store_call(store.delete, f"{t.prefix}/{file}")
         return mlflow_json({})
 
     return router

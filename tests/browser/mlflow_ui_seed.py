@@ -46,7 +46,8 @@ def main(server: str) -> None:
                 mlflow.log_artifact(str(folder / "notes.txt"))
                 mlflow.log_artifacts(str(folder / "plots"), "plots")
                 if lr == 0.1:
-                    info = mlflow.pyfunc.log_model(name="model", python_model=Doubler())
+                    # requirements given, so MLflow skips inferring them (a subprocess that loads the model)
+                    info = mlflow.pyfunc.log_model(name="model", python_model=Doubler(), pip_requirements=["mlflow"])
                     runs["model_id"] = info.model_id
                 runs[name] = run.info.run_id
     first = mlflow.register_model(f"models:/{runs['model_id']}", MODEL)

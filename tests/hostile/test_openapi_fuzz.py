@@ -1,5 +1,6 @@
 """Schemathesis over the OpenAPI schema of the gateway and the read API (the all-in-one app on the
-embedded backend, with data in it): whatever a request holds, the answer is never a 5xx."""
+embedded backend, with data in it): whatever a request holds, the answer is never a 5xx (but MLflow's
+501 NOT_IMPLEMENTED where the embedded store has no such feature)."""
 
 from __future__ import annotations
 
@@ -39,9 +40,12 @@ def test_no_request_gets_a_server_error(app: FastAPI) -> None:
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def no_server_error(case: schemathesis.Case[Any]) -> None:
             response = case.call()
+            if response.status_code == 501:  # MLflow's answer for a feature this store has not (mpu/create)
+                assert response.json()["error_code"] == "NOT_IMPLEMENTED", response.text
+                return
             assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"
 
         no_server_error()

@@ -23,7 +23,7 @@ from tests.services.clickhouse_server import start_clickhouse
 from tests.services.kafka_broker import KafkaBroker
 from tests.services.process import cpu_seconds
 
-OUTAGE_S = 30.0
+OUTAGE_S = 20.0  # several of the projector's write retries (backing off up to 5 s each)
 CHUNK = 20_000
 SESSION_S = 6.0  # the projector's Kafka session timeout (ingest/log/kafka.py)
 

@@ -6,10 +6,12 @@ here; the limits the client never lets through are checked over plain HTTP."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +22,8 @@ from runstream.artifacts.paths import run_prefix
 from tests.integration.conftest import Stack
 from tests.services.clickhouse_cluster import ClickHouseCluster
 from tests.services.kafka_broker import KafkaBroker
+from tests.services.ports import free_port
+from tests.services.process import spawn, terminate, wait_until
 from tests.services.s3_server import S3Server
 from tests.venvs import REPO_TESTS, cached_python
 
@@ -71,33 +75,31 @@ def target(request: pytest.FixtureRequest) -> Target:
 
 
 @pytest.fixture(scope="module")
-def scenario_runs() -> dict[str, dict[str, dict[str, Any]]]:
-    """Per target URI, what each major's scenarios read back: they run once per target, however
-    pytest orders the parameters."""
-    return {}
+def scenario_runs(
+    serve: str, distributed: Target, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per target URI, what the scenarios read back through each major version of the client: all
+    four (two targets, two majors) run at once, as they mostly wait on the servers (their names carry
+    the version, so a target's two share the server)."""
+    running = {}
+    for uri in (serve, distributed.uri):
+        for major in ("3", "2"):
+            python = cached_python(MLFLOW_CLIENT / f"requirements-{major}.txt")
+            out = tmp_path_factory.mktemp("mlflow-client") / "results.json"
+            command = [str(python), str(MLFLOW_CLIENT / "scenarios.py"), uri, str(out), f"v{major}-"]
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            running[uri, major] = (process, out)
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for (uri, major), (process, out) in running.items():
+        _, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, f"mlflow {major}.x scenarios against {uri}: {stderr}"
+        results.setdefault(uri, {})[major] = json.loads(out.read_text())["results"]
+    return results
 
 
 @pytest.fixture(scope="module")
-def results_by_major(
-    target: Target, tmp_path_factory: pytest.TempPathFactory, scenario_runs: dict[str, dict[str, dict[str, Any]]]
-) -> dict[str, dict[str, Any]]:
-    """What the scenarios read back through each major version of the client, both run at once
-    against the target (their names carry the version, so they share the server)."""
-    if target.uri in scenario_runs:
-        return scenario_runs[target.uri]
-    running = {}
-    for major in ("3", "2"):
-        python = cached_python(MLFLOW_CLIENT / f"requirements-{major}.txt")
-        out = tmp_path_factory.mktemp("mlflow-client") / "results.json"
-        command = [str(python), str(MLFLOW_CLIENT / "scenarios.py"), target.uri, str(out), f"v{major}-"]
-        running[major] = (subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), out)
-    results = {}
-    for major, (proc, out) in running.items():
-        _, stderr = proc.communicate(timeout=300)
-        assert proc.returncode == 0, f"mlflow {major}.x scenarios: {stderr}"
-        results[major] = json.loads(out.read_text())["results"]
-    scenario_runs[target.uri] = results
-    return results
+def results_by_major(target: Target, scenario_runs: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    return scenario_runs[target.uri]
 
 
 @pytest.fixture(scope="module", params=["3", "2"], ids=["mlflow3", "mlflow2"])
@@ -194,12 +196,25 @@ def test_refused_writes_raise_mlflow_errors(client_results: dict[str, Any]) -> N
 def test_artifacts_round_trip_through_the_client(client_results: dict[str, Any]) -> None:
     got = result(client_results, "artifacts")
     assert got["artifact_uri"].startswith("mlflow-artifacts:/") and got["artifact_uri"].endswith("/artifacts")
-    assert got["root"] == [["copies", True, None], ["tree", True, None], ["weights.bin", False, 2_000_000]]
+    assert got["root"] == [
+        ["copies", True, None],
+        ["parts", True, None],
+        ["tree", True, None],
+        ["weights.bin", False, 2_000_000],
+    ]
     assert got["tree"] == [["tree/plots/a.bin", False], ["tree/plots/deep", True]]
     assert got["of_a_file"] == []
     assert got["downloaded"] == got["sent"]  # every file, byte for byte (sha256)
     assert got["one"] == got["sent"]["copies/weights.bin"]
     assert MISSING in got["missing"]  # 3.x raises the server's code; 2.x wraps the server's answer
+
+
+def test_artifacts_deleted_through_the_clients_repository(client_results: dict[str, Any]) -> None:
+    got = result(client_results, "artifacts")
+    assert got["tree_after_delete"] == ["tree/empty.txt", "tree/notes.txt"]  # the folder's files are gone
+    assert got["copies_after_delete"] == []
+    assert MISSING in got["deleted_download"]
+    assert got["kept_after_delete"] == got["sent"]["weights.bin"]  # another path of the same bytes stays
 
 
 def test_distributed_artifacts_are_stored_in_s3(client_results: dict[str, Any], target: Target, s3: S3Server) -> None:
@@ -209,7 +224,11 @@ def test_distributed_artifacts_are_stored_in_s3(client_results: dict[str, Any], 
     pages = s3.client().get_paginator("list_objects_v2").paginate(Bucket=target.bucket)
     stored = {o["Key"] for page in pages for o in page.get("Contents", [])}
     prefix = f"mlruns/{run_prefix(got['run_id'])}/"
-    assert {key.removeprefix(prefix) for key in stored if key.startswith(prefix)} == set(got["sent"])
+    kept = set(got["sent"]) - set(got["deleted"])  # deleted files' bytes are gone too
+    assert {key.removeprefix(prefix) for key in stored if key.startswith(prefix)} == kept
+    # the large file went up in two parts straight to S3 (MLflow's proxied multipart): a multipart ETag
+    etag = s3.client().head_object(Bucket=target.bucket, Key=f"{prefix}parts/large.bin")["ETag"]
+    assert etag.strip('"').endswith("-2")
 
 
 def test_sklearn_model_is_logged_loaded_and_predicts(client_results: dict[str, Any]) -> None:
@@ -598,3 +617,48 @@ def test_logged_model_writes_and_search_over_http(serve: str) -> None:
     assert _post(serve, "/runs/set-tag", history_tag).status_code == 200
     broken_history = _post(serve, "/runs/log-model", {"run_id": run_id, "model_json": model_json})
     assert (broken_history.status_code, broken_history.json()["error_code"]) == (400, INVALID)
+
+
+def test_mlflow_run_of_a_project_then_models_serve_by_alias(serve: str, tmp_path: Path) -> None:
+    """The seed's lifecycle with MLflow's own CLI (3.x): `mlflow run` of a local MLproject logs into
+    runstream and registers its model with the alias `prod`; `mlflow models serve -m
+    models:/lifecycle-ridge@prod` loads that model from runstream and answers predictions over HTTP."""
+    python = cached_python(MLFLOW_CLIENT / "requirements-3.txt")
+    cli = str(python.parent / "mlflow")
+    # The project's `python` is the client venv's (--env-manager local runs it in this environment).
+    env = {**os.environ, "MLFLOW_TRACKING_URI": serve, "PATH": f"{python.parent}:{os.environ['PATH']}"}
+    project = [cli, "run", str(MLFLOW_CLIENT / "project"), "--env-manager", "local", "--experiment-name", "lifecycle"]
+    ran = subprocess.run([*project, "-P", "alpha=0.25"], env=env, capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    experiment = httpx.get(f"{serve}/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": "lifecycle"})
+    found = httpx.post(
+        f"{serve}/api/2.0/mlflow/runs/search",
+        json={"experiment_ids": [experiment.json()["experiment"]["experiment_id"]]},
+    ).json()["runs"]
+    assert len(found) == 1
+    run = found[0]
+    params = {p["key"]: p["value"] for p in run["data"]["params"]}
+    tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+    assert params == {"alpha": "0.25", "model_name": "lifecycle-ridge"}  # the project's parameters
+    assert tags["mlflow.source.type"] == "PROJECT" and tags["mlflow.project.entryPoint"] == "main"
+    assert run["info"]["status"] == "FINISHED" and [m["key"] for m in run["data"]["metrics"]] == ["rmse"]
+
+    port = free_port()
+    model = "models:/lifecycle-ridge@prod"
+    serving = [cli, "models", "serve", "-m", model, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
+    log = tmp_path / "models-serve.log"
+    proc = spawn(serving, cwd=tmp_path, log_path=log, env=env)
+    try:
+
+        def pings() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(pings, proc=proc, what="mlflow models serve", timeout=180, logs=[log])
+        answer = httpx.post(f"http://127.0.0.1:{port}/invocations", json={"inputs": [[1.0, 2.0]]}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["predictions"][0] == pytest.approx(float(tags["expected_prediction"]))
+    finally:
+        terminate(proc, 20)

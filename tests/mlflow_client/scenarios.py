@@ -19,6 +19,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 Result = dict[str, Any]
 SCENARIOS: dict[str, Callable[[MlflowClient], Result]] = {}
@@ -432,17 +433,31 @@ def artifacts(client: MlflowClient) -> Result:
         single = os.path.join(tmp, "weights.bin")
         with open(single, "wb") as f:
             f.write(os.urandom(2_000_000))
+        large = os.path.join(tmp, "large.bin")  # in two parts of MLflow's 10 MB chunks
+        with open(large, "wb") as f:
+            f.write(os.urandom(12_000_000))
         with mlflow.start_run() as run:
             mlflow.log_artifact(single)
             mlflow.log_artifact(single, artifact_path="copies")
             mlflow.log_artifacts(src, artifact_path="tree")
+            # Proxied multipart (S3 behind the server; a server without it answers NOT_IMPLEMENTED,
+            # and the client sends one PUT)
+            os.environ["MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"] = "true"
+            os.environ["MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE"] = "1000000"
+            try:
+                mlflow.log_artifact(large, artifact_path="parts")
+            finally:
+                del (
+                    os.environ["MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"],
+                    os.environ["MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE"],
+                )
         run_id = run.info.run_id
         out = os.path.join(tmp, "out")
         os.makedirs(out)
         whole = mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=out)
         os.makedirs(os.path.join(tmp, "one"))  # 2.x wants the destination to exist
         one = client.download_artifacts(run_id, "copies/weights.bin", os.path.join(tmp, "one"))
-        return {
+        got: Result = {
             "run_id": run_id,
             "artifact_uri": run.info.artifact_uri,
             "root": sorted((f.path, f.is_dir, f.file_size) for f in client.list_artifacts(run_id)),
@@ -452,10 +467,23 @@ def artifacts(client: MlflowClient) -> Result:
                 **{f"tree/{k}": hashlib.sha256(v).hexdigest() for k, v in files.items()},
                 "weights.bin": sha256_of(single),
                 "copies/weights.bin": sha256_of(single),
+                "parts/large.bin": sha256_of(large),
             },
             "downloaded": tree_digests(whole),
             "one": sha256_of(one),
             "missing": failure(lambda: client.download_artifacts(run_id, "nope.txt", tmp)),
+        }
+        # The client's artifact repository of the run deletes through DELETE mlflow-artifacts/artifacts/...
+        repo = get_artifact_repository(run.info.artifact_uri)
+        repo.delete_artifacts("tree/plots")  # a folder: every file under it
+        repo.delete_artifacts("copies/weights.bin")  # a file
+        repo.delete_artifacts("never-logged")  # nothing there: no error, as MLflow's server
+        return got | {
+            "deleted": ["tree/plots/a.bin", "tree/plots/deep/b.json", "copies/weights.bin"],
+            "tree_after_delete": sorted(f.path for f in client.list_artifacts(run_id, "tree")),
+            "copies_after_delete": [f.path for f in client.list_artifacts(run_id, "copies")],
+            "deleted_download": failure(lambda: client.download_artifacts(run_id, "copies/weights.bin", tmp)),
+            "kept_after_delete": sha256_of(client.download_artifacts(run_id, "weights.bin", out)),
         }
 
 

@@ -82,6 +82,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "LoggedModelTagDeleted": {"model_id": MODEL, "key": "x"},
     "LoggedModelParamsLogged": {"model_id": MODEL, "params": {"k": "v"}},
     "ModelArtifactLogged": {"model_id": MODEL, "path": "MLmodel", "size": 3, "sha256": "0" * 64, "uri": "file:///x"},
+    "ArtifactsDeleted": {"run_id": RUN, "paths": ["plots/a.png", "notes.txt"]},
+    "ModelArtifactsDeleted": {"model_id": MODEL, "paths": ["MLmodel"]},
     "RunOutputsLogged": {"run_id": RUN, "models": [{"model_id": MODEL, "step": 0}]},
     "ModelInputsLogged": {"run_id": RUN, "model_ids": [MODEL]},
     "LoggedModelMetricsLogged": {

@@ -47,6 +47,7 @@ def _metrics(**overrides):
             event("ArtifactLogged", run_id=RUN, path="../etc/passwd", size=1, sha256="0" * 64, uri="file:///x"),
             "relative",
         ),
+        (event("ArtifactsDeleted", run_id=RUN, paths=["ok.txt", "../etc/passwd"]), "relative"),
     ],
 )
 def test_invalid_events_are_refused_with_a_reason(name_record, reason):
