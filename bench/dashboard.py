@@ -10,13 +10,15 @@ to the native batch endpoint) with bench/dataset.py's data; then, per figure, a 
 
 MLflow's own UI (`mlflow server`, its venv from bench/mlflow_side.py; the same data bulk-loaded into
 its sqlite tables) is timed on the views it has: its runs table, its run page's metric chart, its
-metric page comparing runs. It has no live charts.
+metric page comparing runs. It has no live charts. The same MLflow web app served by runstream
+(`serve --mlflow-ui`, mlflow beside it) is timed on the same views of runstream's data.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -35,6 +37,7 @@ from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 from tests.browser.seed import post, wait_applied
 from tests.integration.roles import REPO, Role
 from tests.services.ports import free_port
+from tests.venvs import joined_python
 
 RESULTS = REPO / "bench" / "results" / "dashboard.json"
 CHUNK = 1_000_000  # points per MetricBatch event
@@ -214,6 +217,43 @@ def time_live(page: Page, base: str, points: int) -> dict[str, Any]:
 # ---------------------------------------------------------------- MLflow's UI
 
 
+def time_mlflow_ui(page: Page, ui: str, experiment_ids: dict[str, str], sizes: Sizes, reps: int) -> dict[str, Any]:
+    """MLflow's web app at `ui` (MLflow's own server, or runstream's /mlflow/) on the views it has."""
+    runs = history_runs(sizes)
+    big = next(r for r in runs if r.name == "big")
+    compared = [r.run_id for r in runs if r.name.startswith("cmp-")]
+    last = SearchRun(sizes.search_runs - 1, sizes.search_points).name  # newest first, as MLflow sorts
+    line = "document.querySelector('.js-plotly-plot .scatterlayer .trace path.js-line')"
+
+    def table() -> dict[str, float]:
+        _fresh(page, f"{ui}#/experiments/{experiment_ids[SEARCH_EXPERIMENT]}/runs")
+        return {
+            "first_rows_painted": _when(
+                page, f"[...document.querySelectorAll('a')].some(a => a.textContent === '{last}')", 120
+            )
+        }
+
+    def one_chart() -> dict[str, float]:
+        _fresh(page, f"{ui}#/experiments/{experiment_ids[HISTORY_EXPERIMENT]}/runs/{big.run_id}/model-metrics")
+        return {"navigation_to_drawn": _when(page, line, 180)}
+
+    def compare() -> dict[str, float]:
+        # The metric page (MLflow's "compare runs" chart): `runs` first in its query, and it
+        # fails ("undefined" is not valid JSON) without plot_metric_keys.
+        experiments = _json_list([experiment_ids[HISTORY_EXPERIMENT]])
+        query = f"runs={_json_list(compared)}&metric=%22{KEY}%22&experiments={experiments}"
+        _fresh(page, f"{ui}#/metric?{query}&plot_metric_keys={_json_list([KEY])}")
+        return {"navigation_to_drawn": _when(page, line, 180)}
+
+    out: dict[str, Any] = {}
+    for name, once in (("runs_table_100k", table), ("chart_10M", one_chart), ("compare_100x10k", compare)):
+        try:
+            out[name] = _repeat(reps, once)
+        except Exception as exc:  # a view MLflow could not show in time is a result, not a crash
+            out[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    return out
+
+
 def time_mlflow(page: Page, workdir: Path, sizes: Sizes, reps: int) -> dict[str, Any]:
     with ExitStack() as stack:
         started = mlflow_side.start_server("sqlite", mlflow_side.mlflow_venv(), workdir / "mlflow", stack)
@@ -222,45 +262,7 @@ def time_mlflow(page: Page, workdir: Path, sizes: Sizes, reps: int) -> dict[str,
         bulk = mlflow_side.Bulk(sqlite_path=workdir / "mlflow" / "mlflow.sqlite")
         loaded = mlflow_side.load(bulk, server, sizes)
         bulk.close()
-        ids = loaded["experiment_ids"]
-        runs = history_runs(sizes)
-        big = next(r for r in runs if r.name == "big")
-        compared = [r.run_id for r in runs if r.name.startswith("cmp-")]
-        last = SearchRun(sizes.search_runs - 1, sizes.search_points).name  # newest first, as MLflow sorts
-
-        def table() -> dict[str, float]:
-            _fresh(page, f"{server.url}/#/experiments/{ids[SEARCH_EXPERIMENT]}/runs")
-            return {
-                "first_rows_painted": _when(
-                    page, f"[...document.querySelectorAll('a')].some(a => a.textContent === '{last}')", 120
-                )
-            }
-
-        def one_chart() -> dict[str, float]:
-            _fresh(page, f"{server.url}/#/experiments/{ids[HISTORY_EXPERIMENT]}/runs/{big.run_id}/model-metrics")
-            return {
-                "navigation_to_drawn": _when(
-                    page, "document.querySelector('.js-plotly-plot .scatterlayer .trace path.js-line')", 180
-                )
-            }
-
-        def compare() -> dict[str, float]:
-            # The metric page (MLflow's "compare runs" chart): `runs` first in its query, and it
-            # fails ("undefined" is not valid JSON) without plot_metric_keys.
-            query = (
-                f"runs={_json_list(compared)}&metric=%22{KEY}%22&experiments={_json_list([ids[HISTORY_EXPERIMENT]])}"
-            )
-            _fresh(page, f"{server.url}/#/metric?{query}&plot_metric_keys={_json_list([KEY])}")
-            drawn = _when(page, "document.querySelector('.js-plotly-plot .scatterlayer .trace path.js-line')", 180)
-            return {"navigation_to_drawn": drawn}
-
-        out: dict[str, Any] = {"load": loaded}
-        for name, once in (("runs_table_100k", table), ("chart_10M", one_chart), ("compare_100x10k", compare)):
-            try:
-                out[name] = _repeat(reps, once)
-            except Exception as exc:  # a view MLflow could not show in time is a result, not a crash
-                out[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-        return out
+        return {"load": loaded, **time_mlflow_ui(page, f"{server.url}/", loaded["experiment_ids"], sizes, reps)}
 
 
 def _json_list(values: list[str]) -> str:
@@ -272,7 +274,12 @@ def _json_list(values: list[str]) -> str:
 
 def bench(workdir: Path, sizes: Sizes, reps: int, mlflow_reps: int) -> dict[str, Any]:
     port = free_port()
-    role = Role(workdir, "serve", "--port", str(port), "--data-dir", str(workdir / "data"))
+    serve = ["--port", str(port), "--data-dir", str(workdir / "data")]
+    if mlflow_reps:  # MLflow's web app served by runstream too: mlflow beside it, as runstream[mlflow-ui]
+        python = joined_python(workdir / "venv", mlflow_side.mlflow_venv() / "bin" / "python", Path(sys.executable))
+        role = Role(workdir, "serve", *serve, "--mlflow-ui", python=python)
+    else:
+        role = Role(workdir, "serve", *serve)
     base = f"http://127.0.0.1:{port}"
     results: dict[str, Any] = {"sizes": sizes.__dict__, "reps": reps, "mlflow_reps": mlflow_reps}
     try:
@@ -281,6 +288,9 @@ def bench(workdir: Path, sizes: Sizes, reps: int, mlflow_reps: int) -> dict[str,
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
             results["runstream"] = time_runstream(page, base, sizes, reps)
+            if mlflow_reps:
+                ids = {name: experiment_id_for_name(name) for name in (HISTORY_EXPERIMENT, SEARCH_EXPERIMENT)}
+                results["mlflow_ui_on_runstream"] = time_mlflow_ui(page, f"{base}/mlflow/", ids, sizes, mlflow_reps)
             role.stop()  # MLflow's turn: the machine to itself
             if mlflow_reps:
                 results["mlflow"] = time_mlflow(page, workdir, sizes, mlflow_reps)
@@ -292,12 +302,12 @@ def bench(workdir: Path, sizes: Sizes, reps: int, mlflow_reps: int) -> dict[str,
 
 def summary(results: dict[str, Any]) -> str:
     lines = [f"load: {results['runstream_load']}"]
-    for side in ("runstream", "mlflow"):
+    for side in ("runstream", "mlflow_ui_on_runstream", "mlflow"):
         for figure, spans in results.get(side, {}).items():
             if figure == "load" or not isinstance(spans, dict):
                 continue
             shown = {k: v.get("p50_ms", v) if isinstance(v, dict) else v for k, v in spans.items() if k != "samples_ms"}
-            lines.append(f"{side:9} {figure:18} {shown}")
+            lines.append(f"{side:22} {figure:18} {shown}")
     return "\n".join(lines)
 
 
