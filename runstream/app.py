@@ -122,7 +122,7 @@ def _mount_mlflow(
             (mlflow_registry_write_router(writer), registry),
         ]
     app.include_router(graphql_router())  # calls the routes below, which check access
-    app.include_router(server_info_router())
+    app.include_router(server_info_router(artifacts is not None and artifacts.presigned and writer is not None))
     if artifacts is not None:  # these check access themselves: their paths name the run or model
         app.include_router(artifact_file_router(mlflow, artifacts))
         artifact_routers = [mlflow_artifacts_router(mlflow, artifacts, writer, artifact_max_size)]

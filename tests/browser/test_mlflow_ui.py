@@ -191,6 +191,13 @@ def test_graphql_answers_as_the_rest_routes(mlflow_ui: tuple[str, dict[str, str]
     assert httpx.post(f"{base}/graphql", json={"variables": {}}).status_code == 400
 
 
+def test_the_server_answers_as_the_mlflow_beside_it(mlflow_ui: tuple[str, dict[str, str]]) -> None:
+    base, _ = mlflow_ui
+    assert httpx.get(f"{base}/mlflow/version").text == "3.17.2"  # bench/requirements-mlflow.txt's
+    info = httpx.get(f"{base}/api/3.0/mlflow/server-info").json()
+    assert info["multipart_uploads_enabled"] is False and info["workspaces_enabled"] is False
+
+
 def test_serving_the_ui_without_mlflow_installed_says_what_to_install(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["serve", "--mlflow-ui", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2

@@ -229,6 +229,8 @@ def test_distributed_artifacts_are_stored_in_s3(client_results: dict[str, Any], 
     # the large file went up in two parts straight to S3 (MLflow's proxied multipart): a multipart ETag
     etag = s3.client().head_object(Bucket=target.bucket, Key=f"{prefix}parts/large.bin")["ETag"]
     assert etag.strip('"').endswith("-2")
+    info = httpx.get(f"{target.uri}/api/3.0/mlflow/server-info").json()
+    assert info["multipart_uploads_enabled"] is True  # as MLflow's server says for a store that takes them
 
 
 def test_sklearn_model_is_logged_loaded_and_predicts(client_results: dict[str, Any]) -> None:
