@@ -57,7 +57,13 @@ class ReadLimits:
     memory_bytes: int = 2 * 1024**3  # max_memory_usage
 
     def settings(self) -> dict[str, Any]:
-        return {"max_execution_time": self.seconds, "max_memory_usage": self.memory_bytes}
+        return {
+            "max_execution_time": self.seconds,
+            "max_memory_usage": self.memory_bytes,
+            # A thread's allocations reach the query's tracker in steps of this (4 MiB by default), so
+            # a limit near or under it would go unchecked: keep the step a fraction of the limit.
+            "max_untracked_memory": min(4 * 1024**2, self.memory_bytes // 8),
+        }
 
 
 DEFAULT_READ_LIMITS = ReadLimits()

