@@ -1,4 +1,5 @@
-"""Model registry events → rows of the registry tables (migrations/004_registry.sql)."""
+"""Model registry events → rows of the registry tables (migrations/004_registry.sql), and webhooks'
+(008_webhooks.sql), which MLflow keeps in its registry too."""
 
 from __future__ import annotations
 
@@ -47,6 +48,20 @@ COLUMNS: dict[str, list[str]] = {
         "event_time",
         "seq",
         "event_id",
+    ],
+    "webhook_events": [
+        "webhook_id",
+        "event_time",
+        "seq",
+        "event_id",
+        "deleted",
+        "name",
+        "description",
+        "url",
+        "events",
+        "secret",
+        "status",
+        "user",
     ],
 }
 
@@ -111,6 +126,15 @@ def _version_tag(rows: Rows, r: dict[str, Any], t: Time, eid: bytes) -> None:
     )
 
 
+def _webhook_saved(rows: Rows, r: dict[str, Any], t: Time, eid: bytes) -> None:
+    state = [r[k] for k in ("name", "description", "url", "events", "secret", "status")]
+    rows["webhook_events"].append([r["webhook_id"], *t, eid, 0, *state, r["user"]])
+
+
+def _webhook_deleted(rows: Rows, r: dict[str, Any], t: Time, eid: bytes) -> None:
+    rows["webhook_events"].append([r["webhook_id"], *t, eid, 1, "", "", "", [], "", "", r["user"]])
+
+
 HANDLERS: dict[str, Handler] = {
     "RegisteredModelCreated": _model("created"),
     "RegisteredModelRenamed": _model("renamed"),
@@ -126,4 +150,6 @@ HANDLERS: dict[str, Handler] = {
     "ModelVersionStageTransitioned": _version("stage"),
     "ModelVersionTagSet": _version_tag,
     "ModelVersionTagDeleted": _version_tag,
+    "WebhookSaved": _webhook_saved,
+    "WebhookDeleted": _webhook_deleted,
 }

@@ -22,6 +22,7 @@ from runstream.api.mlflow.registry_routes import mlflow_registry_read_router, re
 from runstream.api.mlflow.routes import mlflow_read_router
 from runstream.api.mlflow.server_info import server_info_router
 from runstream.api.mlflow.web_ui import mount_mlflow_ui
+from runstream.api.mlflow.webhook_routes import webhook_read_router
 from runstream.api.routes import read_router
 from runstream.api.search.routes import search_router
 from runstream.api.series_routes import series_router
@@ -35,6 +36,7 @@ from runstream.ingest.gateway import gateway_router
 from runstream.ingest.log.base import EventLog
 from runstream.ingest.mlflow_models import model_write_router
 from runstream.ingest.mlflow_registry import mlflow_registry_write_router
+from runstream.ingest.mlflow_webhooks import mlflow_webhook_write_router
 from runstream.ingest.mlflow_writes import MlflowWriter, ensure_default_experiment, mlflow_write_router
 from runstream.ingest.write_marks import WriteMarks
 
@@ -111,6 +113,7 @@ def _mount_mlflow(
         (artifact_list_router(mlflow), access),
         (model_read_router(mlflow), access),
         (mlflow_registry_read_router(mlflow), registry),
+        (webhook_read_router(mlflow), registry),
     ]
     writer = None
     if log is not None:
@@ -120,6 +123,7 @@ def _mount_mlflow(
             (mlflow_write_router(writer), access),
             (model_write_router(writer), access),
             (mlflow_registry_write_router(writer), registry),
+            (mlflow_webhook_write_router(writer), registry),
         ]
     app.include_router(graphql_router())  # calls the routes below, which check access
     app.include_router(server_info_router(artifacts is not None and artifacts.presigned and writer is not None))

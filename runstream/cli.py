@@ -92,6 +92,12 @@ cluster = _option(
     "Distributed tables, sharded by run (Replicated* where the servers have Keeper)",
 )
 group = _option("--consumer-group", envvar="RUNSTREAM_CONSUMER_GROUP", default=DEFAULT_GROUP)
+webhook_retry = _option(
+    "--webhook-retry-s",
+    envvar="RUNSTREAM_WEBHOOK_RETRY_S",
+    default=300.0,
+    help="how long a webhook delivery is retried (receiver unreachable, 429, 5xx) before it is given up",
+)
 auth_file = _option(
     "--auth-file",
     envvar="RUNSTREAM_AUTH_FILE",
@@ -173,6 +179,7 @@ def main() -> None:
 @artifact_max_size
 @read_limits
 @mlflow_ui
+@webhook_retry
 def serve(
     host: str,
     port: int,
@@ -182,11 +189,12 @@ def serve(
     artifact_max_size: int,
     limits: ReadLimits,
     mlflow_ui: bool,
+    webhook_retry_s: float,
 ) -> None:
-    """Gateway + projector + read API in one process, on embedded storage under --data-dir
-    (artifacts in --data-dir/artifacts unless --artifact-root says otherwise)."""
+    """Gateway + projector + read API + webhook deliveries in one process, on embedded storage under
+    --data-dir (artifacts in --data-dir/artifacts unless --artifact-root says otherwise)."""
     ui = _mlflow_ui_build(mlflow_ui)
-    roles.serve(host, port, data_dir, auth_file, artifact_root, artifact_max_size, limits, ui)
+    roles.serve(host, port, data_dir, auth_file, artifact_root, artifact_max_size, limits, ui, webhook_retry_s)
 
 
 @main.command()
@@ -277,6 +285,42 @@ def projector(
         consumer_group,
         topic_spec,
         inserts_in_flight,
+    )
+
+
+@main.command()
+@host
+@_option("--port", envvar="RUNSTREAM_PORT", default=5004, help="for /health, /ready and /metrics")
+@kafka
+@prefix
+@clickhouse
+@cluster
+@group
+@topic_spec
+@webhook_retry
+def webhooks(
+    host: str,
+    port: int,
+    bootstrap: str,
+    topic_prefix: str,
+    clickhouse_url: str,
+    clickhouse_cluster: str | None,
+    consumer_group: str,
+    topic_spec: TopicSpec,
+    webhook_retry_s: float,
+) -> None:
+    """Registry events → MLflow webhooks: delivers, at least once, what the projector of
+    --consumer-group has applied, as the group <consumer-group>-webhooks (run several: they share it)."""
+    roles.webhooks(
+        host,
+        port,
+        bootstrap,
+        topic_prefix,
+        clickhouse_url,
+        clickhouse_cluster,
+        consumer_group,
+        topic_spec,
+        webhook_retry_s,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import uvicorn
 
@@ -19,10 +19,17 @@ from runstream.ingest.log.local import LocalLog
 from runstream.projector.migrate import migrate
 from runstream.projector.pauses import Pauses
 from runstream.projector.projector import Projector
+from runstream.webhooks.deliverer import Deliverer
+from runstream.webhooks.send import Sender
 
 log = logging.getLogger("runstream")
 
 EMBEDDED_GROUP = "embedded"
+
+
+def webhooks_group(projector_group: str) -> str:
+    """The deliverers' consumer group, beside the projectors' they follow."""
+    return f"{projector_group}-webhooks"
 
 
 def embedded_log(data_dir: Path) -> Path:
@@ -53,6 +60,24 @@ def _serve_http(app: Any, host: str, port: int, ready: str) -> None:
     _Server(config, ready).run()
 
 
+class _Loop(Protocol):
+    def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def _consume(role: str, loop: _Loop, store: ClickHouse, host: str, port: int, ready: str) -> None:
+    """A consuming role: its loop in a thread; HTTP serves only /health, /ready and /metrics."""
+    worker = threading.Thread(target=loop.run, name=role)
+    worker.start()
+    try:
+        app = build_app(role, store=store, reads=False, checks={role: thread_check(role, worker.is_alive)})
+        _serve_http(app, host, port, f"{ready}; health and metrics on http://{host}:{port}")
+    finally:
+        loop.stop()
+        worker.join(timeout=60)
+
+
 def _users(auth_file: Path | None) -> Users | None:
     if auth_file is None:
         return None
@@ -78,6 +103,7 @@ def serve(
     artifact_max_size: int = DEFAULT_MAX_SIZE,
     limits: ReadLimits = DEFAULT_READ_LIMITS,
     mlflow_ui: Path | None = None,
+    webhook_retry_s: float = 300.0,
 ) -> None:
     data_dir = data_dir.resolve()
     artifacts = _artifacts(artifact_root or str(data_dir / "artifacts"))
@@ -85,10 +111,17 @@ def serve(
     store = ClickHouse(embedded_clickhouse(data_dir))
     migrate(store)
     projector = Projector(lambda _handlers: event_log.consumer(EMBEDDED_GROUP), store, EMBEDDED_GROUP)
-    worker = threading.Thread(target=projector.run, name="projector", daemon=True)
-    worker.start()
+    deliverer = Deliverer(
+        event_log.consumer(webhooks_group(EMBEDDED_GROUP)), store, EMBEDDED_GROUP, Sender(retry_s=webhook_retry_s)
+    )
+    workers = {
+        name: threading.Thread(target=loop.run, name=name, daemon=True)
+        for name, loop in (("projector", projector), ("webhooks", deliverer))
+    }
+    for worker in workers.values():
+        worker.start()
     try:
-        checks = {"projector": thread_check("projector", worker.is_alive)}
+        checks = {name: thread_check(name, worker.is_alive) for name, worker in workers.items()}
         app = build_app(
             "serve",
             log=event_log,
@@ -103,7 +136,9 @@ def serve(
         _serve_http(app, host, port, f"runstream serve listening on http://{host}:{port} (data in {data_dir})")
     finally:
         projector.stop()
-        worker.join(timeout=60)
+        deliverer.stop()
+        for worker in workers.values():
+            worker.join(timeout=60)
         event_log.close()
 
 
@@ -157,7 +192,6 @@ def projector(
     topic_spec: TopicSpec,
     inserts_in_flight: int = 2,
 ) -> None:
-    """Consumes in a thread; HTTP serves only /health, /ready and /metrics."""
     topic = events_topic(topic_prefix)
     ensure_topic(bootstrap, topic, topic_spec)
     store = ClickHouse(clickhouse_url, clickhouse_cluster)
@@ -170,21 +204,33 @@ def projector(
         # a replay's handover (runstream replay, on one server)
         pauses=Pauses(store, consumer_group) if clickhouse_cluster is None else None,
     )
-    worker = threading.Thread(target=projector.run, name="projector")
-    worker.start()
-    try:
-        checks = {"projector": thread_check("projector", worker.is_alive)}
-        app = build_app("projector", store=store, reads=False, checks=checks)
-        _serve_http(
-            app,
-            host,
-            port,
-            f"runstream projector consuming {topic} as group {consumer_group} into {store.url.database}; "
-            f"health and metrics on http://{host}:{port}",
-        )
-    finally:
-        projector.stop()
-        worker.join(timeout=60)
+    ready = f"runstream projector consuming {topic} as group {consumer_group} into {store.url.database}"
+    _consume("projector", projector, store, host, port, ready)
+
+
+def webhooks(
+    host: str,
+    port: int,
+    bootstrap: str,
+    topic_prefix: str,
+    clickhouse_url: str,
+    clickhouse_cluster: str | None,
+    consumer_group: str,
+    topic_spec: TopicSpec,
+    retry_s: float,
+) -> None:
+    """Delivers what the projectors of `consumer_group` applied."""
+    topic = events_topic(topic_prefix)
+    ensure_topic(bootstrap, topic, topic_spec)
+    store = ClickHouse(clickhouse_url, clickhouse_cluster)
+    migrate(store)
+    group = webhooks_group(consumer_group)
+    deliverer = Deliverer(KafkaLogConsumer(bootstrap, topic, group), store, consumer_group, Sender(retry_s=retry_s))
+    ready = (
+        f"runstream webhooks consuming {topic} as group {group}, delivering what the projectors of {consumer_group} "
+        "applied"
+    )
+    _consume("webhooks", deliverer, store, host, port, ready)
 
 
 def api(

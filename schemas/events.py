@@ -62,8 +62,10 @@ def event(name: str, /, **fields: Any) -> tuple[str, dict[str, Any]]:
 
 
 def partition_key(name: str, record: dict[str, Any]) -> str:
-    """Events of one run (or one experiment, one logged model, one registered model) share a key, so
-    the log keeps them in order."""
+    """Events of one run (or one experiment, one logged model, one registered model, one webhook) share
+    a key, so the log keeps them in order."""
+    if "webhook_id" in record:
+        return str(record["webhook_id"])
     if "registered_model_id" in record:
         return str(record["registered_model_id"])
     if name in EXPERIMENT_EVENTS:

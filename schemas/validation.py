@@ -28,6 +28,30 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ALIAS = re.compile(r"^[\w\-]+$")
 _MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
 MODEL_STATUSES = ("PENDING", "READY", "FAILED")
+# MLflow's webhook vocabulary (3.3+): entity.action pairs a webhook can be sent, and its statuses.
+WEBHOOK_EVENTS = frozenset(
+    {
+        "registered_model.created",
+        "model_version.created",
+        "model_version_tag.set",
+        "model_version_tag.deleted",
+        "model_version_alias.created",
+        "model_version_alias.deleted",
+        "prompt.created",
+        "prompt_version.created",
+        "prompt_tag.set",
+        "prompt_tag.deleted",
+        "prompt_version_tag.set",
+        "prompt_version_tag.deleted",
+        "prompt_alias.created",
+        "prompt_alias.deleted",
+        "budget_policy.exceeded",
+    }
+)
+WEBHOOK_STATUSES = ("ACTIVE", "DISABLED")
+MAX_WEBHOOK_URL = 2048
+_WEBHOOK_NAME = re.compile(r"^(?=.{1,63}$)[a-z0-9]([a-z0-9._-]*[a-z0-9])?$", re.IGNORECASE)  # MLflow's rule
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 class InvalidEvent(ValueError):
@@ -149,10 +173,35 @@ def validate(name: str, record: dict[str, Any]) -> None:
             for m in record["metrics"]:
                 _text(m["dataset_name"], "dataset name", MAX_KEY, allow_empty=True)
                 _text(m["dataset_digest"], "dataset digest", MAX_KEY, allow_empty=True)
+        case "WebhookSaved":
+            _webhook(record)
+        case "WebhookDeleted":
+            _check(bool(_UUID.match(record["webhook_id"])), "webhook_id must be a lowercase UUID")
         case "InputsLogged":
             for dataset in record["datasets"]:
                 _text(dataset["name"], "dataset name", MAX_KEY)
                 _values(dataset["tags"], "dataset tag", MAX_RUN_TAG_VALUE)
+
+
+def webhook_name_problem(name: str) -> str | None:
+    if _WEBHOOK_NAME.match(name):
+        return None
+    return (
+        f"Webhook name {name!r} is invalid. It must start and end with a letter or digit, be less than 63 "
+        "characters long, and contain only letters, digits, dots (.), underscores (_), and hyphens (-)."
+    )
+
+
+def _webhook(record: dict[str, Any]) -> None:
+    _check(bool(_UUID.match(record["webhook_id"])), "webhook_id must be a lowercase UUID")
+    problem = webhook_name_problem(record["name"])
+    _check(problem is None, problem or "")
+    _text(record["url"], "webhook URL", MAX_WEBHOOK_URL)
+    _text(record["description"], "description", MAX_REGISTRY_TEXT, allow_empty=True)
+    _check(bool(record["events"]), "a webhook needs at least one event")
+    unknown = sorted(set(record["events"]) - WEBHOOK_EVENTS)
+    _check(not unknown, f"unknown webhook events {unknown}; known: {sorted(WEBHOOK_EVENTS)}")
+    _check(record["status"] in WEBHOOK_STATUSES, f"webhook status must be one of {', '.join(WEBHOOK_STATUSES)}")
 
 
 def _registry(name: str, record: dict[str, Any]) -> None:

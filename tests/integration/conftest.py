@@ -36,6 +36,13 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaClu
     cluster.kill()  # all nodes at once: a quorum shutting itself down gracefully waits out its timeouts
 
 
+# The tests' webhook receivers listen on http://127.0.0.1.
+WEBHOOKS_TO_LOCALHOST = {
+    "RUNSTREAM_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+    "RUNSTREAM_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+}
+
+
 class Stack:
     """The distributed roles for one test, sharing a topic prefix and a database."""
 
@@ -43,6 +50,7 @@ class Stack:
         tag = uuid.uuid4().hex[:10]
         self.workdir = workdir
         self.env = {
+            **WEBHOOKS_TO_LOCALHOST,
             "RUNSTREAM_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
             "RUNSTREAM_TOPIC_PREFIX": f"t{tag}.",
             "RUNSTREAM_CLICKHOUSE_URL": f"{clickhouse.url}/t{tag}",
@@ -84,7 +92,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`runstream serve` on embedded storage, one per test module; its base URL."""
     workdir: Path = tmp_path_factory.mktemp("serve")
     port = free_port()
-    role = Role(workdir, "serve", "--port", str(port), "--data-dir", str(workdir / "data"))
+    role = Role(workdir, "serve", "--port", str(port), "--data-dir", str(workdir / "data"), env=WEBHOOKS_TO_LOCALHOST)
     yield f"http://127.0.0.1:{port}"
     role.stop()
 

@@ -60,6 +60,7 @@ def distributed(
     )
     try:
         stack.start("projector")
+        stack.start("webhooks")
         _, gateway = stack.http_role("gateway")
         yield Target(gateway, bucket)
     finally:
@@ -563,6 +564,31 @@ def test_system_metrics_are_sampled_into_the_run(client_results: dict[str, Any])
     got = result(client_results, "system_metrics")
     assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(got["keys"])
     assert got["cpu"] and got["cpu"] == [[step, True] for step in range(len(got["cpu"]))]  # a sample per step
+
+
+def test_webhooks_through_the_client_deliver_registry_changes_signed(
+    results_by_major: dict[str, dict[str, Any]],
+) -> None:
+    """MLflow 3's client (the 2.x one has no webhooks API) against both targets: the distributed one
+    delivers from its `runstream webhooks` role, serve from its own thread."""
+    assert "skipped" in result(results_by_major["2"], "webhooks")
+    got = result(results_by_major["3"], "webhooks")
+    name = "v3-hooked"
+    assert got["created"] == {
+        "name": "compat-hook",
+        "url": True,
+        "events": ["model_version_alias.created", "registered_model.created"],
+    }
+    assert (got["status"], got["tested"]) == ("ACTIVE", [True, 200])
+    test, *changes = got["deliveries"]
+    assert test[:2] == ["registered_model", "created"] and test[2]["name"] == "example_model"
+    assert changes == [
+        ["registered_model", "created", {"name": name, "tags": {"team": "ml"}, "description": None}],
+        ["model_version_alias", "created", {"name": name, "alias": "prod", "version": "1"}],
+    ]
+    assert got["signed"] == [True, True, True]
+    assert got["updated"] == ["DISABLED", "e", "compat-hook"]
+    assert got["listed"] and got["deleted"] == "RESOURCE_DOES_NOT_EXIST"
 
 
 def test_logged_model_writes_and_search_over_http(serve: str) -> None:

@@ -5,14 +5,18 @@ names start with PREFIX, so several client versions can share one server."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 import os
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import mlflow
@@ -593,6 +597,79 @@ def system_metrics(client: MlflowClient) -> Result:
     return {
         "keys": sorted(k for k in client.get_run(run_id).data.metrics if k.startswith("system/")),
         "cpu": [[m.step, 0 <= m.value <= 100] for m in sorted(cpu, key=lambda m: m.step)],
+    }
+
+
+def _receiver() -> tuple[ThreadingHTTPServer, list[tuple[dict[str, str], str]]]:
+    """A local webhook receiver: every POST's headers and body."""
+    got: list[tuple[dict[str, str], str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(
+                (
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(int(self.headers["Content-Length"])).decode(),
+                )
+            )
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, got
+
+
+@scenario
+def webhooks(client: MlflowClient) -> Result:
+    """MLflow 3.3+'s webhooks: created, tested, sent registry changes (HMAC-signed), updated, listed, deleted."""
+    if not hasattr(client, "create_webhook"):
+        return {"skipped": f"mlflow {mlflow.__version__} has no webhooks API"}
+    server, got = _receiver()
+    secret = "s3cret"
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        hook = client.create_webhook(
+            name="compat-hook",
+            url=url,
+            events=["registered_model.created", "model_version_alias.created"],
+            description="d",
+            secret=secret,
+        )
+        tested = client.test_webhook(hook.webhook_id)
+        name = named("hooked")
+        client.create_registered_model(name, tags={"team": "ml"})
+        client.create_model_version(name, "s3://bucket/model")
+        client.set_registered_model_alias(name, "prod", "1")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(got) < 3:
+            time.sleep(0.1)
+        updated = client.update_webhook(hook.webhook_id, status="DISABLED", description="e")
+        listed = [w.webhook_id for w in client.list_webhooks()]
+        client.delete_webhook(hook.webhook_id)
+    finally:
+        server.shutdown()
+
+    def verified(headers: dict[str, str], body: str) -> bool:
+        signed = f"{headers['x-mlflow-delivery-id']}.{headers['x-mlflow-timestamp']}.{body}".encode()
+        digest = base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest()).decode()
+        return headers["x-mlflow-signature"] == f"v1,{digest}"
+
+    return {
+        "created": {"name": hook.name, "url": hook.url == url, "events": sorted(str(e) for e in hook.events)},
+        "status": str(hook.status),
+        "tested": [tested.success, tested.response_status],
+        "deliveries": [
+            [json.loads(body)["entity"], json.loads(body)["action"], json.loads(body)["data"]] for _, body in got
+        ],
+        "signed": [verified(headers, body) for headers, body in got],
+        "updated": [str(updated.status), updated.description, updated.name],
+        "listed": hook.webhook_id in listed,
+        "deleted": error_code(lambda: client.get_webhook(hook.webhook_id)),
     }
 
 

@@ -66,6 +66,17 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "ModelVersionStageTransitioned": {"registered_model_id": RUN, "version": 1, "stage": "Staging", "user": "u"},
     "ModelVersionTagSet": {"registered_model_id": RUN, "version": 1, "key": "k", "value": "v", "user": "u"},
     "ModelVersionTagDeleted": {"registered_model_id": RUN, "version": 1, "key": "k", "user": "u"},
+    "WebhookSaved": {
+        "webhook_id": "0b6b1c3e-7d6f-4b8e-9c1a-2f3e4d5c6b7a",
+        "name": "hook",
+        "description": "",
+        "url": "https://example.com/hook",
+        "events": ["model_version.created"],
+        "secret": "s",
+        "status": "ACTIVE",
+        "user": "u",
+    },
+    "WebhookDeleted": {"webhook_id": "0b6b1c3e-7d6f-4b8e-9c1a-2f3e4d5c6b7a", "user": "u"},
     "LoggedModelCreated": {
         "model_id": MODEL,
         "experiment_id": "1",

@@ -20,7 +20,7 @@ from runstream.clickhouse import ClickHouseUrl
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = ["docker-compose.yml", "docker-compose.cluster.yml"]
-ROLES = {"gateway", "projector", "api"}
+ROLES = {"gateway", "projector", "webhooks", "api"}
 ARTIFACT_ROLES = {"gateway", "api"}
 
 

@@ -1,0 +1,181 @@
+"""What each webhook event says (MLflow's payloads): made from a registry event of the log and the
+registry as the projector holds it (the model's name, a version's fields), or, for the test endpoint,
+MLflow's example of each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+PROMPT_TAG = "mlflow.prompt.is_prompt"  # MLflow's prompts are registered models marked so
+TEMPLATE_TAG = "mlflow.prompt.text"  # a prompt version's template
+
+# The registry events that can make a webhook event: the deliverer decodes no other.
+SOURCES = frozenset(
+    {
+        "RegisteredModelCreated",
+        "RegisteredModelTagSet",
+        "RegisteredModelTagDeleted",
+        "RegisteredModelAliasSet",
+        "RegisteredModelAliasDeleted",
+        "ModelVersionCreated",
+        "ModelVersionTagSet",
+        "ModelVersionTagDeleted",
+    }
+)
+
+_MODEL = {"name": "example_model"}
+_PROMPT = {"name": "example_prompt"}
+_TAGS = {"tags": {"example_key": "example_value"}}
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "registered_model.created": {**_MODEL, **_TAGS, "description": "An example registered model"},
+    "model_version.created": {
+        **_MODEL,
+        "version": "1",
+        "source": "models:/123",
+        "run_id": "abcd1234abcd5678",
+        **_TAGS,
+        "description": "An example model version",
+    },
+    "model_version_tag.set": {**_MODEL, "version": "1", "key": "example_key", "value": "example_value"},
+    "model_version_tag.deleted": {**_MODEL, "version": "1", "key": "example_key"},
+    "model_version_alias.created": {**_MODEL, "alias": "example_alias", "version": "1"},
+    "model_version_alias.deleted": {**_MODEL, "alias": "example_alias"},
+    "prompt.created": {**_PROMPT, **_TAGS, "description": "An example prompt"},
+    "prompt_version.created": {
+        **_PROMPT,
+        "version": "1",
+        "template": "Hello {{name}}!",
+        **_TAGS,
+        "description": "An example prompt version",
+    },
+    "prompt_tag.set": {**_PROMPT, "key": "example_key", "value": "example_value"},
+    "prompt_tag.deleted": {**_PROMPT, "key": "example_key"},
+    "prompt_version_tag.set": {**_PROMPT, "version": "1", "key": "example_key", "value": "example_value"},
+    "prompt_version_tag.deleted": {**_PROMPT, "version": "1", "key": "example_key"},
+    "prompt_alias.created": {**_PROMPT, "alias": "example_alias", "version": "1"},
+    "prompt_alias.deleted": {**_PROMPT, "alias": "example_alias"},
+    "budget_policy.exceeded": {
+        "budget_policy_id": "bp-abc123",
+        "budget_unit": "USD",
+        "budget_amount": 100.0,
+        "current_spend": 105.50,
+        "duration_unit": "MONTHS",
+        "duration_value": 1,
+        "target_scope": "ENDPOINT",
+        "workspace": "default",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One webhook event to deliver: what happened, and the registry event (log entry) it comes from."""
+
+    event: str  # entity.action
+    payload: dict[str, Any]
+    event_id: bytes
+    event_time: int
+
+
+def _value(client: Client, sql: str, **parameters: Any) -> Any:
+    rows = client.query(sql, parameters=parameters).result_rows
+    return rows[0][0] if rows else None
+
+
+def _tags(client: Client, sql: str, **parameters: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in client.query(sql, parameters=parameters).result_rows}
+
+
+def _model_tags(client: Client, model_id: str) -> dict[str, str]:
+    sql = "SELECT key, value FROM registered_model_tags_view WHERE registered_model_id = {id:String}"
+    return _tags(client, sql, id=model_id)
+
+
+def _version_tags(client: Client, model_id: str, version: int) -> dict[str, str]:
+    return _tags(
+        client,
+        "SELECT key, value FROM model_version_tags_view WHERE registered_model_id = {id:String} "
+        "AND version = {v:Int64}",
+        id=model_id,
+        v=version,
+    )
+
+
+# The webhook entity of a change, for a model and for a prompt (None: MLflow sends nothing).
+_ENTITIES: dict[str, tuple[str | None, str]] = {
+    "tag": (None, "prompt_tag"),
+    "alias": ("model_version_alias", "prompt_alias"),
+    "version": ("model_version", "prompt_version"),
+    "version_tag": ("model_version_tag", "prompt_version_tag"),
+}
+
+
+def _tag_change(base: dict[str, Any], r: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if "value" in r:  # *TagSet; *TagDeleted has none
+        return "set", {**base, "key": r["key"], "value": r["value"]}
+    return "deleted", {**base, "key": r["key"]}
+
+
+def notice(client: Client, kind: str, r: dict[str, Any]) -> Notice | None:
+    """The webhook event a registry event makes, if any; read once the projector holds the event (a
+    version's number is won by the first claim in the log: a lost claim makes none)."""
+    if kind == "RegisteredModelCreated":
+        entity = "prompt" if r["tags"].get(PROMPT_TAG) == "true" else "registered_model"
+        payload = {"name": r["name"], "tags": r["tags"], "description": r["description"] or None}
+        return _notice(f"{entity}.created", payload, r)
+    model_id = r["registered_model_id"]
+    sql = "SELECT name FROM registered_models_view WHERE registered_model_id = {id:String}"
+    name = _value(client, sql, id=model_id)
+    if name is None:
+        return None
+    prompt = _model_tags(client, model_id).get(PROMPT_TAG) == "true"
+    base: dict[str, Any] = {"name": name}
+    if "version" in r:
+        base["version"] = str(r["version"])
+    made: tuple[str, dict[str, Any]] | None  # (action, payload)
+    match kind:
+        case "RegisteredModelTagSet" | "RegisteredModelTagDeleted":
+            change, made = "tag", _tag_change(base, r)
+        case "ModelVersionTagSet" | "ModelVersionTagDeleted":
+            change, made = "version_tag", _tag_change(base, r)
+        case "RegisteredModelAliasSet":
+            change, made = "alias", ("created", {**base, "alias": r["alias"], "version": str(r["version"])})
+        case "RegisteredModelAliasDeleted":
+            change, made = "alias", ("deleted", {**base, "alias": r["alias"]})
+        case "ModelVersionCreated":
+            found = _version_created(client, prompt, base, r)
+            change, made = "version", None if found is None else ("created", found)
+        case _:
+            return None
+    sent_as = _ENTITIES[change][int(prompt)]
+    if sent_as is None or made is None:
+        return None
+    return _notice(f"{sent_as}.{made[0]}", made[1], r)
+
+
+def _version_created(client: Client, prompt: bool, base: dict[str, Any], r: dict[str, Any]) -> dict[str, Any] | None:
+    """The version's payload, if this event won its number. Its tags are those the projector holds
+    now: tags given at creation are recorded once the number is won (ingest/mlflow_registry.py), so
+    they may come after, each as a tag event too."""
+    model_id, version = r["registered_model_id"], r["version"]
+    winner = _value(
+        client,
+        "SELECT creation_event FROM model_versions_view WHERE registered_model_id = {id:String} "
+        "AND version = {v:Int64}",
+        id=model_id,
+        v=version,
+    )
+    if winner is None or bytes(winner) != r["header"]["event_id"]:
+        return None
+    tags = _version_tags(client, model_id, version)
+    payload = {**base, "tags": tags, "description": r["description"] or None}
+    if prompt:
+        return {**payload, "template": tags.get(TEMPLATE_TAG, "")}
+    return {**payload, "source": r["source"], "run_id": r["run_id"]}
+
+
+def _notice(event: str, payload: dict[str, Any], r: dict[str, Any]) -> Notice:
+    return Notice(event, payload, r["header"]["event_id"], r["header"]["event_time"])
