@@ -50,6 +50,11 @@ class UpdateWebhook(BaseModel):
     status: str | None = None
 
 
+def _events(given: list[WebhookEvent]) -> list[str]:
+    """Once each, in MLflow's order (by entity, then action): what its answers and its test send use."""
+    return sorted({event_name(e) for e in given})
+
+
 def _checked(state: dict[str, Any]) -> dict[str, Any]:
     """400 for what MLflow refuses: a bad name, URL, event or status; no events."""
     problem = webhook_name_problem(state["name"])
@@ -79,7 +84,7 @@ def mlflow_webhook_write_router(w: MlflowWriter) -> APIRouter:
 
     @router.post("/webhooks")
     async def create_webhook(body: CreateWebhook, principal: CurrentPrincipal) -> Response:
-        state = body.model_dump(exclude={"events"}) | {"events": [event_name(e) for e in body.events]}
+        state = body.model_dump(exclude={"events"}) | {"events": _events(body.events)}
         webhook_id = str(uuid.uuid4())
         async with lock:
             at = await save(webhook_id, state, user(principal))
@@ -93,7 +98,7 @@ def mlflow_webhook_write_router(w: MlflowWriter) -> APIRouter:
             changes: dict[str, Any] = {
                 "name": body.name or None,
                 "url": body.url or None,
-                "events": [event_name(e) for e in body.events] if body.events else None,
+                "events": _events(body.events) if body.events else None,
                 "description": body.description,
                 "secret": body.secret,
                 "status": body.status,

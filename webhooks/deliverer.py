@@ -32,7 +32,7 @@ from runstream.webhooks.send import Sender, Target
 log = logging.getLogger(__name__)
 
 DELIVERIES = Counter("runstream_webhook_deliveries", "Webhook deliveries finished, by result", ["result"])
-_WAIT_S = 0.1
+_WAIT_S = 0.02  # between checks of what the projector applied
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,8 @@ class Deliverer:
             outcome = self._sender.send(
                 webhook.target, n.event, n.payload, delivery_id(n, webhook.target.webhook_id), stop=self._stop
             )
+            if self._stop.is_set() and not outcome.success:
+                return  # cut short, not given up: the next deliverer sends it
             DELIVERIES.labels("delivered" if outcome.success else "failed").inc()
             if not outcome.success:
                 log.warning(

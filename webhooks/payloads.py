@@ -11,6 +11,7 @@ from clickhouse_connect.driver.client import Client
 
 PROMPT_TAG = "mlflow.prompt.is_prompt"  # MLflow's prompts are registered models marked so
 TEMPLATE_TAG = "mlflow.prompt.text"  # a prompt version's template
+_PROMPT_INTERNAL = (PROMPT_TAG, "_mlflow_prompt_type", TEMPLATE_TAG)  # left out of prompts' payloads
 
 # The registry events that can make a webhook event: the deliverer decodes no other.
 SOURCES = frozenset(
@@ -119,19 +120,28 @@ def _tag_change(base: dict[str, Any], r: dict[str, Any]) -> tuple[str, dict[str,
     return "deleted", {**base, "key": r["key"]}
 
 
+def _is_prompt(tags: dict[str, str]) -> bool:
+    return tags.get(PROMPT_TAG, "false").lower() == "true"
+
+
+def _prompt_tags(tags: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in tags.items() if k not in _PROMPT_INTERNAL}
+
+
 def notice(client: Client, kind: str, r: dict[str, Any]) -> Notice | None:
     """The webhook event a registry event makes, if any; read once the projector holds the event (a
     version's number is won by the first claim in the log: a lost claim makes none)."""
     if kind == "RegisteredModelCreated":
-        entity = "prompt" if r["tags"].get(PROMPT_TAG) == "true" else "registered_model"
-        payload = {"name": r["name"], "tags": r["tags"], "description": r["description"] or None}
-        return _notice(f"{entity}.created", payload, r)
+        prompt = _is_prompt(r["tags"])
+        tags = _prompt_tags(r["tags"]) if prompt else r["tags"]
+        payload = {"name": r["name"], "tags": tags, "description": r["description"]}  # "" if none, as MLflow's
+        return _notice(f"{'prompt' if prompt else 'registered_model'}.created", payload, r)
     model_id = r["registered_model_id"]
     sql = "SELECT name FROM registered_models_view WHERE registered_model_id = {id:String}"
     name = _value(client, sql, id=model_id)
     if name is None:
         return None
-    prompt = _model_tags(client, model_id).get(PROMPT_TAG) == "true"
+    prompt = _is_prompt(_model_tags(client, model_id))
     base: dict[str, Any] = {"name": name}
     if "version" in r:
         base["version"] = str(r["version"])
@@ -171,10 +181,14 @@ def _version_created(client: Client, prompt: bool, base: dict[str, Any], r: dict
     if winner is None or bytes(winner) != r["header"]["event_id"]:
         return None
     tags = _version_tags(client, model_id, version)
-    payload = {**base, "tags": tags, "description": r["description"] or None}
     if prompt:
-        return {**payload, "template": tags.get(TEMPLATE_TAG, "")}
-    return {**payload, "source": r["source"], "run_id": r["run_id"]}
+        return {
+            **base,
+            "template": tags.get(TEMPLATE_TAG),
+            "tags": _prompt_tags(tags),
+            "description": r["description"] or None,
+        }
+    return {**base, "source": r["source"], "run_id": r["run_id"], "tags": tags, "description": r["description"] or None}
 
 
 def _notice(event: str, payload: dict[str, Any], r: dict[str, Any]) -> Notice:

@@ -580,10 +580,14 @@ def test_webhooks_through_the_client_deliver_registry_changes_signed(
         "events": ["model_version_alias.created", "registered_model.created"],
     }
     assert (got["status"], got["tested"]) == ("ACTIVE", [True, 200])
-    test, *changes = got["deliveries"]
-    assert test[:2] == ["registered_model", "created"] and test[2]["name"] == "example_model"
+    test, *changes = got["deliveries"]  # the test: the first of the webhook's events in MLflow's order
+    assert test == [
+        "model_version_alias",
+        "created",
+        {"name": "example_model", "alias": "example_alias", "version": "1"},
+    ]
     assert changes == [
-        ["registered_model", "created", {"name": name, "tags": {"team": "ml"}, "description": None}],
+        ["registered_model", "created", {"name": name, "tags": {"team": "ml"}, "description": ""}],
         ["model_version_alias", "created", {"name": name, "alias": "prod", "version": "1"}],
     ]
     assert got["signed"] == [True, True, True]

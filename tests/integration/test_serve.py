@@ -255,7 +255,7 @@ def test_health_readiness_and_metrics(serve: str) -> None:
     assert httpx.get(f"{serve}/health").json()["status"] == "ok"
     ready = httpx.get(f"{serve}/ready")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"projector": "ok", "event_log": "ok", "clickhouse": "ok"}
+    assert ready.json()["checks"] == {"projector": "ok", "webhooks": "ok", "event_log": "ok", "clickhouse": "ok"}
     before = metric_samples(serve)
     with runstream.start_run(experiment="observed", tracking_uri=serve) as run:
         run.log_metric_arrays("loss", np.arange(500.0), np.arange(500))

@@ -1,5 +1,5 @@
-"""A local webhook receiver: an HTTP server on 127.0.0.1 recording every POST, answering the statuses
-it is told (then 200)."""
+"""A local webhook receiver: an HTTP server on 127.0.0.1 recording every POST with its arrival time,
+answering the statuses it is told (then 200), or 503 while it is down."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ class Received:
     headers: dict[str, str]
     body: str
     answered: int
+    at: float  # time.time()
 
     @property
     def json(self) -> dict[str, Any]:
@@ -34,13 +35,15 @@ class Receiver:
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.statuses: list[int] = []  # answered in turn, then 200
+        self.down_until = 0.0  # time.time() before which every POST is answered 503
         self.url = ""
         self._lock = threading.Lock()
 
     def answer(self, path: str, headers: dict[str, str], body: str) -> int:
         with self._lock:
-            status = self.statuses.pop(0) if self.statuses else 200
-            self.received.append(Received(path, headers, body, status))
+            now = time.time()
+            status = 503 if now < self.down_until else self.statuses.pop(0) if self.statuses else 200
+            self.received.append(Received(path, headers, body, status, now))
             return status
 
     def taken(self) -> list[Received]:

@@ -101,6 +101,8 @@ def test_registry_changes_are_delivered_signed_retried_and_in_log_order(pipeline
             "model_version_tag.set",
             "model_version_alias.created",
             "model_version_alias.deleted",
+            "prompt.created",
+            "prompt_tag.set",
         ]
         create_webhook(p, r.url, *subscribed, secret=SECRET)
         quiet = create_webhook(p, f"{r.url}?disabled", *subscribed)
@@ -112,7 +114,11 @@ def test_registry_changes_are_delivered_signed_retried_and_in_log_order(pipeline
         p.call("POST", "/model-versions/set-tag", {"name": "churn", "version": "1", "key": "stage", "value": "ok"})
         p.call("DELETE", "/registered-models/alias", {"name": "churn", "alias": "champion"})
         p.call("POST", "/registered-models/set-tag", {"name": "churn", "key": "x", "value": "y"})  # no model event
-        got = r.wait_for(lambda taken: len(taken) >= 6)
+        # MLflow's prompts: registered models tagged so, sent as prompt events without the marking tag.
+        marked = [{"key": "mlflow.prompt.is_prompt", "value": "true"}, {"key": "team", "value": "nlp"}]
+        p.call("POST", "/registered-models/create", {"name": "greet", "tags": marked})
+        p.call("POST", "/registered-models/set-tag", {"name": "greet", "key": "lang", "value": "en"})
+        got = r.wait_for(lambda taken: len(taken) >= 8)
     assert [g.event for g in got] == [
         "registered_model.created",
         "model_version.created",
@@ -120,9 +126,11 @@ def test_registry_changes_are_delivered_signed_retried_and_in_log_order(pipeline
         "model_version_alias.created",
         "model_version_tag.set",
         "model_version_alias.deleted",
+        "prompt.created",
+        "prompt_tag.set",
     ]
     data = [g.json["data"] for g in got]
-    assert data[0] == {"name": "churn", "tags": {"team": "ml"}, "description": None}
+    assert data[0] == {"name": "churn", "tags": {"team": "ml"}, "description": ""}
     created = data[1]
     # The version's tags as far as the projector held them when the delivery was planned.
     assert set(created.pop("tags").items()) <= {("k", "v"), ("stage", "ok")}
@@ -132,8 +140,10 @@ def test_registry_changes_are_delivered_signed_retried_and_in_log_order(pipeline
         {"name": "churn", "alias": "champion", "version": "1"},
         {"name": "churn", "version": "1", "key": "stage", "value": "ok"},
         {"name": "churn", "alias": "champion"},
+        {"name": "greet", "tags": {"team": "nlp"}, "description": ""},
+        {"name": "greet", "key": "lang", "value": "en"},
     ]
-    assert all(signed(g) for g in got) and len({g.headers["x-mlflow-delivery-id"] for g in got}) == 6
+    assert all(signed(g) for g in got) and len({g.headers["x-mlflow-delivery-id"] for g in got}) == 8
     refused = r.received[0]
     assert refused.answered == 503 and refused.headers["x-mlflow-delivery-id"] == got[0].headers["x-mlflow-delivery-id"]
     assert not [x for x in r.received if x.path.endswith("?disabled")]
@@ -166,7 +176,15 @@ def test_deliveries_not_taken_are_sent_again_by_the_next_deliverer(pipeline: Pip
 def test_the_webhooks_api_answers_as_mlflow(pipeline: Pipeline) -> None:
     p = pipeline
     with receiver() as r:
-        made = create_webhook(p, r.url, "model_version.created", description="d", secret=SECRET)
+        made = create_webhook(
+            p,
+            r.url,
+            "model_version.created",
+            "model_version_alias.created",
+            "model_version.created",
+            description="d",
+            secret=SECRET,
+        )
         assert set(made) == {
             "webhook_id",
             "name",
@@ -177,10 +195,10 @@ def test_the_webhooks_api_answers_as_mlflow(pipeline: Pipeline) -> None:
             "creation_timestamp",
             "last_updated_timestamp",
         }  # never the secret
-        assert (made["name"], made["status"], made["events"]) == (
+        assert (made["name"], made["status"], made["events"]) == (  # once each, in MLflow's order
             "hook",
             "ACTIVE",
-            [{"entity": "MODEL_VERSION", "action": "CREATED"}],
+            events("model_version.created", "model_version_alias.created"),
         )
         hook = made["webhook_id"]
         assert p.call("GET", f"/webhooks/{hook}")["webhook"] == made
