@@ -19,7 +19,7 @@ from runstream.api.mlflow import queries as mlflow_queries
 from runstream.api.mlflow.artifacts import Target, file_response, owner_experiment, target
 from runstream.api.mlflow.context import MlflowContext
 from runstream.api.mlflow.registry_routes import RegistryReads
-from runstream.api.mlflow.shapes import mlflow_json
+from runstream.api.mlflow.shapes import mlflow_json, run_id_param
 from runstream.artifacts.store import ArtifactStore
 from runstream.auth import CurrentPrincipal, Principal, require
 from runstream.errors import invalid, not_found
@@ -47,13 +47,6 @@ async def _run_file(ctx: MlflowContext, run_id: str, path: str, principal: Princ
     return target(f"{experiment_id}/{run_id}/artifacts/{path}")
 
 
-def _required_run(run_id: str | None, run_uuid: str | None) -> str:
-    found = run_id or run_uuid
-    if not found:
-        raise invalid("Missing value for required parameter 'run_id'")
-    return found
-
-
 def artifact_list_router(ctx: MlflowContext) -> APIRouter:
     """`artifacts/list`, under MLflow's API prefixes."""
     router = APIRouter(tags=["mlflow"])
@@ -62,12 +55,12 @@ def artifact_list_router(ctx: MlflowContext) -> APIRouter:
     async def list_artifacts(
         principal: CurrentPrincipal, run_id: str | None = None, run_uuid: str | None = None, path: str = ""
     ) -> Response:
-        t = await _run_file(ctx, _required_run(run_id, run_uuid), path, principal)
-        run = await ctx.query(mlflow_queries.run, t.owner_id)
+        t = await _run_file(ctx, run_id_param(run_id, run_uuid), path, principal)
+        root_uri = await ctx.query(mlflow_queries.artifact_uri, t.owner_id)
         entries = await ctx.query(listings.artifacts, t.owner_id, t.path, False, "run")
         files = [{"path": e["path"], "is_dir": e["is_dir"]} | ({} if e["is_dir"] else {"file_size": e["size"]})
                  for e in entries]  # fmt: skip
-        return mlflow_json({"root_uri": run["info"]["artifact_uri"] if run else None, "files": files or None})
+        return mlflow_json({"root_uri": root_uri, "files": files or None})
 
     return router
 
@@ -81,7 +74,7 @@ def artifact_file_router(ctx: MlflowContext, store: ArtifactStore) -> APIRouter:
     async def get_artifact(
         principal: CurrentPrincipal, path: str, run_id: str | None = None, run_uuid: str | None = None
     ) -> Response:
-        t = await _run_file(ctx, _required_run(run_id, run_uuid), path, principal)
+        t = await _run_file(ctx, run_id_param(run_id, run_uuid), path, principal)
         return await file_response(ctx, store, t, _attachment(t.path))
 
     @router.get("/model-versions/get-artifact", summary="One file of a registered model version, as an attachment")

@@ -92,6 +92,15 @@ def run(client: Client, run_id: str) -> dict[str, Any] | None:
     return runs_with_inputs(client, [found])[0] if found else None
 
 
+def artifact_uri(client: Client, run_id: str) -> str | None:
+    """The run's artifact URI, as its info says (its params, tags and metrics are not read)."""
+    rows = client.query(
+        "SELECT experiment_id, artifact_uri FROM runs_view WHERE run_id = {run_id:String}",
+        parameters={"run_id": run_id},
+    ).result_rows
+    return shapes.run_artifact_uri(str(rows[0][0]), run_id, rows[0][1]) if rows else None
+
+
 # MLflow 3's sampling (SqlAlchemyStore.get_metric_history_bulk_interval), per run: its points in
 # (step, timestamp, value with NaN as 0, is NaN) order, cut into NTILE(k) buckets (the first n % k
 # buckets one point longer), the first point of each bucket but the last, and the run's last point.

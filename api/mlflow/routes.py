@@ -108,9 +108,7 @@ def mlflow_read_router(ctx: MlflowContext) -> APIRouter:
 
     @router.get("/runs/get")
     async def get_run(run_id: str | None = None, run_uuid: str | None = None) -> Response:
-        run_id = run_id or run_uuid
-        if not run_id:
-            raise invalid("Missing value for required parameter 'run_id'")
+        run_id = shapes.run_id_param(run_id, run_uuid)
         await ctx.settled(run_entity(run_id))
         found = await ctx.query(mlflow_queries.run, run_id)
         if found is None:
@@ -147,9 +145,7 @@ def mlflow_read_router(ctx: MlflowContext) -> APIRouter:
         max_results: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = MAX_HISTORY_PAGE,
         page_token: str | None = None,
     ) -> Response:
-        run_id = run_id or run_uuid
-        if not run_id:
-            raise invalid("Missing value for required parameter 'run_id'")
+        run_id = shapes.run_id_param(run_id, run_uuid)
         await ctx.settled(run_entity(run_id))
         page = await ctx.query(queries.metric_history, run_id, metric_key, max_results, page_token)
         points = zip(page.steps.tolist(), page.timestamps.tolist(), page.values.tolist(), strict=True)

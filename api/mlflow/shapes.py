@@ -7,6 +7,7 @@ from typing import Any
 from fastapi.responses import Response
 
 from runstream.api.wire import json_float
+from runstream.errors import invalid
 from runstream.responses import json_response
 
 # MLflow's view types, by name (JSON) or number (what a query string may carry).
@@ -42,6 +43,20 @@ def experiment(e: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def run_artifact_uri(experiment_id: str, run_id: str, recorded: str | None) -> str:
+    """The run's artifact URI; runs the SDK started have none recorded: where MLflow's server would put
+    them."""
+    return recorded or f"{default_artifact_location(experiment_id)}/{run_id}/artifacts"
+
+
+def run_id_param(run_id: str | None, run_uuid: str | None) -> str:
+    """MLflow's requests name a run by `run_id`, or by the older `run_uuid`."""
+    found = run_id or run_uuid
+    if not found:
+        raise invalid("Missing value for required parameter 'run_id'")
+    return found
+
+
 def run_info(r: dict[str, Any]) -> dict[str, Any]:
     info = {
         "run_id": r["run_id"],
@@ -51,8 +66,7 @@ def run_info(r: dict[str, Any]) -> dict[str, Any]:
         "user_id": r["user_id"],
         "status": r["status"],
         "start_time": r["start_time"],
-        # runs the SDK started have none recorded: where MLflow's server would put them
-        "artifact_uri": r["artifact_uri"] or f"{default_artifact_location(r['experiment_id'])}/{r['run_id']}/artifacts",
+        "artifact_uri": run_artifact_uri(r["experiment_id"], r["run_id"], r["artifact_uri"]),
         "lifecycle_stage": r["lifecycle_stage"],
     }
     if r["end_time"] is not None:  # unset fields are absent in protobuf JSON

@@ -50,6 +50,16 @@ def test_serve_stores_and_serves_artifacts_from_its_data_dir(embedded: tuple[str
     assert listing["root_uri"] == stored.as_uri()
     assert [(f["path"], f["is_dir"]) for f in listing["files"]] == [("model.txt", False), ("plots", True)]
     assert listing["files"][0]["sha256"] == hashlib.sha256(b"weights").hexdigest()
+    # MLflow's listing (its UI's): paths from the run's root, the root as the run's info says
+    mlflow_api = f"{url}/api/2.0/mlflow"
+    mlflow_listing = httpx.get(f"{mlflow_api}/artifacts/list", params={"run_uuid": run.run_id, "path": "plots"}).json()
+    assert [(f["path"], f.get("file_size")) for f in mlflow_listing["files"]] == [
+        ("plots/acc.svg", 6),
+        ("plots/loss.png", 3 * MiB + 5),
+    ]
+    info = httpx.get(f"{mlflow_api}/runs/get", params={"run_uuid": run.run_id}).json()["run"]["info"]
+    assert mlflow_listing["root_uri"] == info["artifact_uri"]
+    assert httpx.get(f"{mlflow_api}/artifacts/list").status_code == 400  # no run named
 
     client.download_artifacts(run.run_id, "plots", tmp_path / "back")
     assert (tmp_path / "back" / "loss.png").read_bytes() == (tmp_path / "plots" / "loss.png").read_bytes()
