@@ -225,7 +225,11 @@ def webhooks(
     store = ClickHouse(clickhouse_url, clickhouse_cluster)
     migrate(store)
     group = webhooks_group(consumer_group)
-    deliverer = Deliverer(KafkaLogConsumer(bootstrap, topic, group), store, consumer_group, Sender(retry_s=retry_s))
+    # A poll's deliveries may be retried for retry_s: the member stays in the group meanwhile, or its
+    # commit would be refused and the same poll delivered again, over and over.
+    staying = {"max.poll.interval.ms": int((retry_s + 120) * 1000)}
+    consumer = KafkaLogConsumer(bootstrap, topic, group, config=staying)
+    deliverer = Deliverer(consumer, store, consumer_group, Sender(retry_s=retry_s))
     ready = (
         f"runstream webhooks consuming {topic} as group {group}, delivering what the projectors of {consumer_group} "
         "applied"
