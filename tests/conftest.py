@@ -33,7 +33,7 @@ def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
     server = start_clickhouse(tmp_path_factory.mktemp("clickhouse"))
     yield server
-    server.stop()
+    server.kill()  # session services hold only the session's scratch data: a graceful stop only costs time
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +41,7 @@ def clickhouse_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli
     """Two ClickHouse servers as the two shards of one cluster, for the session."""
     cluster = start_clickhouse_cluster(tmp_path_factory.mktemp("clickhouse-cluster"))
     yield cluster
-    cluster.stop()
+    cluster.kill()
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +49,7 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """A real S3 server (SeaweedFS) for the session."""
     server = start_seaweedfs(tmp_path_factory.mktemp("s3"), "runstream-test", "runstream-test-secret")
     yield server
-    server.stop()
+    server.kill()
 
 
 def new_store(request: pytest.FixtureRequest, backend: str) -> ClickHouse:

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 DELIVERIES = Counter("runstream_webhook_deliveries", "Webhook deliveries finished, by result", ["result"])
 _WAIT_S = 0.02  # between checks of what the projector applied
+_WEBHOOK_CHANGES = frozenset({"WebhookSaved", "WebhookDeleted"})
+_DECODED = SOURCES | _WEBHOOK_CHANGES  # the events the loop reads; others are skipped undecoded
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,10 @@ class Deliverer:
         self._sender = sender or Sender()
         self._pool = ThreadPoolExecutor(parallel, thread_name_prefix="webhook")
         self._stop = threading.Event()
+        # Webhook changes read but not yet seen applied, by position; until the first wait, a change
+        # read before a restart may still be on its way into the tables too.
+        self._unsettled: Positions = {}
+        self._waited = False
 
     def stop(self) -> None:
         self._stop.set()
@@ -99,8 +105,12 @@ class Deliverer:
     def _deliver(self, messages: list[LogMessage]) -> None:
         found = []
         for m in messages:
-            event = _registry_event(m)
-            if event is not None:
+            event = _event(m)
+            if event is None:
+                continue
+            if event[0] in _WEBHOOK_CHANGES:
+                self._unsettled[m.partition] = max(self._unsettled.get(m.partition, -1), m.offset)
+            else:
                 found.append((m, *event))
         if not found:
             return
@@ -113,12 +123,17 @@ class Deliverer:
 
     def _plan(self, found: list[tuple[LogMessage, str, dict[str, Any]]]) -> list[tuple[Webhook, list[Notice]]] | None:
         """Per active webhook, the notices it wants, in log order; None if stopped while waiting."""
-        wanted: Positions = {}
+        if self._waited and not self._unsettled and not active_webhooks(self.store):
+            # Every webhook change read so far is applied, and none is active: nothing to send, so
+            # no need to wait for the projector (registry writes are waited on by their callers).
+            return []
+        wanted = dict(self._unsettled)
         for m, _, _ in found:
             wanted[m.partition] = max(wanted.get(m.partition, -1), m.offset)
         while not caught_up(applied_positions(self.store.client, self.projector_group), wanted):
             if self._stop.wait(_WAIT_S):
                 return None
+        self._unsettled, self._waited = {}, True
         webhooks = active_webhooks(self.store)
         if not webhooks:
             return []
@@ -162,10 +177,11 @@ class Deliverer:
                 )
 
 
-def _registry_event(m: LogMessage) -> tuple[str, dict[str, Any]] | None:
-    """The message's registry event, if it can make a webhook event; others are not decoded."""
+def _event(m: LogMessage) -> tuple[str, dict[str, Any]] | None:
+    """The message's event if the loop reads it (a registry event that makes a webhook event, or a
+    webhook change)."""
     try:
-        if writer_schema(m.value).name not in SOURCES:
+        if writer_schema(m.value).name not in _DECODED:
             return None
         return decode(m.value)
     except UndecodableEvent:

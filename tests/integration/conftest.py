@@ -24,7 +24,7 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     broker = start_kafka(tmp_path_factory.mktemp("kafka"))
     yield broker
     close_kafka_transports()  # the SDK's shared producers, before their broker goes
-    broker.stop()
+    broker.kill()  # as the other session services (tests/conftest.py)
 
 
 @pytest.fixture(scope="session")

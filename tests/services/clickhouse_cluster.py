@@ -41,9 +41,9 @@ class ClickHouseCluster:
         """Any node takes the cluster's queries; the first one does here."""
         return self.nodes[0].url
 
-    def stop(self) -> None:
+    def kill(self) -> None:
         for node in self.nodes:
-            node.stop()
+            node.kill()
 
 
 def start_clickhouse_cluster(
