@@ -14,7 +14,6 @@ one gateway, as for read-your-writes."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -26,10 +25,11 @@ from runstream.api.mlflow import registry_queries as rq
 from runstream.api.mlflow.models import logged_model
 from runstream.api.mlflow.registry_routes import REGISTRY, RegistryReads, canonical_stage
 from runstream.api.mlflow.shapes import mlflow_json
-from runstream.auth import CurrentPrincipal, Principal
+from runstream.auth import CurrentPrincipal, Principal, user_name
 from runstream.errors import invalid, unavailable
 from runstream.ingest.mlflow_requests import KeyValue, check_name
 from runstream.ingest.mlflow_writes import Event, MlflowWriter, already_exists
+from runstream.ingest.promotions import Promotions, check_gate_tag
 from runstream.schemas.events import event
 from runstream.schemas.validation import MAX_MODEL_NAME
 
@@ -119,14 +119,11 @@ def check_alias(alias: str) -> None:
         raise invalid(f"Version alias name '{alias}' is reserved.")
 
 
-def user(principal: Principal | None) -> str:
-    return principal.name if principal is not None else ""  # MLflow's user_id with auth off
-
-
 def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
     router = APIRouter(tags=["mlflow-registry"])
     reads = RegistryReads(w.ctx)
-    lock = asyncio.Lock()  # registry changes are rare: one lock keeps every check-then-append atomic
+    promotions = Promotions(w)
+    lock = w.registry_lock
 
     async def append(events: list[Event]) -> None:
         await w.append(events, REGISTRY)
@@ -155,13 +152,15 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
         """One event about a live model, checked and appended under the lock."""
         async with lock:
             model_id = await model(name)
-            await append([event(kind, registered_model_id=model_id, user=user(principal), **fields)])
+            await append([event(kind, registered_model_id=model_id, user=user_name(principal), **fields)])
 
     async def version_event(name: str, ref: str | int, kind: str, principal: Principal | None, **fields: Any) -> int:
         """One event about a live version, checked and appended under the lock; its number."""
         async with lock:
             model_id, number, _ = await version(name, ref)
-            await append([event(kind, registered_model_id=model_id, version=number, user=user(principal), **fields)])
+            await append(
+                [event(kind, registered_model_id=model_id, version=number, user=user_name(principal), **fields)]
+            )
         return number
 
     def ok() -> Response:
@@ -182,7 +181,7 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
                 name=body.name,
                 description=body.description,
                 tags=tags,
-                user=user(principal),
+                user=user_name(principal),
             )
             await append([created])
         return await model_json(body.name)
@@ -194,7 +193,7 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
             model_id = await model(body.name)
             await name_free(body.new_name)
             renamed = event(
-                "RegisteredModelRenamed", registered_model_id=model_id, name=body.new_name, user=user(principal)
+                "RegisteredModelRenamed", registered_model_id=model_id, name=body.new_name, user=user_name(principal)
             )
             await append([renamed])
         return await model_json(body.new_name)
@@ -212,6 +211,7 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
     @router.post("/registered-models/set-tag")
     async def set_registered_model_tag(body: ModelTag, principal: CurrentPrincipal) -> Response:
         check_name("tag", body.key)
+        check_gate_tag(body.key, body.value)
         await model_event(body.name, "RegisteredModelTagSet", principal, key=body.key, value=body.value)
         return ok()
 
@@ -223,7 +223,7 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
     @router.post("/registered-models/alias")
     async def set_registered_model_alias(body: SetAlias, principal: CurrentPrincipal) -> Response:
         check_alias(body.alias)
-        await version_event(body.name, body.version, "RegisteredModelAliasSet", principal, alias=body.alias)
+        await promotions.move_alias(body.name, body.alias, body.version, principal)
         return ok()
 
     @router.delete("/registered-models/alias")
@@ -233,7 +233,10 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
             held = await w.ctx.query(rq.versions, model_id)
             if any(body.alias in v["aliases"] for v in held):  # MLflow ignores an unknown alias: so do we
                 deleted = event(
-                    "RegisteredModelAliasDeleted", registered_model_id=model_id, alias=body.alias, user=user(principal)
+                    "RegisteredModelAliasDeleted",
+                    registered_model_id=model_id,
+                    alias=body.alias,
+                    user=user_name(principal),
                 )
                 await append([deleted])
         return ok()
@@ -249,7 +252,7 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
         elif body.model_id:  # MLflow 3 registers a logged model: the version's run is the model's run
             logged = await w.ctx.query(logged_model, body.model_id)
             run_id = logged["source_run_id"] if logged else None
-        who = user(principal)
+        who = user_name(principal)
         async with lock:
             model_id = await model(body.name)
             for _ in range(_MAX_CLAIMS):
@@ -291,38 +294,16 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
 
     @router.post("/model-versions/transition-stage")
     async def transition_model_version_stage(body: TransitionStage, principal: CurrentPrincipal) -> Response:
-        stage = canonical_stage(body.stage)
-        if body.archive_existing_versions and stage not in ("Staging", "Production"):
-            raise invalid(
-                f"Model version transition cannot archive existing model versions because '{stage}' is not "
-                "an Active stage. Valid stages are Staging, Production"
-            )
-        async with lock:
-            model_id, number, _ = await version(body.name, body.version)
-            moved = [number]
-            if body.archive_existing_versions:  # the others in that stage go to Archived, in the same append
-                held = await w.ctx.query(rq.versions, model_id)
-                moved += [
-                    int(v["version"]) for v in held if v["current_stage"] == stage and v["version"] != str(number)
-                ]
-            events = [
-                event(
-                    "ModelVersionStageTransitioned",
-                    registered_model_id=model_id,
-                    version=n,
-                    stage=stage if n == number else "Archived",
-                    user=user(principal),
-                )
-                for n in moved
-            ]
-            await append(events)
+        number, _ = await promotions.move_stage(
+            body.name, canonical_stage(body.stage), body.version, body.archive_existing_versions, principal
+        )
         return await version_json(body.name, number)
 
     @router.delete("/model-versions/delete")
     async def delete_model_version(body: VersionRef, principal: CurrentPrincipal) -> Response:
         async with lock:
             model_id, number, found = await version(body.name, body.version)
-            who = user(principal)
+            who = user_name(principal)
             # MLflow drops the version's aliases with it; here each drop is an event of the history.
             events = [
                 event("RegisteredModelAliasDeleted", registered_model_id=model_id, alias=alias, user=who)

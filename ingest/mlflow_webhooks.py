@@ -21,9 +21,8 @@ from runstream.api.mlflow.webhook_routes import (
     event_name,
     webhook_shape,
 )
-from runstream.auth import CurrentPrincipal
+from runstream.auth import CurrentPrincipal, user_name
 from runstream.errors import invalid
-from runstream.ingest.mlflow_registry import user
 from runstream.ingest.mlflow_writes import MlflowWriter
 from runstream.schemas.events import event
 from runstream.schemas.validation import WEBHOOK_STATUSES, webhook_name_problem
@@ -87,7 +86,7 @@ def mlflow_webhook_write_router(w: MlflowWriter) -> APIRouter:
         state = body.model_dump(exclude={"events"}) | {"events": _events(body.events)}
         webhook_id = str(uuid.uuid4())
         async with lock:
-            at = await save(webhook_id, state, user(principal))
+            at = await save(webhook_id, state, user_name(principal))
         row = {**state, "webhook_id": webhook_id, "creation_time": at, "last_update_time": at}
         return mlflow_json({"webhook": webhook_shape(row)})
 
@@ -105,14 +104,14 @@ def mlflow_webhook_write_router(w: MlflowWriter) -> APIRouter:
             }
             state = {k: row[k] for k in ("name", "description", "url", "events", "secret", "status")}
             state |= {k: v for k, v in changes.items() if v is not None}
-            at = await save(webhook_id, state, user(principal))
+            at = await save(webhook_id, state, user_name(principal))
         return mlflow_json({"webhook": webhook_shape({**row, **state, "last_update_time": at})})
 
     @router.delete("/webhooks/{webhook_id}")
     async def delete_webhook(webhook_id: str, principal: CurrentPrincipal) -> Response:
         async with lock:
             await reads.row(webhook_id)  # 404 unless it is live
-            await w.append([event("WebhookDeleted", webhook_id=webhook_id, user=user(principal))], WEBHOOKS)
+            await w.append([event("WebhookDeleted", webhook_id=webhook_id, user=user_name(principal))], WEBHOOKS)
         return mlflow_json({})
 
     return router

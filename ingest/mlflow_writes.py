@@ -168,6 +168,7 @@ class MlflowWriter:
         self.ctx = ctx
         self._runs: OrderedDict[str, RunFacts] = OrderedDict()  # most recently used last
         self._locks = [asyncio.Lock() for _ in range(_LOCKS)]  # a run's check-then-append is atomic
+        self.registry_lock = asyncio.Lock()  # registry changes are rare: one lock for every check-then-append
 
     def lock(self, run_id: str) -> asyncio.Lock:
         return self._locks[hash(run_id) % _LOCKS]

@@ -1,8 +1,9 @@
-"""Model registry events → rows of the registry tables (migrations/004_registry.sql), and webhooks'
-(008_webhooks.sql), which MLflow keeps in its registry too."""
+"""Model registry events → rows of the registry tables (migrations/004_registry.sql), promotion gates'
+decisions (009_gates.sql), and webhooks' (008_webhooks.sql), which MLflow keeps in its registry too."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +49,20 @@ COLUMNS: dict[str, list[str]] = {
         "event_time",
         "seq",
         "event_id",
+    ],
+    "gate_decisions": [
+        "registered_model_id",
+        "event_time",
+        "seq",
+        "event_id",
+        "kind",
+        "target",
+        "version",
+        "current_version",
+        "condition",
+        "allowed",
+        "checks",
+        "user",
     ],
     "webhook_events": [
         "webhook_id",
@@ -126,6 +141,12 @@ def _version_tag(rows: Rows, r: dict[str, Any], t: Time, eid: bytes) -> None:
     )
 
 
+def _gate_decided(rows: Rows, r: dict[str, Any], t: Time, eid: bytes) -> None:
+    decided = [r[k] for k in ("kind", "target", "version", "current_version", "condition")]
+    checks = json.dumps(r["checks"], separators=(",", ":"))
+    rows["gate_decisions"].append([r["registered_model_id"], *t, eid, *decided, int(r["allowed"]), checks, r["user"]])
+
+
 def _webhook_saved(rows: Rows, r: dict[str, Any], t: Time, eid: bytes) -> None:
     state = [r[k] for k in ("name", "description", "url", "events", "secret", "status")]
     rows["webhook_events"].append([r["webhook_id"], *t, eid, 0, *state, r["user"]])
@@ -150,6 +171,7 @@ HANDLERS: dict[str, Handler] = {
     "ModelVersionStageTransitioned": _version("stage"),
     "ModelVersionTagSet": _version_tag,
     "ModelVersionTagDeleted": _version_tag,
+    "GateDecided": _gate_decided,
     "WebhookSaved": _webhook_saved,
     "WebhookDeleted": _webhook_deleted,
 }

@@ -11,6 +11,7 @@ from runstream.api.access import run_access
 from runstream.api.artifact_routes import artifact_read_router, artifact_write_router
 from runstream.api.context import ReadContext
 from runstream.api.dashboard.routes import dashboard_router
+from runstream.api.gates.routes import gate_read_router
 from runstream.api.mlflow.access import mlflow_access, registry_access
 from runstream.api.mlflow.artifact_views import artifact_file_router, artifact_list_router
 from runstream.api.mlflow.artifacts import mlflow_artifacts_router
@@ -32,6 +33,7 @@ from runstream.clickhouse import ClickHouse
 from runstream.docs import OPENAPI_URL, docs_router
 from runstream.errors import ContentLengthCheck, install_error_handlers
 from runstream.health import Check, clickhouse_check, health_router
+from runstream.ingest.gate_routes import gate_write_router
 from runstream.ingest.gateway import gateway_router
 from runstream.ingest.log.base import EventLog
 from runstream.ingest.mlflow_models import model_write_router
@@ -141,3 +143,6 @@ def _mount_mlflow(
                 router, prefix=prefix, include_in_schema=prefix == MLFLOW_PREFIXES[0], dependencies=[check]
             )
     app.include_router(registry_history_router(mlflow), dependencies=[registry])
+    app.include_router(gate_read_router(mlflow), dependencies=[registry])
+    if writer is not None:
+        app.include_router(gate_write_router(writer), dependencies=[registry])

@@ -62,6 +62,11 @@ class Principal:
         return _RANK[granted] >= _RANK[wanted]
 
 
+def user_name(principal: Principal | None) -> str:
+    """Who asks, as events record it: the user, else empty (auth off, as MLflow's empty user_id)."""
+    return principal.name if principal is not None else ""
+
+
 def hash_password(password: str, iterations: int = PBKDF2_ITERATIONS) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)

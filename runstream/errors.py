@@ -71,6 +71,10 @@ def invalid(message: str) -> ApiError:
     return ApiError(400, "INVALID_PARAMETER_VALUE", message)
 
 
+def refused(message: str) -> ApiError:
+    return ApiError(403, "PERMISSION_DENIED", message)
+
+
 def unavailable(message: str) -> ApiError:
     return ApiError(503, "TEMPORARILY_UNAVAILABLE", message)
 

@@ -173,6 +173,10 @@ def validate(name: str, record: dict[str, Any]) -> None:
             for m in record["metrics"]:
                 _text(m["dataset_name"], "dataset name", MAX_KEY, allow_empty=True)
                 _text(m["dataset_digest"], "dataset digest", MAX_KEY, allow_empty=True)
+        case "GateDecided":
+            _check(record["kind"] in ("alias", "stage"), "a gate decides an alias or a stage")
+            _text(record["target"], "gate target", MAX_ALIAS)
+            _check(record["version"] >= 1, "a version number starts at 1")
         case "WebhookSaved":
             _webhook(record)
         case "WebhookDeleted":

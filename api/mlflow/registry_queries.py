@@ -3,6 +3,7 @@ model_registry.proto shapes them, their search, and the history MLflow does not 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -385,6 +386,29 @@ def history(client: Client, model_id: str) -> list[dict[str, Any]]:
                 stages[version] = stage
         out.append(entry)
     return out
+
+
+def gate_decisions(client: Client, model_id: str) -> list[dict[str, Any]]:
+    """Every decision of the model's gates, oldest first, as the history shows them."""
+    rows = client.query(
+        "SELECT event_time, kind, target, version, current_version, condition, allowed, checks, user "
+        "FROM gate_decisions FINAL WHERE registered_model_id = {id:String} ORDER BY event_time, seq",
+        parameters={"id": model_id},
+    ).named_results()
+    return [
+        {
+            "time": r["event_time"],
+            "event": "gate_allowed" if r["allowed"] else "gate_refused",
+            "user": r["user"],
+            "kind": r["kind"],
+            "target": r["target"],
+            "version": str(r["version"]),
+            "current_version": None if r["current_version"] is None else str(r["current_version"]),
+            "condition": r["condition"],
+            "checks": json.loads(r["checks"]),
+        }
+        for r in rows
+    ]
 
 
 def alias_at(client: Client, model_id: str, alias: str, at: int) -> dict[str, Any] | None:

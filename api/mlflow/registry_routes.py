@@ -184,7 +184,11 @@ def registry_history_router(ctx: MlflowContext) -> APIRouter:
         summary="Every alias and stage change of a model (and its version and model events), oldest first",
     )
     async def model_history(name: str) -> Response:
-        return json_response({"name": name, "events": await ctx.query(rq.history, await model_id(name))})
+        found = await model_id(name)
+        changes, decided = await ctx.query(rq.history, found), await ctx.query(rq.gate_decisions, found)
+        # A gate's decision is appended just before the move it allowed: first among equal times.
+        events = sorted(decided + changes, key=lambda e: int(e["time"]))
+        return json_response({"name": name, "events": events})
 
     @router.get(
         "/registered-models/{name}/aliases/{alias}",

@@ -11,9 +11,9 @@ which keys exist. Deliberate differences from MLflow, which lexes with sqlparse:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from runstream.api.search.lexer import InvalidSearch, Tok, Token, tokenize
 
@@ -23,6 +23,7 @@ Comparator = Literal["=", "!=", ">", ">=", "<", "<=", "LIKE", "ILIKE", "IN", "NO
 # strings that also take IN lists; identifiers (equality and lists only).
 FieldType = Literal["number", "kv", "string", "listable", "id"]
 Value = str | float | tuple[str, ...] | None
+T = TypeVar("T")
 
 COMPARATORS: Mapping[FieldType, tuple[Comparator, ...]] = {
     "number": ("=", "!=", ">", ">=", "<", "<="),
@@ -171,7 +172,7 @@ def _describe(kind: Kind, key: str) -> str:
     return f"{kind} {key!r}"
 
 
-class _Parser:
+class Parser:
     def __init__(self, text: str, dialect: Dialect) -> None:
         self.tokens = tokenize(text)
         self.i = 0
@@ -320,8 +321,13 @@ def parse_filter(text: str | None, dialect: Dialect = RUNS) -> list[Clause]:
     """The clauses of an MLflow filter string; an empty or blank filter has none."""
     if text is None or not text.strip():
         return []
-    parser = _Parser(text, dialect)
-    clauses: list[Clause] = []
+    parser = Parser(text, dialect)
+    return joined_clauses(parser, parser.clause)
+
+
+def joined_clauses(parser: Parser, read: Callable[[], T]) -> list[T]:
+    """The clauses `read` takes from the parser's text, joined by AND."""
+    clauses: list[T] = []
     joined = True  # nothing has to join the first clause
     while True:
         while parser.take_word("AND"):
@@ -335,7 +341,7 @@ def parse_filter(text: str | None, dialect: Dialect = RUNS) -> list[Clause]:
             raise InvalidSearch(f"expected AND or the end of the filter, found {token.describe()}")
         if len(clauses) == MAX_CLAUSES:
             raise InvalidSearch(f"a filter may have at most {MAX_CLAUSES} clauses")
-        clauses.append(parser.clause())
+        clauses.append(read())
         joined = False
 
 
@@ -346,7 +352,7 @@ def parse_order_by(items: Sequence[str] | None, dialect: Dialect = RUNS) -> list
     orders: list[Order] = []
     seen: set[tuple[Kind, str]] = set()
     for item in items or []:
-        parser = _Parser(item, dialect)
+        parser = Parser(item, dialect)
         entity, key, _ = parser.key()
         if not entity.orderable:
             raise InvalidSearch(f"cannot order by {entity.kind} keys: {item!r}")

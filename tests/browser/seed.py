@@ -190,7 +190,7 @@ MODEL = "churn-model"
 
 def registry(base: str, ranked: str, pause: float = 0.4) -> None:
     """A model with three versions whose aliases and stages move over a few seconds, through MLflow's
-    REST API (what MlflowClient sends)."""
+    REST API (what MlflowClient sends), then two promotion gates: one refuses a move, one allows one."""
     version: tuple[str, dict[str, object]] = (
         "model-versions/create",
         {"name": MODEL, "source": f"runs:/{ranked}/model", "run_id": ranked},
@@ -208,11 +208,21 @@ def registry(base: str, ranked: str, pause: float = 0.4) -> None:
         ("registered-models/alias", {"name": MODEL, "alias": "challenger", "version": "3"}),
         ("model-versions/transition-stage", {"name": MODEL, "version": "2", "stage": "Production"}),
         ("model-versions/transition-stage", {"name": MODEL, "version": "1", "stage": "Archived"}),
+        gate("champion", "tags.validation_status = 'passed'"),
+        ("registered-models/alias", {"name": MODEL, "alias": "champion", "version": "3"}),  # refused: not validated
+        gate("challenger", "tags.validation_status IS NULL"),
+        ("registered-models/alias", {"name": MODEL, "alias": "challenger", "version": "1"}),
     ]
     with httpx.Client(base_url=f"{base}/api/2.0/mlflow", timeout=60) as http:
         for path, body in steps:
-            http.post(f"/{path}", json=body).raise_for_status()
+            response = http.post(f"/{path}", json=body)
+            if response.status_code != 403:  # a gate's refusal is part of the story
+                response.raise_for_status()
             time.sleep(pause)  # spread in time, so the timeline has spans to draw
+
+
+def gate(target: str, condition: str) -> tuple[str, dict[str, object]]:
+    return ("registered-models/set-tag", {"name": MODEL, "key": f"runstream.gate.{target}", "value": condition})
 
 
 def seed_all(base: str, workdir: Path) -> dict[str, str]:

@@ -204,7 +204,7 @@ def test_group_by_a_param_shows_each_group_with_a_band(page: Page, base: str, id
     expect(page.locator(".group-label")).to_have_count(10)
 
 
-def test_registry_shows_versions_aliases_and_their_timeline(page: Page, base: str) -> None:
+def test_registry_shows_versions_aliases_gates_and_their_timeline(page: Page, base: str) -> None:
     open_view(page, base + "/#/registry", "registry")
     page.get_by_role("link", name="churn-model").click()
     wait_view(page, "registry")
@@ -215,8 +215,20 @@ def test_registry_shows_versions_aliases_and_their_timeline(page: Page, base: st
     assert champion.all_inner_texts() == ["v1", "v2"]  # auth off: no user to name
     v1 = page.locator(".lane[data-lane='v1 stage'] .bar").all_inner_texts()
     assert [t.split(" · ")[0] for t in v1] == ["None", "Staging", "Production", "Archived"]
-    expect(page.locator(".history tbody tr")).to_have_count(12)
-    expect(page.locator(".history tbody tr").nth(3)).to_contain_text("@champion → v2 (was v1)")
+    expect(page.locator(".history tbody tr")).to_have_count(15)
+    expect(page.locator(".history tbody tr").nth(6)).to_contain_text("@champion → v2 (was v1)")
+    expect(page.locator(".gates tbody tr")).to_have_count(2)
+    expect(page.locator(".gates tbody tr").first).to_contain_text("tags.validation_status IS NULL")
+    # Gate decisions on the lanes they decided: the refused move of @champion, the allowed one of @challenger.
+    refused = page.locator(".lane[data-lane='@champion'] .gate")
+    expect(refused).to_have_count(1)
+    expect(refused).to_have_class(re.compile(r"\brefused\b"))
+    assert "✕ tags.validation_status = 'passed' (none)" in (refused.get_attribute("title") or "")
+    allowed = page.locator(".lane[data-lane='@challenger'] .gate")
+    expect(allowed).to_have_class(re.compile(r"\ballowed\b"))
+    assert page.locator(".lane[data-lane='@challenger'] .bar").all_inner_texts() == ["v2", "v3", "v1"]
+    expect(page.locator(".history tbody tr").nth(1)).to_contain_text("gate allowed")
+    expect(page.locator(".history tbody tr").nth(2)).to_contain_text("@champion → v3 (held by v2): ✕")
 
 
 def test_a_run_named_as_markup_is_shown_as_text(page: Page, base: str, ids: dict[str, str]) -> None:

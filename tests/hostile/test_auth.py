@@ -17,7 +17,7 @@ from runstream.ingest.framing import CONTENT_TYPE, frame
 from runstream.ingest.gateway import Checked, RunOwners
 from tests.hostile.conftest import RUNS, message, seeded_app
 
-ALICE, CAROL = ("alice", "alice-secret"), ("carol", "carol-secret")
+ALICE, CAROL, DAVE = ("alice", "alice-secret"), ("carol", "carol-secret"), ("dave", "dave-secret")
 BOB_TOKEN = "bob-token-0123456789"
 
 
@@ -38,6 +38,10 @@ experiments = {{ "1" = "read" }}
 [users.carol]
 password = "{hash_password(CAROL[1], iterations=1000)}"
 access = "read"
+
+[users.dave]
+password = "{hash_password(DAVE[1], iterations=1000)}"
+access = "write"
 """
     )
     return path
@@ -204,6 +208,30 @@ def test_registry_needs_the_users_default_access_and_records_who(app: FastAPI) -
     assert [(e["event"], e["user"]) for e in history] == [
         ("model_created", "alice"),
         ("version_created", "alice"),
+        ("alias_set", "alice"),
+    ]
+
+
+def test_a_gate_with_approvers_lets_only_them_move_its_alias(app: FastAPI) -> None:
+    http = TestClient(app)
+    api, alice, dave = "/api/2.0/mlflow", basic(*ALICE), basic(*DAVE)
+    assert http.post(f"{api}/registered-models/create", json={"name": "approved"}, headers=alice).status_code == 200
+    for _ in range(2):
+        version = {"name": "approved", "source": "s3://b/m"}
+        assert http.post(f"{api}/model-versions/create", json=version, headers=alice).status_code == 200
+    gate = {"condition": "tags.reviewed IS NULL", "approvers": ["alice"]}  # met: the versions have no run
+    put = http.put("/api/v1/registered-models/approved/gates/prod", json=gate, headers=dave)
+    assert put.status_code == 200 and put.json()["approvers"] == ["alice"]
+    refused = http.post(
+        f"{api}/registered-models/alias", json={"name": "approved", "alias": "prod", "version": "1"}, headers=dave
+    )
+    assert refused.status_code == 403 and "user in (alice) failed (asked by dave)" in refused.json()["message"]
+    moved = http.post("/api/v1/registered-models/approved/aliases/prod", json={"version": "2"}, headers=alice)
+    assert moved.status_code == 200 and moved.json()["gate"]["allowed"] is True
+    history = http.get("/api/v1/registered-models/approved/history", headers=alice).json()["events"]
+    assert [(e["event"], e["user"]) for e in history if e["event"].startswith(("gate", "alias"))] == [
+        ("gate_refused", "dave"),
+        ("gate_allowed", "alice"),
         ("alias_set", "alice"),
     ]
 

@@ -414,6 +414,19 @@ def test_model_registry_through_the_client(client_results: dict[str, Any]) -> No
     assert got["left"] == ["1", "3", "4"]
 
 
+def test_promotion_gates_set_and_met_through_the_client(client_results: dict[str, Any]) -> None:
+    got = result(client_results, "promotion_gates")
+    assert got["bad_gate"] == INVALID
+    assert got["low"].startswith("PERMISSION_DENIED")
+    assert "metrics.accuracy >= 0.9 failed (the candidate has 0.8)" in got["low"]
+    assert "tags.validation_status = 'passed' failed (the candidate has pending)" in got["unvalidated"]
+    assert (got["met"], got["prod"]) == (None, "1")
+    assert got["to_production"] is None
+    moved_down = "current.metrics.accuracy failed (the candidate has 0.8, the current version 0.95)"
+    assert moved_down in got["down_from_production"]
+    assert got["stages"] == ["Production", "None"]
+
+
 def test_model_registry_errors_are_mlflows(client_results: dict[str, Any]) -> None:
     got = result(client_results, "registry_errors")
     exists = "RESOURCE_ALREADY_EXISTS"

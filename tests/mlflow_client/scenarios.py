@@ -419,6 +419,33 @@ def registry_errors(client: MlflowClient) -> Result:
 
 
 @scenario
+def promotion_gates(client: MlflowClient) -> Result:
+    """runstream's promotion gates, set and met through the client alone: a gate is a model tag, and
+    a move the gate refuses is an error naming each failed check."""
+    experiment = client.create_experiment(named("compat-gates"))
+    name = named("gated")
+    client.create_registered_model(name)
+    for accuracy, status in ((0.95, "passed"), (0.8, "passed"), (0.97, "pending")):
+        run = client.create_run(experiment).info.run_id
+        client.log_metric(run, "accuracy", accuracy)
+        client.set_tag(run, "validation_status", status)
+        client.create_model_version(name, f"s3://bucket/{run}", run_id=run)
+    condition = "metrics.accuracy >= 0.9 and tags.validation_status = 'passed'"
+    client.set_registered_model_tag(name, "runstream.gate.prod", condition)
+    client.set_registered_model_tag(name, "runstream.gate.Production", "metrics.accuracy >= current.metrics.accuracy")
+    return {
+        "bad_gate": error_code(lambda: client.set_registered_model_tag(name, "runstream.gate.x", "metrics.a >")),
+        "low": failure(lambda: client.set_registered_model_alias(name, "prod", "2")),
+        "unvalidated": failure(lambda: client.set_registered_model_alias(name, "prod", "3")),
+        "met": failure(lambda: client.set_registered_model_alias(name, "prod", "1")),
+        "prod": client.get_model_version_by_alias(name, "prod").version,
+        "to_production": failure(lambda: client.transition_model_version_stage(name, "1", "Production")),
+        "down_from_production": failure(lambda: client.transition_model_version_stage(name, "2", "Production")),
+        "stages": [client.get_model_version(name, v).current_stage for v in ("1", "2")],
+    }
+
+
+@scenario
 def artifacts(client: MlflowClient) -> Result:
     mlflow.set_experiment(named("compat-artifacts"))
     with tempfile.TemporaryDirectory() as tmp:

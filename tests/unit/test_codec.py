@@ -77,6 +77,19 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "user": "u",
     },
     "WebhookDeleted": {"webhook_id": "0b6b1c3e-7d6f-4b8e-9c1a-2f3e4d5c6b7a", "user": "u"},
+    "GateDecided": {
+        "registered_model_id": "a" * 32,
+        "kind": "alias",
+        "target": "prod",
+        "version": 3,
+        "current_version": 2,
+        "condition": "metrics.acc >= current.metrics.acc",
+        "allowed": False,
+        "checks": [
+            {"condition": "metrics.acc >= current.metrics.acc", "passed": False, "actual": "0.8", "expected": "0.9"}
+        ],
+        "user": "u",
+    },
     "LoggedModelCreated": {
         "model_id": MODEL,
         "experiment_id": "1",

@@ -1,5 +1,6 @@
-// The model registry: registered models with their versions, aliases and stages, and a timeline
-// of which version held each alias (and each version's stage) when, and who moved it.
+// The model registry: registered models with their versions, aliases and stages, their promotion
+// gates, and a timeline of which version held each alias (and each version's stage) when, who moved
+// it, and each gate's decisions (✓ allowed, ✕ refused) on the lane it decided.
 import { api } from "./api.js";
 import { color, el, formatTime } from "./dom.js";
 import { href } from "./router.js";
@@ -40,7 +41,8 @@ export function lanes(events, now) {
 }
 
 export async function modelView(main, name) {
-  const [model, versions, events] = await Promise.all([api.model(name), api.versions(name), api.modelHistory(name)]);
+  const [model, versions, events, gates] = await Promise.all(
+    [api.model(name), api.versions(name), api.modelHistory(name), api.gates(name)]);
   main.append(el("h1", {}, el("a", { href: "#/registry", text: "Registered models" }), " / ", el("span", { class: "model-name", text: model.name })));
   if (model.description) main.append(el("p", { text: model.description }));
   main.append(el("h2", { text: "Versions" }), el("table", { class: "plain versions" },
@@ -54,8 +56,20 @@ export async function modelView(main, name) {
       el("td", { class: "muted", text: v.source || "" }),
     )))));
 
+  if (gates.length) {
+    main.append(el("h2", { text: "Promotion gates" }), el("table", { class: "plain gates" },
+      el("thead", {}, el("tr", {}, ...["Alias or stage", "Condition", "Approvers"].map((t) => el("th", { text: t })))),
+      el("tbody", {}, gates.map((g) => el("tr", {},
+        el("td", { text: g.target }),
+        el("td", { class: "mono", text: g.condition }),
+        el("td", { text: g.approvers.join(", ") || "anyone" }),
+      )))));
+  }
+
   const now = Date.now();
   const spans = lanes(events, now);
+  const decisions = events.filter((e) => e.event.startsWith("gate_"));
+  for (const d of decisions) if (!spans.has(gateLane(d))) spans.set(gateLane(d), []);
   const start = events.length ? events[0].time : now;
   const range = Math.max(1, now - start);
   const pos = (t) => `${(100 * (t - start)) / range}%`;
@@ -70,6 +84,15 @@ export async function modelView(main, name) {
         // no user with auth off (MLflow's empty user_id): nobody to name
         title: `${lane}: ${s.value} from ${formatTime(s.start)} to ${s.end === now ? "now" : formatTime(s.end)}${s.user ? ` (set by ${s.user})` : ""}`,
         text: s.user ? `${s.value} · ${s.user}` : s.value,
+      }));
+    }
+    for (const d of decisions.filter((d) => gateLane(d) === lane)) {
+      const allowed = d.event === "gate_allowed";
+      track.append(el("span", {
+        class: `gate ${allowed ? "allowed" : "refused"}`,
+        style: `left: ${pos(d.time)}`,
+        title: `${formatTime(d.time)}: ${describe(d)}${d.user ? ` (asked by ${d.user})` : ""}`,
+        text: allowed ? "✓" : "✕",
       }));
     }
     timeline.append(el("div", { class: "lane", "data-lane": lane }, el("span", { class: "label", text: lane }), track));
@@ -87,7 +110,17 @@ export async function modelView(main, name) {
     )))));
 }
 
+/** The lane a gate decision is drawn on: the alias's, or the candidate version's stage lane. */
+function gateLane(d) {
+  return d.kind === "alias" ? `@${d.target}` : `v${d.version} stage`;
+}
+
 function describe(e) {
+  if (e.event.startsWith("gate_")) {
+    const move = e.kind === "alias" ? `@${e.target} → v${e.version}` : `v${e.version} → ${e.target}`;
+    const checks = e.checks.map((c) => `${c.passed ? "✓" : "✕"} ${c.condition} (${c.actual ?? "none"}${c.expected === null ? "" : ` vs ${c.expected}`})`);
+    return `${move}${e.current_version ? ` (held by v${e.current_version})` : ""}: ${checks.join("; ")}`;
+  }
   if (e.event === "alias_set") return `@${e.alias} → v${e.version}${e.previous_version ? ` (was v${e.previous_version})` : ""}`;
   if (e.event === "alias_deleted") return `@${e.alias} removed${e.previous_version ? ` (was v${e.previous_version})` : ""}`;
   if (e.event === "stage_transitioned") return `v${e.version}: ${e.previous_stage} → ${e.stage}`;
