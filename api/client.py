@@ -336,6 +336,21 @@ class Client:
         alias / version / previous_version or stage / previous_stage."""
         return self._get(f"/api/v1/registered-models/{quote(name, safe='')}/history")["events"]  # type: ignore[no-any-return]
 
+    def record_deployment(self, name: str, version: str | int, environment: str, note: str = "") -> None:
+        """Reports that this version of the registered model now serves in `environment` (a deploy
+        tool's hook)."""
+        body = {"environment": environment, "version": str(version), "note": note}
+        self._post(f"/api/v1/registered-models/{quote(name, safe='')}/deployments", body)
+
+    def remove_deployment(self, name: str, environment: str, note: str = "") -> None:
+        """Reports that no version of the registered model serves in `environment` any more."""
+        path = f"/api/v1/registered-models/{quote(name, safe='')}/deployments/{quote(environment, safe='')}"
+        self._request("DELETE", path, {"note": note}, {})
+
+    def get_deployments(self, name: str) -> list[dict[str, Any]]:
+        """Where a version of the model serves now: environment, version, since (ms), user, note."""
+        return self._get(f"/api/v1/registered-models/{quote(name, safe='')}/deployments")["deployments"]  # type: ignore[no-any-return]
+
     def get_alias_at(self, name: str, alias: str, at: int | None = None) -> dict[str, Any]:
         """The version (None: deleted by then) the alias named at `at` (ms since the epoch; default
         now), when it was last changed before that and by whom. NotFound if it did not exist yet."""

@@ -1,5 +1,6 @@
-"""Model registry events → rows of the registry tables (migrations/004_registry.sql), promotion gates'
-decisions (009_gates.sql), and webhooks' (008_webhooks.sql), which MLflow keeps in its registry too."""
+"""Model registry events → rows of the registry tables (migrations/004_registry.sql), of promotion
+gates' decisions (009_gates.sql) and deployment records (010_deployments.sql), and of webhooks'
+(008_webhooks.sql), which MLflow keeps in its registry too."""
 
 from __future__ import annotations
 
@@ -62,6 +63,16 @@ COLUMNS: dict[str, list[str]] = {
         "condition",
         "allowed",
         "checks",
+        "user",
+    ],
+    "model_deployments": [
+        "registered_model_id",
+        "environment",
+        "version",
+        "note",
+        "event_time",
+        "seq",
+        "event_id",
         "user",
     ],
     "webhook_events": [
@@ -147,6 +158,12 @@ def _gate_decided(rows: Rows, r: dict[str, Any], t: Time, eid: bytes) -> None:
     rows["gate_decisions"].append([r["registered_model_id"], *t, eid, *decided, int(r["allowed"]), checks, r["user"]])
 
 
+def _deployment(rows: Rows, r: dict[str, Any], t: Time, eid: bytes) -> None:
+    version = r.get("version", 0)  # ModelUndeployed has none: 0 stands for "nothing serves"
+    place = [r["registered_model_id"], r["environment"], version, r["note"]]
+    rows["model_deployments"].append([*place, *t, eid, r["user"]])
+
+
 def _webhook_saved(rows: Rows, r: dict[str, Any], t: Time, eid: bytes) -> None:
     state = [r[k] for k in ("name", "description", "url", "events", "secret", "status")]
     rows["webhook_events"].append([r["webhook_id"], *t, eid, 0, *state, r["user"]])
@@ -172,6 +189,8 @@ HANDLERS: dict[str, Handler] = {
     "ModelVersionTagSet": _version_tag,
     "ModelVersionTagDeleted": _version_tag,
     "GateDecided": _gate_decided,
+    "ModelDeployed": _deployment,
+    "ModelUndeployed": _deployment,
     "WebhookSaved": _webhook_saved,
     "WebhookDeleted": _webhook_deleted,
 }

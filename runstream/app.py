@@ -33,6 +33,7 @@ from runstream.clickhouse import ClickHouse
 from runstream.docs import OPENAPI_URL, docs_router
 from runstream.errors import ContentLengthCheck, install_error_handlers
 from runstream.health import Check, clickhouse_check, health_router
+from runstream.ingest.deployments import deployment_write_router
 from runstream.ingest.gate_routes import gate_write_router
 from runstream.ingest.gateway import gateway_router
 from runstream.ingest.log.base import EventLog
@@ -146,3 +147,4 @@ def _mount_mlflow(
     app.include_router(gate_read_router(mlflow), dependencies=[registry])
     if writer is not None:
         app.include_router(gate_write_router(writer), dependencies=[registry])
+        app.include_router(deployment_write_router(writer), dependencies=[registry])

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import httpx
 from clickhouse_connect.driver.exceptions import ProgrammingError
 
 from runstream import roles
+from runstream.api.client import Client
 from runstream.api.export import choose_runs, export
 from runstream.api.mlflow.web_ui import MlflowUiMissing, mlflow_ui_build
 from runstream.artifacts.gc import Policy, collect
@@ -524,3 +526,47 @@ def hash_secret(token: bool) -> None:
     """Prints the hash of a password or token (read from the terminal) for the auth file."""
     secret = click.prompt("token" if token else "password", hide_input=True, confirmation_prompt=not token)
     click.echo(hash_token(secret) if token else hash_password(secret))
+
+
+def _tracking(command: F) -> F:
+    return click.option(
+        "--tracking-uri",
+        envvar="RUNSTREAM_TRACKING_URI",
+        default=None,
+        help="the runstream server (default: $RUNSTREAM_TRACKING_URI, else http://127.0.0.1:5000)",
+    )(command)
+
+
+def _reported(call: Callable[[Client], None], tracking_uri: str | None) -> None:
+    """Runs a report against the server; its refusal (4xx) or absence is the command's error."""
+    try:
+        with Client(tracking_uri, retry_for_s=10) as client:
+            call(client)
+    except httpx.HTTPStatusError as exc:
+        raise click.ClickException(f"{exc.response.status_code}: {exc.response.json().get('message', exc)}") from exc
+    except (httpx.HTTPError, LookupError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.argument("model")
+@click.argument("version")
+@click.option("--env", "environment", required=True, help="where it now serves: prod, eu-canary, ...")
+@click.option("--note", default="", help="a release, a ticket, a commit: shown in the model's history")
+@_tracking
+def deploy(model: str, version: str, environment: str, note: str, tracking_uri: str | None) -> None:
+    """Records that VERSION of registered model MODEL now serves in an environment (call it from the
+    deploy tool once the rollout is done)."""
+    _reported(lambda c: c.record_deployment(model, version, environment, note), tracking_uri)
+    click.echo(f"{model} v{version} serves in {environment}")
+
+
+@main.command()
+@click.argument("model")
+@click.option("--env", "environment", required=True, help="where it no longer serves")
+@click.option("--note", default="", help="why: shown in the model's history")
+@_tracking
+def undeploy(model: str, environment: str, note: str, tracking_uri: str | None) -> None:
+    """Records that no version of registered model MODEL serves in an environment any more."""
+    _reported(lambda c: c.remove_deployment(model, environment, note), tracking_uri)
+    click.echo(f"{model} no longer serves in {environment}")

@@ -50,6 +50,7 @@ WEBHOOK_EVENTS = frozenset(
 )
 WEBHOOK_STATUSES = ("ACTIVE", "DISABLED")
 MAX_WEBHOOK_URL = 2048
+_ENVIRONMENT = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_ALIAS - 1}}}\Z")
 _WEBHOOK_NAME = re.compile(r"^(?=.{1,63}$)[a-z0-9]([a-z0-9._-]*[a-z0-9])?$", re.IGNORECASE)  # MLflow's rule
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -177,6 +178,11 @@ def validate(name: str, record: dict[str, Any]) -> None:
             _check(record["kind"] in ("alias", "stage"), "a gate decides an alias or a stage")
             _text(record["target"], "gate target", MAX_ALIAS)
             _check(record["version"] >= 1, "a version number starts at 1")
+        case "ModelDeployed" | "ModelUndeployed":
+            problem = environment_problem(record["environment"])
+            _check(problem is None, problem or "")
+            _check(record.get("version", 1) >= 1, "a version number starts at 1")
+            _text(record["note"], "note", MAX_REGISTRY_TEXT, allow_empty=True)
         case "WebhookSaved":
             _webhook(record)
         case "WebhookDeleted":
@@ -185,6 +191,15 @@ def validate(name: str, record: dict[str, Any]) -> None:
             for dataset in record["datasets"]:
                 _text(dataset["name"], "dataset name", MAX_KEY)
                 _values(dataset["tags"], "dataset tag", MAX_RUN_TAG_VALUE)
+
+
+def environment_problem(name: str) -> str | None:
+    if _ENVIRONMENT.match(name):
+        return None
+    return (
+        f"environment {name!r} is invalid: 1 to {MAX_ALIAS} letters, digits, '.', '_' or '-', starting with a "
+        "letter or digit"
+    )
 
 
 def webhook_name_problem(name: str) -> str | None:

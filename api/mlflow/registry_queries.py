@@ -411,6 +411,45 @@ def gate_decisions(client: Client, model_id: str) -> list[dict[str, Any]]:
     ]
 
 
+_DEPLOYMENTS = (
+    "SELECT environment, event_time, version, note, user FROM model_deployments FINAL "
+    "WHERE registered_model_id = {id:String} ORDER BY event_time, seq"
+)
+
+
+def deployment_history(client: Client, model_id: str) -> list[dict[str, Any]]:
+    """Every deployment report of the model, oldest first, as the history shows them (with the version
+    the environment served before)."""
+    served: dict[str, int] = {}
+    out = []
+    for environment, time, version, note, user in client.query(_DEPLOYMENTS, parameters={"id": model_id}).result_rows:
+        before = served.get(environment)
+        out.append(
+            {
+                "time": time,
+                "event": "deployed" if version else "undeployed",
+                "user": user,
+                "environment": environment,
+                "version": str(version) if version else None,
+                "previous_version": str(before) if before else None,
+                "note": note,
+            }
+        )
+        served[environment] = version
+    return out
+
+
+def deployments(client: Client, model_id: str) -> list[dict[str, Any]]:
+    """Per environment where a version serves now: the version, since when, reported by whom."""
+    now: dict[str, dict[str, Any]] = {}
+    for e in deployment_history(client, model_id):
+        if e["event"] == "deployed":
+            now[e["environment"]] = {k: e[k] for k in ("environment", "version", "note", "user")} | {"since": e["time"]}
+        else:
+            now.pop(e["environment"], None)
+    return [now[env] for env in sorted(now)]
+
+
 def alias_at(client: Client, model_id: str, alias: str, at: int) -> dict[str, Any] | None:
     """The alias's last change at or before `at` (ms): the version it named then (None: none), when
     and by whom it was set; None if it never existed by then."""

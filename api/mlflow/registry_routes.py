@@ -186,9 +186,19 @@ def registry_history_router(ctx: MlflowContext) -> APIRouter:
     async def model_history(name: str) -> Response:
         found = await model_id(name)
         changes, decided = await ctx.query(rq.history, found), await ctx.query(rq.gate_decisions, found)
+        deployed = await ctx.query(rq.deployment_history, found)
         # A gate's decision is appended just before the move it allowed: first among equal times.
-        events = sorted(decided + changes, key=lambda e: int(e["time"]))
+        events = sorted(decided + changes + deployed, key=lambda e: int(e["time"]))
         return json_response({"name": name, "events": events})
+
+    @router.get(
+        "/registered-models/{name}/deployments",
+        summary="Where a version of the model serves now, as deploy tools reported it: version, since, user, note",
+    )
+    async def model_deployments(name: str) -> Response:
+        await reads.settled()
+        model_id = str((await reads.model_row(name))["registered_model_id"])
+        return json_response({"name": name, "deployments": await ctx.query(rq.deployments, model_id)})
 
     @router.get(
         "/registered-models/{name}/aliases/{alias}",

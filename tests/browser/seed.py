@@ -190,7 +190,8 @@ MODEL = "churn-model"
 
 def registry(base: str, ranked: str, pause: float = 0.4) -> None:
     """A model with three versions whose aliases and stages move over a few seconds, through MLflow's
-    REST API (what MlflowClient sends), then two promotion gates: one refuses a move, one allows one."""
+        REST API (what MlflowClient sends), then two promotion gates (one refuses a move, one allows one) and
+    deployment reports, as a deploy tool sends them."""
     version: tuple[str, dict[str, object]] = (
         "model-versions/create",
         {"name": MODEL, "source": f"runs:/{ranked}/model", "run_id": ranked},
@@ -212,13 +213,21 @@ def registry(base: str, ranked: str, pause: float = 0.4) -> None:
         ("registered-models/alias", {"name": MODEL, "alias": "champion", "version": "3"}),  # refused: not validated
         gate("challenger", "tags.validation_status IS NULL"),
         ("registered-models/alias", {"name": MODEL, "alias": "challenger", "version": "1"}),
+        deploy("prod", "2", "release 2.0"),
+        deploy("eu-canary", "3", ""),
+        deploy("prod", "3", "release 2.1"),
     ]
-    with httpx.Client(base_url=f"{base}/api/2.0/mlflow", timeout=60) as http:
+    with httpx.Client(base_url=base, timeout=60) as http:
         for path, body in steps:
-            response = http.post(f"/{path}", json=body)
+            response = http.post(path if path.startswith("/") else f"/api/2.0/mlflow/{path}", json=body)
             if response.status_code != 403:  # a gate's refusal is part of the story
                 response.raise_for_status()
             time.sleep(pause)  # spread in time, so the timeline has spans to draw
+
+
+def deploy(environment: str, version: str, note: str) -> tuple[str, dict[str, object]]:
+    body = {"environment": environment, "version": version, "note": note}
+    return (f"/api/v1/registered-models/{MODEL}/deployments", body)
 
 
 def gate(target: str, condition: str) -> tuple[str, dict[str, object]]:

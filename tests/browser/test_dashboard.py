@@ -215,8 +215,13 @@ def test_registry_shows_versions_aliases_gates_and_their_timeline(page: Page, ba
     assert champion.all_inner_texts() == ["v1", "v2"]  # auth off: no user to name
     v1 = page.locator(".lane[data-lane='v1 stage'] .bar").all_inner_texts()
     assert [t.split(" · ")[0] for t in v1] == ["None", "Staging", "Production", "Archived"]
-    expect(page.locator(".history tbody tr")).to_have_count(15)
-    expect(page.locator(".history tbody tr").nth(6)).to_contain_text("@champion → v2 (was v1)")
+    expect(page.locator(".history tbody tr")).to_have_count(18)
+    expect(page.locator(".history tbody tr").nth(9)).to_contain_text("@champion → v2 (was v1)")
+    # Deployments beside the aliases: prod served v2 then v3, eu-canary v3.
+    lanes = page.locator(".lane").evaluate_all("els => els.map(e => e.dataset.lane)")
+    assert lanes[:4] == ["@challenger", "@champion", "⇒ eu-canary", "⇒ prod"]
+    assert page.locator(".lane[data-lane='⇒ prod'] .bar").all_inner_texts() == ["v2", "v3"]
+    expect(page.locator(".history tbody tr").first).to_contain_text("v3 serves in prod (was v2) · release 2.1")
     expect(page.locator(".gates tbody tr")).to_have_count(2)
     expect(page.locator(".gates tbody tr").first).to_contain_text("tags.validation_status IS NULL")
     # Gate decisions on the lanes they decided: the refused move of @champion, the allowed one of @challenger.
@@ -227,8 +232,8 @@ def test_registry_shows_versions_aliases_gates_and_their_timeline(page: Page, ba
     allowed = page.locator(".lane[data-lane='@challenger'] .gate")
     expect(allowed).to_have_class(re.compile(r"\ballowed\b"))
     assert page.locator(".lane[data-lane='@challenger'] .bar").all_inner_texts() == ["v2", "v3", "v1"]
-    expect(page.locator(".history tbody tr").nth(1)).to_contain_text("gate allowed")
-    expect(page.locator(".history tbody tr").nth(2)).to_contain_text("@champion → v3 (held by v2): ✕")
+    expect(page.locator(".history tbody tr").nth(4)).to_contain_text("gate allowed")
+    expect(page.locator(".history tbody tr").nth(5)).to_contain_text("@champion → v3 (held by v2): ✕")
 
 
 def test_a_run_named_as_markup_is_shown_as_text(page: Page, base: str, ids: dict[str, str]) -> None:

@@ -77,6 +77,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "user": "u",
     },
     "WebhookDeleted": {"webhook_id": "0b6b1c3e-7d6f-4b8e-9c1a-2f3e4d5c6b7a", "user": "u"},
+    "ModelDeployed": {"registered_model_id": "a" * 32, "environment": "prod", "version": 3, "note": "r1", "user": "u"},
+    "ModelUndeployed": {"registered_model_id": "a" * 32, "environment": "prod", "note": "", "user": "u"},
     "GateDecided": {
         "registered_model_id": "a" * 32,
         "kind": "alias",

@@ -1,6 +1,7 @@
 // The model registry: registered models with their versions, aliases and stages, their promotion
-// gates, and a timeline of which version held each alias (and each version's stage) when, who moved
-// it, and each gate's decisions (✓ allowed, ✕ refused) on the lane it decided.
+// gates, and a timeline of which version held each alias, served in each environment (⇒, as deploy
+// tools report it) and each version's stage, when, who moved it, and each gate's decisions
+// (✓ allowed, ✕ refused) on the lane it decided.
 import { api } from "./api.js";
 import { color, el, formatTime } from "./dom.js";
 import { href } from "./router.js";
@@ -35,6 +36,8 @@ export function lanes(events, now) {
     else if (e.event === "version_created") open(`v${e.version} stage`, "None", e.time, e.user);
     else if (e.event === "stage_transitioned") open(`v${e.version} stage`, e.stage, e.time, e.user);
     else if (e.event === "version_deleted") open(`v${e.version} stage`, null, e.time, e.user);
+    else if (e.event === "deployed") open(`⇒ ${e.environment}`, `v${e.version}`, e.time, e.user);
+    else if (e.event === "undeployed") open(`⇒ ${e.environment}`, null, e.time, e.user);
   }
   for (const list of spans.values()) for (const s of list) if (s.end === null) s.end = now;
   return spans;
@@ -75,7 +78,8 @@ export async function modelView(main, name) {
   const pos = (t) => `${(100 * (t - start)) / range}%`;
   const values = [...new Set([...spans.values()].flat().map((s) => s.value))];
   const timeline = el("div", { class: "timeline" });
-  for (const [lane, list] of [...spans.entries()].sort(([a], [b]) => (a[0] === "@" ? 0 : 1) - (b[0] === "@" ? 0 : 1) || a.localeCompare(b))) {
+  const rank = (lane) => (lane[0] === "@" ? 0 : lane[0] === "⇒" ? 1 : 2);  // aliases, deployments, stages
+  for (const [lane, list] of [...spans.entries()].sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b))) {
     const track = el("div", { class: "track" });
     for (const s of list) {
       track.append(el("div", {
@@ -124,6 +128,9 @@ function describe(e) {
   if (e.event === "alias_set") return `@${e.alias} → v${e.version}${e.previous_version ? ` (was v${e.previous_version})` : ""}`;
   if (e.event === "alias_deleted") return `@${e.alias} removed${e.previous_version ? ` (was v${e.previous_version})` : ""}`;
   if (e.event === "stage_transitioned") return `v${e.version}: ${e.previous_stage} → ${e.stage}`;
+  const was = e.previous_version ? ` (was v${e.previous_version})` : "";
+  if (e.event === "deployed") return `v${e.version} serves in ${e.environment}${was}${e.note ? ` · ${e.note}` : ""}`;
+  if (e.event === "undeployed") return `nothing serves in ${e.environment}${was}${e.note ? ` · ${e.note}` : ""}`;
   if (e.event.startsWith("version_")) return `v${e.version}`;
   return e.name || "";
 }
