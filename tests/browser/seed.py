@@ -226,7 +226,7 @@ def registry(base: str, ranked: str, pause: float = 0.4) -> None:
 
 
 def deploy(environment: str, version: str, note: str) -> tuple[str, dict[str, object]]:
-    body = {"environment": environment, "version": version, "note": note}
+    body: dict[str, object] = {"environment": environment, "version": version, "note": note}
     return (f"/api/v1/registered-models/{MODEL}/deployments", body)
 
 
