@@ -14,6 +14,8 @@ import pyarrow as pa
 
 from runstream.ingest.log.base import LogMessage, Positions
 from runstream.projector.dedup import METRIC_TABLES, MetricDedup
+from runstream.projector.monitoring_rows import COLUMNS as MONITORING_COLUMNS
+from runstream.projector.monitoring_rows import HANDLERS as MONITORING_HANDLERS
 from runstream.projector.points import Points
 from runstream.projector.registry_rows import COLUMNS as REGISTRY_COLUMNS
 from runstream.projector.registry_rows import HANDLERS as REGISTRY_HANDLERS
@@ -91,6 +93,7 @@ COLUMNS: dict[str, list[str]] = {
     ],
     "dead_letters": ["received_at", "source", "partition", "offset", "reason", "payload"],
     **REGISTRY_COLUMNS,
+    **MONITORING_COLUMNS,
 }
 
 
@@ -362,7 +365,7 @@ _HANDLERS: dict[str, Handler] = {
     "ArtifactLogged": _artifact,
     "ArtifactsDeleted": _deleted_artifacts("run_artifacts", "run_id"),
     "InputsLogged": _inputs,
-    **{name: _on_rows(handler) for name, handler in REGISTRY_HANDLERS.items()},
+    **{name: _on_rows(handler) for name, handler in (REGISTRY_HANDLERS | MONITORING_HANDLERS).items()},
     "LoggedModelCreated": _model_created,
     "LoggedModelFinalized": _model_finalized,
     "LoggedModelDeleted": lambda b, r, t, eid: b.rows["logged_model_events"].append(_model_event(r, t, eid, "deleted")),

@@ -24,6 +24,7 @@ from runstream.api.mlflow.routes import mlflow_read_router
 from runstream.api.mlflow.server_info import server_info_router
 from runstream.api.mlflow.web_ui import mount_mlflow_ui
 from runstream.api.mlflow.webhook_routes import webhook_read_router
+from runstream.api.monitoring.routes import monitoring_router
 from runstream.api.routes import read_router
 from runstream.api.search.routes import search_router
 from runstream.api.series_routes import series_router
@@ -145,6 +146,7 @@ def _mount_mlflow(
             )
     app.include_router(registry_history_router(mlflow), dependencies=[registry])
     app.include_router(gate_read_router(mlflow), dependencies=[registry])
+    app.include_router(monitoring_router(mlflow), dependencies=[registry])
     if writer is not None:
         app.include_router(gate_write_router(writer), dependencies=[registry])
         app.include_router(deployment_write_router(writer), dependencies=[registry])

@@ -62,8 +62,10 @@ def event(name: str, /, **fields: Any) -> tuple[str, dict[str, Any]]:
 
 
 def partition_key(name: str, record: dict[str, Any]) -> str:
-    """Events of one run (or one experiment, one logged model, one registered model, one webhook) share
-    a key, so the log keeps them in order."""
+    """Events of one run (or one experiment, one logged model, one registered model, one webhook, one
+    served model's production windows) share a key, so the log keeps them in order."""
+    if "model_name" in record:
+        return f"served:{record['model_name']}"
     if "webhook_id" in record:
         return str(record["webhook_id"])
     if "registered_model_id" in record:

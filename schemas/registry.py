@@ -52,10 +52,14 @@ class SchemaRegistry:
         return list(self._by_fingerprint.values())
 
 
+SHARED_TYPES = ("header.avsc", "feature_summary.avsc")  # named types events use, in dependency order
+
+
 def parse_event_schema(raw: dict[str, Any], version: int) -> EventSchema:
     """Parses one event record schema, with the shared Header type resolved."""
     named: dict[str, Any] = {}
-    parse_schema(json.loads((AVRO_DIR / "header.avsc").read_text()), named_schemas=named)
+    for shared in SHARED_TYPES:
+        parse_schema(json.loads((AVRO_DIR / shared).read_text()), named_schemas=named)
     parsed = parse_schema(raw, named_schemas=named)
     expanded = parse_schema(raw, named_schemas=dict(named), expand=True)
     fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(expanded), "CRC-64-AVRO"))
@@ -68,7 +72,7 @@ def registry() -> SchemaRegistry:
     schemas = []
     for path in sorted(AVRO_DIR.glob("*.avsc")):
         match = _FILE_NAME.match(path.name)
-        if match is None:  # header.avsc: a shared type, not an event
+        if match is None:  # a shared type (SHARED_TYPES), not an event
             continue
         schemas.append(parse_event_schema(json.loads(path.read_text()), int(match["version"])))
     return SchemaRegistry(schemas)

@@ -46,6 +46,7 @@ WEBHOOK_EVENTS = frozenset(
         "prompt_alias.created",
         "prompt_alias.deleted",
         "budget_policy.exceeded",
+        "model_version.drift_detected",  # runstream's: webhooks/drift_alerts.py
     }
 )
 WEBHOOK_STATUSES = ("ACTIVE", "DISABLED")
@@ -183,6 +184,18 @@ def validate(name: str, record: dict[str, Any]) -> None:
             _check(problem is None, problem or "")
             _check(record.get("version", 1) >= 1, "a version number starts at 1")
             _text(record["note"], "note", MAX_REGISTRY_TEXT, allow_empty=True)
+        case "ProfileLogged":
+            _text(record["name"], "profile name", MAX_KEY)
+            _check(record["rows"] >= 0, "negative row count")
+            _summaries(record["features"])
+        case "InferenceLogged":
+            _text(record["model_name"], "model name", MAX_MODEL_NAME)
+            problem = environment_problem(record["environment"])
+            _check(problem is None, problem or "")
+            _check(record["version"] >= 1, "a version number starts at 1")
+            _check(0 <= record["window_start"] <= record["window_end"], "a window starts at or before its end")
+            _check(record["requests"] >= 0, "negative request count")
+            _summaries(record["features"])
         case "WebhookSaved":
             _webhook(record)
         case "WebhookDeleted":
@@ -191,6 +204,24 @@ def validate(name: str, record: dict[str, Any]) -> None:
             for dataset in record["datasets"]:
                 _text(dataset["name"], "dataset name", MAX_KEY)
                 _values(dataset["tags"], "dataset tag", MAX_RUN_TAG_VALUE)
+
+
+def _summaries(features: list[dict[str, Any]]) -> None:
+    """FeatureSummary records (schemas/avro/feature_summary.avsc): named once each, counts that add up."""
+    names = [f["name"] for f in features]
+    _keys(names, "feature")
+    _check(len(set(names)) == len(names), "a feature is summarised once per event")
+    for f in features:
+        _check(f["kind"] in ("number", "category"), "a feature's kind is number or category")
+        _check(len(f["buckets"]) == len(f["bucket_counts"]), "one count per bucket")
+        _check(len(f["categories"]) == len(f["category_counts"]), "one count per category")
+        counts = f["bucket_counts"] + f["category_counts"]
+        _check(all(c > 0 for c in counts) and f["missing"] >= 0, "counts are positive")
+        _check(sum(counts) == f["count"], f"feature {f['name']!r}: the counts add up to its count")
+        _check(len(set(f["buckets"])) == len(f["buckets"]), "each bucket once")
+        _check(len(set(f["categories"])) == len(f["categories"]), "each category once")
+        for category in f["categories"]:
+            _text(category, "category", MAX_PARAM_VALUE, allow_empty=True)
 
 
 def environment_problem(name: str) -> str | None:

@@ -9,13 +9,17 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from runstream.webhooks.drift_alerts import EVENT as DRIFT_EVENT
+from runstream.webhooks.drift_alerts import drift_payload
+
 PROMPT_TAG = "mlflow.prompt.is_prompt"  # MLflow's prompts are registered models marked so
 TEMPLATE_TAG = "mlflow.prompt.text"  # a prompt version's template
 _PROMPT_INTERNAL = (PROMPT_TAG, "_mlflow_prompt_type", TEMPLATE_TAG)  # left out of prompts' payloads
 
-# The registry events that can make a webhook event: the deliverer decodes no other.
+# The events that can make a webhook event: the deliverer decodes no other.
 SOURCES = frozenset(
     {
+        "InferenceLogged",  # runstream's drift alerts (webhooks/drift_alerts.py)
         "RegisteredModelCreated",
         "RegisteredModelTagSet",
         "RegisteredModelTagDeleted",
@@ -58,6 +62,15 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "prompt_version_tag.deleted": {**_PROMPT, "version": "1", "key": "example_key"},
     "prompt_alias.created": {**_PROMPT, "alias": "example_alias", "version": "1"},
     "prompt_alias.deleted": {**_PROMPT, "alias": "example_alias"},
+    DRIFT_EVENT: {
+        **_MODEL,
+        "version": "1",
+        "environment": "prod",
+        "window_start": 1767225600000,
+        "window_end": 1767225660000,
+        "reference": "profile:training",
+        "crossed": [{"feature": "age", "statistic": "psi", "value": 0.31, "threshold": 0.2}],
+    },
     "budget_policy.exceeded": {
         "budget_policy_id": "bp-abc123",
         "budget_unit": "USD",
@@ -131,6 +144,9 @@ def _prompt_tags(tags: dict[str, str]) -> dict[str, str]:
 def notice(client: Client, kind: str, r: dict[str, Any]) -> Notice | None:
     """The webhook event a registry event makes, if any; read once the projector holds the event (a
     version's number is won by the first claim in the log: a lost claim makes none)."""
+    if kind == "InferenceLogged":
+        alert = drift_payload(client, r)
+        return None if alert is None else _notice(DRIFT_EVENT, alert, r)
     if kind == "RegisteredModelCreated":
         prompt = _is_prompt(r["tags"])
         tags = _prompt_tags(r["tags"]) if prompt else r["tags"]

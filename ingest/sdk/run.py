@@ -17,6 +17,7 @@ from runstream.artifacts.client import ArtifactClient
 from runstream.artifacts.paths import artifact_dir, join
 from runstream.ingest.sdk import written
 from runstream.ingest.sdk.buffer import OnFull
+from runstream.ingest.sdk.profiles import summarize_all
 from runstream.ingest.sdk.sender import OutboxSettings, sender_for
 from runstream.ingest.transport import DEFAULT_TRACKING_URI, http_auth, transport_for
 from runstream.schemas.events import client_identity, experiment_id_for_name, now_ms
@@ -112,6 +113,14 @@ class Run:
 
     def delete_tag(self, key: str) -> None:
         self._outbox.enqueue("TagDeleted", run_id=self.run_id, key=key)
+
+    def log_profile(self, name: str, data: Any) -> None:
+        """The profile of a dataset (a DataFrame, or names → arrays) as this run saw it, e.g. "training":
+        per column, counts per value bucket or category (ingest/sdk/profiles.py). Production windows
+        of the run's model versions are compared with it (drift)."""
+        features = summarize_all(data)
+        rows = max((f["count"] + f["missing"] for f in features), default=0)
+        self._outbox.enqueue("ProfileLogged", run_id=self.run_id, name=name, rows=rows, features=features)
 
     def log_artifact(self, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
         """Uploads one file as `artifact_path`/its name; records path, size and sha256 once stored."""

@@ -12,6 +12,17 @@ from runstream.schemas.registry import AVRO_DIR, SchemaRegistry, parse_event_sch
 RUN = "0123456789abcdef0123456789abcdef"
 MODEL = "m-0123456789abcdef0123456789abcdef"
 
+FEATURE = {
+    "name": "x",
+    "kind": "number",
+    "count": 3,
+    "missing": 1,
+    "buckets": [-2100, 0, 2040],
+    "bucket_counts": [1, 1, 1],
+    "categories": [],
+    "category_counts": [],
+    "sum": 1.5,
+}
 SAMPLES: dict[str, dict[str, Any]] = {
     "ExperimentCreated": {"experiment_id": "1", "name": "e", "artifact_location": None, "tags": {"a": "b"}},
     "ExperimentRenamed": {"experiment_id": "1", "name": "f"},
@@ -79,6 +90,27 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "WebhookDeleted": {"webhook_id": "0b6b1c3e-7d6f-4b8e-9c1a-2f3e4d5c6b7a", "user": "u"},
     "ModelDeployed": {"registered_model_id": "a" * 32, "environment": "prod", "version": 3, "note": "r1", "user": "u"},
     "ModelUndeployed": {"registered_model_id": "a" * 32, "environment": "prod", "note": "", "user": "u"},
+    "ProfileLogged": {"run_id": RUN, "name": "training", "rows": 3, "features": [FEATURE]},
+    "InferenceLogged": {
+        "model_name": "churn",
+        "version": 3,
+        "environment": "prod",
+        "window_start": 1000,
+        "window_end": 2000,
+        "requests": 3,
+        "features": [
+            FEATURE,
+            {
+                **FEATURE,
+                "name": "plan",
+                "kind": "category",
+                "buckets": [],
+                "bucket_counts": [],
+                "categories": ["a", "b"],
+                "category_counts": [2, 1],
+            },
+        ],
+    },
     "GateDecided": {
         "registered_model_id": "a" * 32,
         "kind": "alias",

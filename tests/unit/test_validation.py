@@ -67,3 +67,45 @@ def test_frames_round_trip_and_truncation_is_an_error():
         unframe(frame(messages)[:-1])
     with pytest.raises(ValueError, match="truncated"):
         unframe(b"\x00\x00")
+
+
+def _window(**feature: Any) -> tuple[str, dict[str, Any]]:
+    summary = {
+        "name": "x",
+        "kind": "number",
+        "count": 2,
+        "missing": 0,
+        "buckets": [1, 2],
+        "bucket_counts": [1, 1],
+        "categories": [],
+        "category_counts": [],
+        "sum": 0.0,
+        **feature,
+    }
+    fields = {"model_name": "m", "version": 1, "environment": "prod", "window_start": 1, "window_end": 2}
+    return event("InferenceLogged", **fields, requests=2, features=[summary])
+
+
+@pytest.mark.parametrize(
+    ("name_record", "reason"),
+    [
+        (_window(count=3), "add up"),
+        (_window(buckets=[1, 1]), "each bucket once"),
+        (_window(bucket_counts=[1]), "one count per bucket"),
+        (_window(bucket_counts=[2, 0], count=2), "positive"),
+        (_window(kind="text"), "number or category"),
+        (_window(name=""), "must not be empty"),
+    ],
+)
+def test_bad_feature_summaries_are_refused(name_record: tuple[str, dict[str, Any]], reason: str) -> None:
+    with pytest.raises(InvalidEvent, match=reason):
+        validate(*name_record)
+
+
+def test_a_window_needs_a_named_environment_and_an_order() -> None:
+    name, record = _window()
+    with pytest.raises(InvalidEvent, match="environment"):
+        validate(name, {**record, "environment": "eu canary"})
+    with pytest.raises(InvalidEvent, match="starts at or before"):
+        validate(name, {**record, "window_start": 3})
+    validate(name, record)
