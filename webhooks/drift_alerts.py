@@ -9,6 +9,7 @@ api/monitoring/drift.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -19,6 +20,12 @@ from runstream.api.monitoring.drift import DEFAULT_REFERENCE, BadReference, Serv
 TAG_PREFIX = "runstream.drift."
 STATS = ("ks", "psi", "chi2")
 EVENT = "model_version.drift_detected"
+
+
+def window_id(r: dict[str, Any]) -> bytes:
+    """16 bytes naming a served window (model, version, environment, start)."""
+    named = "\0".join(str(r[k]) for k in ("model_name", "version", "environment", "window_start"))
+    return hashlib.sha256(named.encode()).digest()[:16]
 
 
 def thresholds(tags: dict[str, str]) -> dict[str, float]:

@@ -10,7 +10,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from runstream.webhooks.drift_alerts import EVENT as DRIFT_EVENT
-from runstream.webhooks.drift_alerts import drift_payload
+from runstream.webhooks.drift_alerts import drift_payload, window_id
 
 PROMPT_TAG = "mlflow.prompt.is_prompt"  # MLflow's prompts are registered models marked so
 TEMPLATE_TAG = "mlflow.prompt.text"  # a prompt version's template
@@ -146,7 +146,10 @@ def notice(client: Client, kind: str, r: dict[str, Any]) -> Notice | None:
     version's number is won by the first claim in the log: a lost claim makes none)."""
     if kind == "InferenceLogged":
         alert = drift_payload(client, r)
-        return None if alert is None else _notice(DRIFT_EVENT, alert, r)
+        if alert is None:
+            return None
+        # One window's alert is one event to receivers, whichever replica's report of the window made it.
+        return Notice(DRIFT_EVENT, alert, window_id(r), r["header"]["event_time"])
     if kind == "RegisteredModelCreated":
         prompt = _is_prompt(r["tags"])
         tags = _prompt_tags(r["tags"]) if prompt else r["tags"]

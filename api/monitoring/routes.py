@@ -16,6 +16,8 @@ from runstream.api.monitoring.windows import latencies, windows
 from runstream.errors import invalid
 from runstream.responses import json_response
 
+MAX_INT64 = 2**63 - 1
+
 
 def monitoring_router(ctx: MlflowContext) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["monitoring"])
@@ -27,11 +29,11 @@ def monitoring_router(ctx: MlflowContext) -> APIRouter:
     )
     async def monitoring(
         name: str,
-        version: Annotated[int, Query(ge=1)],
+        version: Annotated[int, Query(ge=1, le=MAX_INT64)],
         environment: str,
-        start: Annotated[int, Query(ge=0)] = 0,
-        end: Annotated[int | None, Query(ge=0)] = None,
-        every: Annotated[int, Query(ge=0, description="ms per interval; 0: each window alone")] = 0,
+        start: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
+        end: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,
+        every: Annotated[int, Query(ge=0, le=MAX_INT64, description="ms per interval; 0: each window alone")] = 0,
         reference: str = DEFAULT_REFERENCE,
     ) -> Response:
         served = Served(

@@ -5,6 +5,8 @@ rows themselves never leave the server."""
 
 from __future__ import annotations
 
+import atexit
+import threading
 from types import TracebackType
 from typing import Any
 
@@ -82,3 +84,34 @@ class Monitor:
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self.close()
+
+
+_monitors: dict[tuple[str, str, int, str], Monitor] = {}
+_monitors_lock = threading.Lock()
+
+
+def log_inference(
+    model: str,
+    version: str | int,
+    environment: str,
+    features: Any,
+    predictions: Any = None,
+    latency_ms: Any = None,
+    tracking_uri: str | None = None,
+) -> None:
+    """Monitor(model, version, environment).log(...) with one Monitor per served version in this
+    process, flushed at exit: for a model server's request handler."""
+    key = ((tracking_uri or get_tracking_uri()).rstrip("/"), model, int(version), environment)
+    with _monitors_lock:
+        monitor = _monitors.get(key)
+        if monitor is None:
+            monitor = _monitors[key] = Monitor(model, version, environment, tracking_uri=key[0])
+    monitor.log(features, predictions, latency_ms)
+
+
+@atexit.register
+def _flush_monitors() -> None:
+    with _monitors_lock:
+        for monitor in _monitors.values():
+            monitor.close()
+        _monitors.clear()

@@ -234,11 +234,49 @@ def gate(target: str, condition: str) -> tuple[str, dict[str, object]]:
     return ("registered-models/set-tag", {"name": MODEL, "key": f"runstream.gate.{target}", "value": condition})
 
 
+MONITORED = {"version": "3", "environment": "prod"}
+DRIFT_SHIFTS = [0.0, 0.0, 1.0, 1.0]  # the last two windows drift above runstream.drift.psi
+
+
+def monitoring(base: str, ranked: str) -> None:
+    """The training profile of the versions' run, a PSI threshold, and four production windows of
+    churn-model v3 in prod (runstream.Monitor), one a minute."""
+    rng = np.random.default_rng(5)
+
+    def rows(shift: float) -> dict[str, np.ndarray]:
+        return {
+            "x": rng.normal(shift, 1.0, 3000),
+            "plan": rng.choice(["basic", "pro"], 3000, p=[0.7, 0.3]).astype(object),
+        }
+
+    with runstream.start_run(
+        RANKS_EXPERIMENT, run_id=ranked, rank=1, tracking_uri=base
+    ) as run:  # not rank 0: ends nothing
+        run.log_profile("training", rows(0.0))
+        wait_applied(base, run.flush())
+    tag = {"name": MODEL, "key": "runstream.drift.psi", "value": "0.2"}
+    httpx.post(f"{base}/api/2.0/mlflow/registered-models/set-tag", json=tag, timeout=60).raise_for_status()
+    start = int(time.time() * 1000) - len(DRIFT_SHIFTS) * 60_000
+    with runstream.Monitor(MODEL, MONITORED["version"], MONITORED["environment"], tracking_uri=base) as monitor:
+        for i, shift in enumerate(DRIFT_SHIFTS):
+            at = start + i * 60_000
+            batch = rows(shift)
+            monitor.log(
+                batch,
+                predictions=batch["x"] > 0,
+                latency_ms=rng.gamma(2.0, 8.0, 3000),
+                window_start=at,
+                window_end=at + 60_000,
+            )
+        wait_applied(base, monitor.flush())
+
+
 def seed_all(base: str, workdir: Path) -> dict[str, str]:
     """Everything the browser tests and the screenshots show; the ids they need."""
     wait_applied(base, post(base, table_events()))
     ranked, child = ranked_run(base, workdir)
     registry(base, ranked)
+    monitoring(base, ranked)
     return {
         "table": experiment_id_for_name(TABLE_EXPERIMENT),
         "distributed": experiment_id_for_name(RANKS_EXPERIMENT),

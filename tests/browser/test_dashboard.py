@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 import runstream
 from tests.browser.conftest import drag_across, open_view, wait_view
-from tests.browser.seed import LRS, TABLE_RUNS, XSS, final_acc, table_run, wait_applied
+from tests.browser.seed import DRIFT_SHIFTS, LRS, TABLE_RUNS, XSS, final_acc, table_run, wait_applied
 from tests.integration.roles import REPO
 
 
@@ -234,6 +234,28 @@ def test_registry_shows_versions_aliases_gates_and_their_timeline(page: Page, ba
     assert page.locator(".lane[data-lane='@challenger'] .bar").all_inner_texts() == ["v2", "v3", "v1"]
     expect(page.locator(".history tbody tr").nth(4)).to_contain_text("gate allowed")
     expect(page.locator(".history tbody tr").nth(5)).to_contain_text("@champion → v3 (held by v2): ✕")
+
+
+def test_monitoring_shows_windows_and_drift_above_the_threshold(page: Page, base: str) -> None:
+    open_view(page, base + "/#/registry/churn-model", "registry")
+    page.locator(".deployments a", has_text="monitoring").first.click()
+    wait_view(page, "monitoring")
+    expect(page.locator(".monitored")).to_have_text("v3 in prod")
+    rows = page.locator(".windows tbody tr")
+    expect(rows).to_have_count(len(DRIFT_SHIFTS))
+    # Newest first: the two shifted windows are over the model's PSI threshold for x, the others not.
+    over = [
+        rows.nth(i).locator("td.drift[data-feature='x']").get_attribute("class") or "" for i in range(len(DRIFT_SHIFTS))
+    ]
+    assert ["over" in c for c in over] == [s > 0 for s in reversed(DRIFT_SHIFTS)]
+    chart = page.locator(".chart[data-title='psi per feature']")
+    expect(chart).to_have_attribute("data-series", "3")  # x, plan and the threshold
+    page.locator("select.statistic").select_option("ks")
+    wait_view(page, "monitoring")
+    assert "statistic=ks" in page.url
+    expect(page.locator(".chart[data-title='ks per feature']")).to_have_attribute(
+        "data-series", "1"
+    )  # ks: numbers only
 
 
 def test_a_run_named_as_markup_is_shown_as_text(page: Page, base: str, ids: dict[str, str]) -> None:

@@ -5,6 +5,8 @@ webhook per crossing to a local receiver, retried when the receiver refuses it."
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
 from typing import Any
@@ -78,3 +80,25 @@ def test_windows_drift_and_one_alert_per_crossing(serve: str) -> None:
         params={"version": 1, "environment": "prod", "reference": "nope"},
     )
     assert bad.status_code == 400 and "profile:NAME" in bad.json()["message"]
+
+
+def test_log_inference_from_a_request_handler_is_sent_when_the_process_exits(serve: str) -> None:
+    name = f"served-{uuid.uuid4().hex[:8]}"
+    script = (
+        "import numpy as np, runstream\n"
+        "for i in range(3):\n"
+        f"    runstream.log_inference({name!r}, 2, 'eu-canary', {{'x': np.arange(10.0) + i}}, predictions=np.ones(10),"
+        f" tracking_uri={serve!r})\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    http = httpx.Client(base_url=serve, timeout=60)
+    http.post(f"{API}/registered-models/create", json={"name": name}).raise_for_status()
+    params: dict[str, str | int] = {"version": 2, "environment": "eu-canary", "reference": "windows:0:1"}
+    deadline = time.monotonic() + 30
+    while True:
+        windows = http.get(f"/api/v1/registered-models/{name}/monitoring", params=params).json()["windows"]
+        if sum(w["requests"] for w in windows) == 30 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert sum(w["requests"] for w in windows) == 30  # three calls, ten requests each, flushed at exit

@@ -53,6 +53,8 @@ export const api = {
   versions: (name) => request("GET", `/api/2.0/mlflow/model-versions/search${q({ filter: `name = ${quote(name)}`, max_results: 10000 })}`)
     .then((r) => r.model_versions || []),
   modelHistory: (name) => request("GET", `/api/v1/registered-models/${seg(name)}/history`).then((r) => r.events),
+  deployments: (name) => request("GET", `/api/v1/registered-models/${seg(name)}/deployments`).then((r) => r.deployments),
+  monitoring: (name, params) => request("GET", `/api/v1/registered-models/${seg(name)}/monitoring${q(params)}`),
   gates: (name) => request("GET", `/api/v1/registered-models/${seg(name)}/gates`).then((r) => r.gates),
 };
 

@@ -7,6 +7,7 @@ import { runView } from "./run_page.js";
 import { compareView } from "./compare.js";
 import { groupView } from "./group.js";
 import { modelView, registryView } from "./registry.js";
+import { monitoringView } from "./monitoring.js";
 
 let cleanup = [];
 let rendering = 0;
@@ -22,13 +23,14 @@ async function render() {
   root.dataset.view = "";
   const { parts, params } = current();
   const [view = "experiments", id] = mlflowLink(parts) || parts;
-  for (const a of document.querySelectorAll("header nav a")) a.classList.toggle("active", a.dataset.nav === (view === "registry" ? "registry" : "experiments"));
+  for (const a of document.querySelectorAll("header nav a")) a.classList.toggle("active", a.dataset.nav === (["registry", "monitoring"].includes(view) ? "registry" : "experiments"));
   const views = {
     experiments: () => (id ? experimentView(main, id, params, mine) : experimentsView(main)),
     runs: () => runView(main, id, params, mine),
     compare: () => compareView(main, params, mine, render),
     group: () => groupView(main, params, mine, render),
     registry: () => (id ? modelView(main, id) : registryView(main)),
+    monitoring: () => monitoringView(main, id, params),
   };
   try {
     if (!views[view]) throw new Error(`no view ${view}`);

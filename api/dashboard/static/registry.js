@@ -44,8 +44,8 @@ export function lanes(events, now) {
 }
 
 export async function modelView(main, name) {
-  const [model, versions, events, gates] = await Promise.all(
-    [api.model(name), api.versions(name), api.modelHistory(name), api.gates(name)]);
+  const [model, versions, events, gates, deployments] = await Promise.all(
+    [api.model(name), api.versions(name), api.modelHistory(name), api.gates(name), api.deployments(name)]);
   main.append(el("h1", {}, el("a", { href: "#/registry", text: "Registered models" }), " / ", el("span", { class: "model-name", text: model.name })));
   if (model.description) main.append(el("p", { text: model.description }));
   main.append(el("h2", { text: "Versions" }), el("table", { class: "plain versions" },
@@ -59,6 +59,17 @@ export async function modelView(main, name) {
       el("td", { class: "muted", text: v.source || "" }),
     )))));
 
+  if (deployments.length) {
+    main.append(el("h2", { text: "Deployments" }), el("table", { class: "plain deployments" },
+      el("thead", {}, el("tr", {}, ...["Environment", "Version", "Since", "Note", "Production"].map((t) => el("th", { text: t })))),
+      el("tbody", {}, deployments.map((d) => el("tr", {},
+        el("td", { text: d.environment }),
+        el("td", { text: `v${d.version}` }),
+        el("td", { text: formatTime(d.since) }),
+        el("td", { class: "muted", text: d.note }),
+        el("td", {}, el("a", { href: href(["monitoring", name], { version: d.version, environment: d.environment }), text: "monitoring" })),
+      )))));
+  }
   if (gates.length) {
     main.append(el("h2", { text: "Promotion gates" }), el("table", { class: "plain gates" },
       el("thead", {}, el("tr", {}, ...["Alias or stage", "Condition", "Approvers"].map((t) => el("th", { text: t })))),
