@@ -49,7 +49,11 @@ def main() -> None:
                 page.screenshot(path=OUT / "compare.png")
                 url = f"{base}/#/group?exp={ids['table']}&runs={group}&by=params.lr&key=loss"
                 shoot(page, url, "group").screenshot(path=OUT / "group.png")
-                shoot(page, f"{base}/#/registry/churn-model", "registry").screenshot(path=OUT / "registry.png")
+                shoot(page, f"{base}/#/registry/churn-model", "registry").screenshot(
+                    path=OUT / "registry.png", full_page=True
+                )
+                monitored = f"{base}/#/monitoring/churn-model?version=3&environment=prod"
+                shoot(page, monitored, "monitoring").screenshot(path=OUT / "monitoring.png")
                 browser.close()
         finally:
             role.stop()

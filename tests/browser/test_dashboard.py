@@ -238,7 +238,7 @@ def test_registry_shows_versions_aliases_gates_and_their_timeline(page: Page, ba
 
 def test_monitoring_shows_windows_and_drift_above_the_threshold(page: Page, base: str) -> None:
     open_view(page, base + "/#/registry/churn-model", "registry")
-    page.locator(".deployments a", has_text="monitoring").first.click()
+    page.locator(".deployments tbody tr", has_text="prod").get_by_role("link", name="monitoring").click()
     wait_view(page, "monitoring")
     expect(page.locator(".monitored")).to_have_text("v3 in prod")
     rows = page.locator(".windows tbody tr")

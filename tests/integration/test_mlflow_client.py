@@ -77,19 +77,24 @@ def target(request: pytest.FixtureRequest) -> Target:
 
 @pytest.fixture(scope="module")
 def scenario_runs(
-    serve: str, distributed: Target, tmp_path_factory: pytest.TempPathFactory
+    serve: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Per target URI, what the scenarios read back through each major version of the client: all
     four (two targets, two majors) run at once, as they mostly wait on the servers (their names carry
-    the version, so a target's two share the server)."""
+    the version, so a target's two share the server); serve's start while the distributed roles do."""
     running = {}
-    for uri in (serve, distributed.uri):
+
+    def start(uri: str) -> None:
         for major in ("3", "2"):
             python = cached_python(MLFLOW_CLIENT / f"requirements-{major}.txt")
             out = tmp_path_factory.mktemp("mlflow-client") / "results.json"
             command = [str(python), str(MLFLOW_CLIENT / "scenarios.py"), uri, str(out), f"v{major}-"]
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             running[uri, major] = (process, out)
+
+    start(serve)
+    distributed: Target = request.getfixturevalue("distributed")
+    start(distributed.uri)
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for (uri, major), (process, out) in running.items():
         _, stderr = process.communicate(timeout=600)

@@ -37,7 +37,7 @@ export async function monitoringView(main, name, params) {
   const lines = features.map((f, i) => ({ label: f, stroke: color(i) }));
   const columns = features.map((f) => windows.map((w) => w.drift[f]?.[statistic] ?? null));
   if (threshold !== null) {
-    lines.push({ label: "threshold", stroke: "#cf222e", dash: [6, 4] });
+    lines.push({ label: "threshold", stroke: "#57606a", dash: [6, 4] });
     columns.push(windows.map(() => threshold));
   }
   const charts = el("div", { class: "charts" });
