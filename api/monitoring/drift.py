@@ -118,42 +118,53 @@ _PRODUCTION = """
         AND window_start >= {start:Int64} AND window_start < {end:Int64}
 """
 
+# Per window and feature, one row: the reference's and the window's counts merged by bucket (sumMap),
+# then one walk over the buckets of both, in order, as arrays: no row per bucket. An item is
+# (bucket, reference count, window count); within a bucket the window's item sorts first, so the
+# cumulative reference count before an item is the reference's mass below its bucket, and the gap is
+# read only at a bucket's last item.
 _NUMBERS = f"""
 WITH
+(m, k) -> if(has(m.1, k), m.2[indexOf(m.1, k)], 0) AS share,
 reference AS (
-    SELECT feature, b.1 AS bucket, sum(b.2) AS r
-    FROM ({{reference}}) ARRAY JOIN arrayZip(buckets, bucket_counts) AS b
-    WHERE kind = 'number' GROUP BY feature, bucket
+    SELECT feature, sumMap(buckets, bucket_counts) AS m FROM ({{reference}}) WHERE kind = 'number' GROUP BY feature
 ),
 production AS (
-    SELECT at, feature, b.1 AS bucket, sum(b.2) AS p
-    FROM ({_PRODUCTION}) ARRAY JOIN arrayZip(buckets, bucket_counts) AS b
-    WHERE kind = 'number' GROUP BY at, feature, bucket
+    SELECT at, feature, sumMap(buckets, bucket_counts) AS m FROM ({_PRODUCTION}) WHERE kind = 'number'
+    GROUP BY at, feature
 ),
-joined AS (
-    SELECT at, feature, bucket, sum(r) AS r, sum(p) AS p FROM (
-        SELECT w.at AS at, w.feature AS feature, ref.bucket AS bucket, ref.r AS r, toUInt64(0) AS p
-        FROM (SELECT DISTINCT at, feature FROM production) AS w INNER JOIN reference AS ref ON w.feature = ref.feature
-        UNION ALL
-        SELECT at, feature, bucket, toUInt64(0), p FROM production
-    ) GROUP BY at, feature, bucket
+merged AS (
+    SELECT p.at AS at, p.feature AS feature, arraySum(r.m.2) AS nr, arraySum(p.m.2) AS np,
+        arraySort(arrayConcat(
+            arrayMap((b, c) -> (toInt64(b), toUInt64(c), toUInt64(0)), r.m.1, r.m.2),
+            arrayMap((b, c) -> (toInt64(b), toUInt64(0), toUInt64(c)), p.m.1, p.m.2)
+        )) AS items
+    FROM production AS p INNER JOIN reference AS r ON p.feature = r.feature
 ),
-cumulative AS (
-    SELECT at, feature, bucket, r, p,
-        sum(r) OVER (PARTITION BY at, feature ORDER BY bucket ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cr,
-        sum(p) OVER (PARTITION BY at, feature ORDER BY bucket ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cp,
-        sum(r) OVER (PARTITION BY at, feature) AS nr,
-        sum(p) OVER (PARTITION BY at, feature) AS np
-    FROM joined
+walked AS (
+    SELECT at, feature, nr, np, items,
+        arrayCumSum(arrayMap(x -> x.2, items)) AS cr,
+        arrayCumSum(arrayMap(x -> x.3, items)) AS cp,
+        arrayPushBack(arrayPopFront(arrayMap(x -> x.1, items)), toInt64(9223372036854775807)) AS next_bucket,
+        arrayMap((x, c) -> least({BINS - 1}, toUInt32(floor({BINS} * (c - x.2) / nr))), items, cr) AS bins
+    FROM merged WHERE nr > 0 AND np > 0
 ),
-binned AS (
-    SELECT at, feature, least({BINS - 1}, toUInt32(floor({BINS} * (cr - r) / nr))) AS bin,
-        sum(r) / any(nr) AS rs, sum(p) / any(np) AS ps, max(abs(cr / nr - cp / np)) AS ks, any(np) AS n
-    FROM cumulative WHERE nr > 0 GROUP BY at, feature, bin
+shares AS (
+    SELECT at, feature, np, nr, items, cr, cp, next_bucket, arrayDistinct(bins) AS present,
+        arrayReduce('sumMap', [bins], [arrayMap(x -> x.2, items)]) AS rs,
+        arrayReduce('sumMap', [bins], [arrayMap(x -> x.3, items)]) AS ps
+    FROM walked
 )
-SELECT at, feature, max(ks) AS ks, sum((fp - fr) * ln(fp / fr)) AS psi, any(n) AS n FROM (
-    SELECT at, feature, ks, n, greatest(ps, {PSI_FLOOR}) AS fp, greatest(rs, {PSI_FLOOR}) AS fr FROM binned
-) GROUP BY at, feature ORDER BY at, feature
+SELECT at, feature,
+    arrayMax(arrayMap((x, r, p, after) -> if(x.1 != after, abs(r / nr - p / np), 0), items, cr, cp, next_bucket)) AS ks,
+    arraySum(arrayMap(
+        k -> (greatest(share(ps, k) / np, {PSI_FLOOR}) - greatest(share(rs, k) / nr, {PSI_FLOOR}))
+            * ln(greatest(share(ps, k) / np, {PSI_FLOOR}) / greatest(share(rs, k) / nr, {PSI_FLOOR})),
+        present
+    )) AS psi,
+    np AS n
+FROM shares ORDER BY at, feature
+SETTINGS max_block_size = 256
 """
 
 _CATEGORIES = f"""

@@ -1,6 +1,7 @@
-"""Production monitoring, projected into the store: the drift figures ClickHouse computes from the
-windows' and the profile's counts equal numpy/scipy computations on the same rows (each value rounded
-to its bucket of schemas/sketch.py, as the summaries keep it), and the latency quantiles equal numpy's."""
+"""Production monitoring, projected into the store (embedded, and a 2-shard cluster): the drift figures
+ClickHouse computes from the windows' and the profile's counts equal numpy/scipy computations on the
+same rows (each value rounded to its bucket of schemas/sketch.py, as the summaries keep it), and the
+latency quantiles equal numpy's."""
 
 from __future__ import annotations
 
@@ -56,9 +57,9 @@ def data() -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["embedded", "cluster"])
 def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, data: dict[str, Any]) -> Any:
-    store = new_store(request, "embedded")
+    store = new_store(request, request.param)
     log = LocalLog(tmp_path_factory.mktemp("monitoring") / "events.sqlite3")
     messages = [
         message("ProfileLogged", run_id=RUN, name="training", rows=N, features=summarize_all(data["reference"]))
