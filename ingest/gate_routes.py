@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from runstream.api.gates.policy import APPROVERS_SUFFIX, TAG_PREFIX, Decision, Gate, canonical_target, parse_condition
+from runstream.api.gates.policy import Decision, Gate, canonical_target, gate_tags, parse_condition
 from runstream.api.gates.reads import GateReads
 from runstream.api.mlflow.registry_routes import REGISTRY, RegistryReads, canonical_stage
 from runstream.api.search.lexer import InvalidSearch
@@ -76,8 +76,7 @@ def gate_write_router(w: MlflowWriter) -> APIRouter:
         approvers = [a.strip() for a in body.approvers if a.strip()]
         if any("," in a for a in approvers):
             raise invalid("an approver's name cannot hold a comma")
-        key = TAG_PREFIX + target
-        await save(name, {key: body.condition, key + APPROVERS_SUFFIX: ",".join(approvers) or None}, principal)
+        await save(name, gate_tags(target, body.condition, approvers), principal)
         return json_response(Gate(target, body.condition, tuple(approvers)).json())
 
     @router.delete("/gates/{target}", summary="Drop the gate of an alias or a stage")
@@ -86,8 +85,7 @@ def gate_write_router(w: MlflowWriter) -> APIRouter:
         model_id = str((await registry.model_row(name))["registered_model_id"])
         if target not in await gates.gates(model_id):
             raise not_found(f"model {name!r} has no gate for {target!r}")
-        key = TAG_PREFIX + target
-        await save(name, {key: None, key + APPROVERS_SUFFIX: None}, principal)
+        await save(name, dict.fromkeys(gate_tags(target, "", [])), principal)  # both tags deleted
         return json_response({})
 
     @router.post("/aliases/{alias}", summary="Point an alias at a version, through its gate")

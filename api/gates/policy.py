@@ -120,7 +120,7 @@ class Gate:
 
 
 def gate_tags(target: str, condition: str, approvers: list[str]) -> dict[str, str | None]:
-    """The model tags that hold this gate (None: the tag is deleted)."""
+    """The model tags that hold this gate (None: the tag is deleted, as are both when dropping it)."""
     return {TAG_PREFIX + target: condition, TAG_PREFIX + target + APPROVERS_SUFFIX: ",".join(approvers) or None}
 
 
