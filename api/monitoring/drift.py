@@ -110,12 +110,15 @@ class Served:
         }
 
 
-_PRODUCTION = """
-    SELECT if({every:Int64} > 0, intDiv(window_start, {every:Int64}) * {every:Int64}, window_start) AS at,
-        feature, kind, buckets, bucket_counts, categories, category_counts
-    FROM inference_features FINAL
-    WHERE model_name = {model:String} AND version = {version:Int64} AND environment = {env:String}
-        AND window_start >= {start:Int64} AND window_start < {end:Int64}
+# A Served's windows (its parameters): the interval each falls in, and the filter that picks them.
+SERVED_AT = "if({every:Int64} > 0, intDiv(window_start, {every:Int64}) * {every:Int64}, window_start)"
+SERVED_WHERE = (
+    "model_name = {model:String} AND version = {version:Int64} AND environment = {env:String} "
+    "AND window_start >= {start:Int64} AND window_start < {end:Int64}"
+)
+_PRODUCTION = f"""
+    SELECT {SERVED_AT} AS at, feature, kind, buckets, bucket_counts, categories, category_counts
+    FROM inference_features FINAL WHERE {SERVED_WHERE}
 """
 
 # Per window and feature, one row: the reference's and the window's counts merged by bucket (sumMap),
