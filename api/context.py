@@ -9,11 +9,11 @@ from fastapi import Query
 from fastapi.concurrency import run_in_threadpool
 
 from runstream.api import queries
-from runstream.api.consistency import wait_applied
 from runstream.auth import Principal, require
 from runstream.clickhouse import ClickHouse
 from runstream.errors import invalid, unavailable
 from runstream.ingest.log.base import parse_token
+from runstream.projector.applied import Applied, PolledApplied
 
 T = TypeVar("T")
 After = Annotated[
@@ -25,10 +25,14 @@ After = Annotated[
 View = Literal["active", "deleted", "all"]
 
 
+WAIT_S = 10.0  # how long a read waits for the writes it must see before answering 503
+
+
 class ReadContext:
-    def __init__(self, store: ClickHouse, consumer_group: str) -> None:
+    def __init__(self, store: ClickHouse, consumer_group: str, applied: Applied | None = None) -> None:
         self.store = store
         self.consumer_group = consumer_group
+        self.applied = applied or PolledApplied(store, consumer_group)
 
     async def query(self, fn: Callable[..., T], *args: Any) -> T:
         """Runs fn(client, *args) on a worker thread (the client is per thread: taken there)."""
@@ -41,7 +45,7 @@ class ReadContext:
             wanted = parse_token(after)
         except ValueError as exc:
             raise invalid("malformed consistency token") from exc
-        if not await wait_applied(self.store, self.consumer_group, wanted):
+        if not await self.applied.wait(wanted, WAIT_S):
             raise unavailable("the write is not applied yet; retry later")
 
     async def allow_runs(self, principal: Principal | None, run_ids: list[str]) -> None:

@@ -229,8 +229,7 @@ def mlflow_registry_write_router(w: MlflowWriter) -> APIRouter:
     @router.delete("/registered-models/alias")
     async def delete_registered_model_alias(body: AliasRef, principal: CurrentPrincipal) -> Response:
         async with lock:
-            model_id = await model(body.name)
-            held = await w.ctx.query(rq.versions, model_id)
+            model_id, held = await reads.versions(body.name)
             if any(body.alias in v["aliases"] for v in held):  # MLflow ignores an unknown alias: so do we
                 deleted = event(
                     "RegisteredModelAliasDeleted",

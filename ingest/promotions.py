@@ -14,8 +14,7 @@ from typing import Any
 
 from runstream.api.gates.policy import APPROVERS_SUFFIX, TAG_PREFIX, Decision, parse_condition
 from runstream.api.gates.reads import GateReads
-from runstream.api.mlflow import registry_queries as rq
-from runstream.api.mlflow.registry_routes import REGISTRY, RegistryReads
+from runstream.api.mlflow.registry_routes import REGISTRY, RegistryReads, pick_version
 from runstream.api.search.lexer import InvalidSearch
 from runstream.auth import Principal, user_name
 from runstream.errors import invalid, refused
@@ -109,8 +108,8 @@ class Promotions:
     ) -> Decision | None:
         who = user_name(principal)
         async with self.w.registry_lock:
-            model_id, candidate = await self.reads.version(name, ref)  # after this process's registry writes
-            versions = await self.w.ctx.query(rq.versions, model_id)
+            model_id, versions = await self.reads.versions(name)  # after this process's registry writes
+            candidate = pick_version(versions, name, ref)
             decision = await self.gates.decide(model_id, kind, target, candidate, versions, who)
             events = [] if decision is None else [_decided(model_id, decision, who)]
             if decision is None or decision.allowed:

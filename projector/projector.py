@@ -31,7 +31,7 @@ from tenacity import (
 )
 
 from runstream.clickhouse import ClickHouse
-from runstream.ingest.log.base import CommitFailed, LogConsumer, PartitionHandlers
+from runstream.ingest.log.base import CommitFailed, LogConsumer, PartitionHandlers, Positions
 from runstream.projector import metrics
 from runstream.projector.dedup import MetricDedup
 from runstream.projector.pauses import Pauses
@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 LAG_REPORT_S = 1.0
 PAUSE_CHECK_S = 1.0
+POLL_S = 0.05  # the longest a poll waits for messages
+BUSY_POLL_S = 0.005  # ... while a write is in flight
 ConsumerFactory = Callable[[PartitionHandlers], LogConsumer]
 
 
@@ -61,6 +63,8 @@ class Lane:
     writing: Batch | None = None
     write: Future[None] | None = None
     flushed_at: float = float("-inf")
+    started_at: float = 0.0
+    took_s: float = 0.0  # how long its last write took, until committed
 
     @property
     def busy(self) -> bool:
@@ -79,6 +83,8 @@ class Projector:
         min_flush_interval_s: float = 0.05,
         inserts_in_flight: int = 2,
         pauses: Pauses | None = None,
+        on_applied: Callable[[Positions], None] | None = None,
+        awaited: Callable[[], bool] | None = None,
     ) -> None:
         if inserts_in_flight < 1:
             raise ValueError("inserts_in_flight must be at least 1")
@@ -98,6 +104,8 @@ class Projector:
         self.dead_letters = 0
         self._lag_reported = -LAG_REPORT_S
         self._pauses = pauses
+        self._on_applied = on_applied  # told the positions of each batch committed (AppliedWatch.advance)
+        self._awaited = awaited or (lambda: False)  # whether a reader waits for what is not applied yet
         self._pause_checked = -PAUSE_CHECK_S
 
     def _new_batch(self) -> Batch:
@@ -125,8 +133,9 @@ class Projector:
 
     def run(self) -> None:
         try:
+            timeout = POLL_S
             while not self._stop.is_set():
-                messages = self._consumer.poll(self.poll_messages, timeout=0.05)
+                messages = self._consumer.poll(self.poll_messages, timeout=timeout)
                 for message in messages:
                     lane = self._lanes[message.partition % len(self._lanes)]
                     lane.batch.add(message)
@@ -135,19 +144,29 @@ class Projector:
                 # Caught up (nothing more waiting): don't wait to batch, unless the last flush was only
                 # just now. An idle stream's event is queryable at once; a busy one's small writes
                 # share a flush instead of one insert each, whose cost the writers' requests paid.
+                # While a write is in flight, polls are short: its commit (what readers wait for) and
+                # the batch behind it follow soon after it ends.
                 caught_up = len(messages) < self.poll_messages
                 now = time.monotonic()
+                timeout = POLL_S
                 for lane in self._lanes:
                     if lane.write is not None and lane.write.done():
                         self._finish(lane)
+                    if lane.busy:
+                        timeout = BUSY_POLL_S
                     batch = lane.batch
                     if not batch.messages:
                         batch.started = now
                         continue
                     due = now - batch.started >= self.max_wait_s or batch.metric_points >= self.max_rows
-                    spaced = now - lane.flushed_at >= self.min_flush_interval_s
-                    if not lane.busy and (due or (caught_up and spaced)):
+                    # A lane writes at most half the time while caught up: after a write, the next waits
+                    # as long as that one took, up to min_flush_interval_s; unless a reader is waiting.
+                    spaced_in = lane.flushed_at + min(self.min_flush_interval_s, lane.took_s) - now
+                    if not lane.busy and (due or (caught_up and (spaced_in <= 0 or self._awaited()))):
                         self._start(lane)
+                        timeout = BUSY_POLL_S
+                    elif not lane.busy and caught_up:  # the next poll ends when the batch may go
+                        timeout = min(timeout, spaced_in)
                 self._report_lag()
                 self._honour_pause()
             self.flush()
@@ -171,6 +190,7 @@ class Projector:
         """Sends the lane's batch to be written, once the lane's previous write is done and committed."""
         self._finish(lane)
         lane.writing, lane.batch = lane.batch, self._new_batch()
+        lane.started_at = time.monotonic()
         lane.write = self._writes.submit(self._write, lane.writing)
 
     def _write(self, batch: Batch) -> None:
@@ -197,6 +217,9 @@ class Projector:
             metrics.COMMIT_FAILURES.inc()
             log.warning("%s; the batch is written, so the next commit or the next owner carries on", exc)
         lane.flushed_at = time.monotonic()
+        lane.took_s = lane.flushed_at - lane.started_at
+        if self._on_applied is not None:
+            self._on_applied({p: offset - 1 for p, offset in batch.next_offsets.items()})
         dead_letters = len(batch.rows["dead_letters"])
         self.points_written += batch.metric_points
         self.dead_letters += dead_letters

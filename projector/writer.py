@@ -19,6 +19,7 @@ from runstream.projector.state import COLUMNS as STATE_COLUMNS
 from runstream.projector.state import state_rows
 
 INSERT_BLOCK_ROWS = 4_000_000  # > max_rows + one message: a batch's points land in one part
+PROGRESS_COLUMNS = ["consumer_group", "partition", "offset", "updated_at"]
 
 
 def applied_positions(client: Client, consumer_group: str) -> Positions:
@@ -34,38 +35,54 @@ class BatchWriter:
     def __init__(self, store: ClickHouse, consumer_group: str, concurrent_batches: int = 1) -> None:
         self.store = store
         self.group = consumer_group
-        # The metric tables are independent (each records what it holds), so their inserts run at
-        # once: the server works on them in parallel instead of one after another.
-        self._inserts = ThreadPoolExecutor(concurrent_batches * len(METRIC_TABLES), thread_name_prefix="insert-metrics")
+        # The metric tables are independent (each records what it holds), so a server's inserts run at
+        # once: it works on them in parallel instead of one after another. The embedded engine takes
+        # one query at a time, so there they go one after another without the threads' handoffs.
+        self._inserts = (
+            None
+            if store.url.embedded
+            else ThreadPoolExecutor(concurrent_batches * len(METRIC_TABLES), thread_name_prefix="insert-metrics")
+        )
+        # Without the column types an insert first asks for the table's (a DESCRIBE: a second query
+        # per table per batch, most of a small batch's time). The types are asked once.
+        self._types: dict[tuple[str, tuple[str, ...]], list[str]] = {}
 
     def write(self, batch: Batch) -> None:
         # A retry of a failed write sends the same rows with the same token: on a cluster, shards that
         # got them the first time add nothing (a Distributed insert writes each shard separately).
         settings = self.store.insert_settings(batch.token)
-        inserts = [
-            self._inserts.submit(self._insert_arrow, table, rows, settings)
-            for table, rows in batch.metric_tables().items()
-        ]
-        for insert in inserts:
-            insert.result()
-        client = self.store.client
+        metric_tables = batch.metric_tables().items()
+        if self._inserts is None:
+            for table, points in metric_tables:
+                self._insert_arrow(table, points, settings)
+        else:
+            inserts = [
+                self._inserts.submit(self._insert_arrow, table, points, settings) for table, points in metric_tables
+            ]
+            for insert in inserts:
+                insert.result()
         for table, rows in batch.rows.items():
             if rows:
-                client.insert(table, rows, column_names=COLUMNS[table], settings=settings)
+                self._insert(table, rows, COLUMNS[table], settings)
         for table, rows in state_rows(batch.rows).items():
             if rows:
-                client.insert(table, rows, column_names=STATE_COLUMNS[table], settings=settings)
+                self._insert(table, rows, STATE_COLUMNS[table], settings)
         now = datetime.now(UTC)
         progress = [[self.group, p, offset - 1, now] for p, offset in batch.next_offsets.items()]
-        client.insert(
-            "projector_progress",
-            progress,
-            column_names=["consumer_group", "partition", "offset", "updated_at"],
-            settings=settings,
-        )
+        self._insert("projector_progress", progress, PROGRESS_COLUMNS, settings)
 
     def close(self) -> None:
-        self._inserts.shutdown()
+        if self._inserts is not None:
+            self._inserts.shutdown()
+
+    def _insert(self, table: str, rows: list[Any], columns: list[str], settings: dict[str, Any]) -> None:
+        client = self.store.client
+        key = (table, tuple(columns))
+        types = self._types.get(key)
+        if types is None:
+            context = client.create_insert_context(table, column_names=columns)
+            types = self._types[key] = [t.name for t in context.column_types]
+        client.insert(table, rows, column_names=columns, column_type_names=types, settings=settings)
 
     def _insert_arrow(self, table: str, rows: pa.Table, settings: dict[str, Any]) -> None:
         self.store.client.insert_arrow(table, rows, settings={"max_insert_block_size": INSERT_BLOCK_ROWS, **settings})

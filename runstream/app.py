@@ -43,6 +43,7 @@ from runstream.ingest.mlflow_registry import mlflow_registry_write_router
 from runstream.ingest.mlflow_webhooks import mlflow_webhook_write_router
 from runstream.ingest.mlflow_writes import MlflowWriter, ensure_default_experiment, mlflow_write_router
 from runstream.ingest.write_marks import WriteMarks
+from runstream.projector.applied import Applied
 
 VERSION = "0.1.0"
 MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")  # the second is what MLflow's UI calls
@@ -54,6 +55,7 @@ def build_app(
     log: EventLog | None = None,
     store: ClickHouse | None = None,
     consumer_group: str = "",
+    applied: Applied | None = None,
     reads: bool = True,
     checks: dict[str, Check] | None = None,
     users: Users | None = None,
@@ -62,9 +64,10 @@ def build_app(
     mlflow_ui: Path | None = None,
 ) -> FastAPI:
     """Write routes when given a log; read routes when given a store (and `reads`); always /health,
-    /ready (the log, the store and `checks`) and /metrics (Prometheus). With `users`, every other
-    route requires credentials and checks the user's access to the experiments it touches. With
-    `mlflow_ui` (the installed mlflow package's web app), MLflow's own UI at /mlflow/."""
+        /ready (the log, the store and `checks`) and /metrics (Prometheus). With `users`, every other
+        route requires credentials and checks the user's access to the experiments it touches. With
+        `mlflow_ui` (the installed mlflow package's web app), MLflow's own UI at /mlflow/. `applied`: where the
+    projector stands, when it runs in this process (else read from ClickHouse)."""
     title = f"runstream {role}"
     # FastAPI's own /docs and /redoc load their scripts from a CDN; docs_router serves Swagger UI's locally.
     app = FastAPI(title=title, version=VERSION, openapi_url=OPENAPI_URL, docs_url=None, redoc_url=None)
@@ -80,7 +83,7 @@ def build_app(
     if store is not None:
         probes["clickhouse"] = clickhouse_check(store)
         if reads:
-            ctx = ReadContext(store, consumer_group)
+            ctx = ReadContext(store, consumer_group, applied)
             app.include_router(read_router(ctx))
             app.include_router(series_router(ctx))
             app.include_router(search_router(ctx))

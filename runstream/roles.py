@@ -16,9 +16,11 @@ from runstream.clickhouse import DEFAULT_READ_LIMITS, ClickHouse, ReadLimits
 from runstream.health import thread_check
 from runstream.ingest.log.kafka import KafkaLog, KafkaLogConsumer, TopicSpec, ensure_topic, events_topic
 from runstream.ingest.log.local import LocalLog
+from runstream.projector.applied import AppliedWatch, PolledApplied
 from runstream.projector.migrate import migrate
 from runstream.projector.pauses import Pauses
 from runstream.projector.projector import Projector
+from runstream.projector.writer import applied_positions
 from runstream.webhooks.deliverer import Deliverer
 from runstream.webhooks.send import Sender
 
@@ -110,9 +112,17 @@ def serve(
     event_log = LocalLog(embedded_log(data_dir))
     store = ClickHouse(embedded_clickhouse(data_dir))
     migrate(store)
-    projector = Projector(lambda _handlers: event_log.consumer(EMBEDDED_GROUP), store, EMBEDDED_GROUP)
+    # The projector runs here: it tells this process's waiters (reads, deliveries) what it applied.
+    applied = AppliedWatch(applied_positions(store.client, EMBEDDED_GROUP))
+    projector = Projector(
+        lambda _handlers: event_log.consumer(EMBEDDED_GROUP),
+        store,
+        EMBEDDED_GROUP,
+        on_applied=applied.advance,
+        awaited=applied.awaited,
+    )
     deliverer = Deliverer(
-        event_log.consumer(webhooks_group(EMBEDDED_GROUP)), store, EMBEDDED_GROUP, Sender(retry_s=webhook_retry_s)
+        event_log.consumer(webhooks_group(EMBEDDED_GROUP)), store, applied, Sender(retry_s=webhook_retry_s)
     )
     workers = {
         name: threading.Thread(target=loop.run, name=name, daemon=True)
@@ -127,6 +137,7 @@ def serve(
             log=event_log,
             store=store.limited(limits),  # the projector's own store has no limits
             consumer_group=EMBEDDED_GROUP,
+            applied=applied,
             checks=checks,
             users=_users(auth_file),
             artifacts=artifacts,
@@ -229,7 +240,7 @@ def webhooks(
     # commit would be refused and the same poll delivered again, over and over.
     staying = {"max.poll.interval.ms": int((retry_s + 120) * 1000)}
     consumer = KafkaLogConsumer(bootstrap, topic, group, config=staying)
-    deliverer = Deliverer(consumer, store, consumer_group, Sender(retry_s=retry_s))
+    deliverer = Deliverer(consumer, store, PolledApplied(store, consumer_group), Sender(retry_s=retry_s))
     ready = (
         f"runstream webhooks consuming {topic} as group {group}, delivering what the projectors of {consumer_group} "
         "applied"

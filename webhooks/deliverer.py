@@ -21,10 +21,9 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from runstream.api.consistency import caught_up
 from runstream.clickhouse import ClickHouse
 from runstream.ingest.log.base import CommitFailed, LogConsumer, LogMessage, Positions
-from runstream.projector.writer import applied_positions
+from runstream.projector.applied import Applied, caught_up
 from runstream.schemas.codec import UndecodableEvent, decode, writer_schema
 from runstream.webhooks.payloads import SOURCES, Notice, notice
 from runstream.webhooks.send import Sender, Target
@@ -64,13 +63,13 @@ class Deliverer:
         self,
         consumer: LogConsumer,
         store: ClickHouse,
-        projector_group: str,
+        applied: Applied,
         sender: Sender | None = None,
         poll_messages: int = 1000,
         parallel: int = 8,
     ) -> None:
         self.store = store
-        self.projector_group = projector_group
+        self.applied = applied  # the projector's: a delivery reads back what it applied
         self.poll_messages = poll_messages
         self._consumer = consumer
         self._sender = sender or Sender()
@@ -130,7 +129,7 @@ class Deliverer:
         wanted = dict(self._unsettled)
         for m, _, _ in found:
             wanted[m.partition] = max(wanted.get(m.partition, -1), m.offset)
-        while not caught_up(applied_positions(self.store.client, self.projector_group), wanted):
+        while not caught_up(self.applied.current(), wanted):
             if self._stop.wait(_WAIT_S):
                 return None
         self._unsettled, self._waited = {}, True

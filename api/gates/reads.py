@@ -9,9 +9,8 @@ from clickhouse_connect.driver.client import Client
 
 from runstream.api import queries
 from runstream.api.gates.policy import TAG_PREFIX, Decision, Gate, canonical_target, decide, gates_from_tags
-from runstream.api.mlflow import registry_queries as rq
 from runstream.api.mlflow.context import MlflowContext
-from runstream.api.mlflow.registry_routes import RegistryReads
+from runstream.api.mlflow.registry_routes import RegistryReads, pick_version
 
 
 def gate_tags(client: Client, model_id: str) -> dict[str, str]:
@@ -39,8 +38,8 @@ class GateReads:
 
     async def check(self, name: str, kind: str, target: str, ref: str | int, who: str) -> Decision | None:
         """What the target's gate would decide now on moving it to that version (a dry run)."""
-        model_id, candidate = await self.registry.version(name, ref)
-        versions = await self.ctx.query(rq.versions, model_id)
+        model_id, versions = await self.registry.versions(name)
+        candidate = pick_version(versions, name, ref)
         return await self.decide(model_id, kind, target, candidate, versions, who)
 
     async def gates(self, model_id: str) -> dict[str, Gate]:

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from runstream.api.consistency import wait_applied
-from runstream.api.context import ReadContext
+from runstream.api.context import WAIT_S, ReadContext
 from runstream.errors import unavailable
 from runstream.ingest.log.base import Positions
 from runstream.ingest.write_marks import WriteMarks
@@ -24,7 +23,7 @@ class MlflowContext:
         return await self.reads.query(fn, *args)
 
     async def _wait(self, wanted: Positions) -> None:
-        if wanted and not await wait_applied(self.reads.store, self.reads.consumer_group, wanted):
+        if wanted and not await self.reads.applied.wait(wanted, WAIT_S):
             raise unavailable("earlier writes are not applied yet; retry later")
 
     async def settled(self, *entities: str) -> None:

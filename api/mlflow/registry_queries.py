@@ -101,7 +101,20 @@ def max_version(client: Client, model_id: str) -> int:
     return int(result.result_rows[0][0] or 0)
 
 
-def _version_shapes(client: Client, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _alias_rows(client: Client, ids: list[str]) -> list[tuple[str, str, int]]:
+    """(model id, alias, version) of these models, by alias."""
+    rows = client.query(
+        "SELECT registered_model_id, alias, version FROM registered_model_aliases_view "
+        "WHERE registered_model_id IN {ids:Array(String)} ORDER BY alias",
+        parameters={"ids": ids},
+    ).result_rows
+    return [(str(model), str(alias), int(version)) for model, alias, version in rows]
+
+
+def _version_shapes(
+    client: Client, rows: list[dict[str, Any]], alias_rows: list[tuple[str, str, int]] | None = None
+) -> list[dict[str, Any]]:
+    """`alias_rows`: those of the versions' models, if the caller has read them already."""
     ids = list({r["registered_model_id"] for r in rows})
     tags: dict[tuple[str, int], list[dict[str, str]]] = {}
     aliases: dict[tuple[str, int], list[str]] = {}
@@ -112,11 +125,7 @@ def _version_shapes(client: Client, rows: list[dict[str, Any]]) -> list[dict[str
             parameters={"ids": ids},
         ).result_rows:
             tags.setdefault((model, version), []).append({"key": key, "value": value})
-        for model, alias, version in client.query(
-            "SELECT registered_model_id, alias, version FROM registered_model_aliases_view "
-            "WHERE registered_model_id IN {ids:Array(String)} ORDER BY alias",
-            parameters={"ids": ids},
-        ).result_rows:
+        for model, alias, version in _alias_rows(client, ids) if alias_rows is None else alias_rows:
             aliases.setdefault((model, version), []).append(alias)
     return [
         _version_shape(
@@ -150,16 +159,22 @@ def _version_shape(r: dict[str, Any], tags: list[dict[str, str]], aliases: list[
     return shape
 
 
-def _live_version_rows(client: Client, model_ids: list[str], numbers: Sequence[int] | None) -> list[dict[str, Any]]:
-    sql = f"{_LIVE_VERSIONS} AND v.registered_model_id IN {{ids:Array(String)}}"
+def _live_version_rows(client: Client, names: dict[str, str], numbers: Sequence[int] | None) -> list[dict[str, Any]]:
+    """Live versions of these live models (id → current name), newest first. The names come from
+    the caller's model rows: joining the models' view here would fold every model's events again."""
+    sql = "SELECT * FROM model_versions_view WHERE deleted = 0 AND registered_model_id IN {ids:Array(String)}"
     if numbers is not None:
-        sql += " AND v.version IN {numbers:Array(Int64)}"
-    return _rows(client, sql + " ORDER BY v.version DESC", ids=model_ids, numbers=list(numbers or []))
+        sql += " AND version IN {numbers:Array(Int64)}"
+    rows = _rows(client, sql + " ORDER BY version DESC", ids=list(names), numbers=list(numbers or []))
+    for row in rows:
+        row["name"] = names[row["registered_model_id"]]
+    return rows
 
 
-def versions(client: Client, model_id: str, numbers: Sequence[int] | None = None) -> list[dict[str, Any]]:
-    """Live versions of a model (all, or those numbered), newest first."""
-    return _version_shapes(client, _live_version_rows(client, [model_id], numbers))
+def versions(client: Client, model: dict[str, Any], numbers: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """Live versions of a live model (a row of registered_models_view): all, or those numbered; newest first."""
+    rows = _live_version_rows(client, {model["registered_model_id"]: model["name"]}, numbers)
+    return _version_shapes(client, rows)
 
 
 def _latest(versions: list[dict[str, Any]], stages: Sequence[str]) -> list[dict[str, Any]]:
@@ -171,9 +186,9 @@ def _latest(versions: list[dict[str, Any]], stages: Sequence[str]) -> list[dict[
     return [version for stage, version in latest.items() if stage in stages]
 
 
-def latest_versions(client: Client, model_id: str, stages: Sequence[str]) -> list[dict[str, Any]]:
+def latest_versions(client: Client, model: dict[str, Any], stages: Sequence[str]) -> list[dict[str, Any]]:
     """Per stage asked for, the version with the highest number in it (MLflow's get-latest-versions)."""
-    return _latest(versions(client, model_id), stages)
+    return _latest(versions(client, model), stages)
 
 
 def _model_shapes(client: Client, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -190,14 +205,11 @@ def _model_shapes(client: Client, rows: list[dict[str, Any]]) -> list[dict[str, 
             parameters={"ids": ids},
         ).result_rows:
             tags.setdefault(model, []).append({"key": key, "value": value})
-        for model, alias, version in client.query(
-            "SELECT registered_model_id, alias, version FROM registered_model_aliases_view "
-            "WHERE registered_model_id IN {ids:Array(String)} ORDER BY alias",
-            parameters={"ids": ids},
-        ).result_rows:
-            aliases.setdefault(model, []).append({"alias": alias, "version": str(version)})
-        version_rows = _live_version_rows(client, ids, None)
-        for row, version in zip(version_rows, _version_shapes(client, version_rows), strict=True):
+        alias_rows = _alias_rows(client, ids)
+        for model, alias, number in alias_rows:
+            aliases.setdefault(model, []).append({"alias": alias, "version": str(number)})
+        version_rows = _live_version_rows(client, {r["registered_model_id"]: r["name"] for r in rows}, None)
+        for row, version in zip(version_rows, _version_shapes(client, version_rows, alias_rows), strict=True):
             held.setdefault(row["registered_model_id"], []).append(version)
     return [
         {

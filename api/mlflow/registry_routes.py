@@ -40,6 +40,15 @@ def version_missing(name: str, version: str | int) -> ApiError:
     return not_found(f"Model Version (name={name}, version={version}) not found")
 
 
+def pick_version(versions: list[dict[str, Any]], name: str, version: str | int) -> dict[str, Any]:
+    """That version of the model's live versions (ModelVersion JSON); 404 as MLflow's if none."""
+    number = str(version_number(version))
+    found = next((v for v in versions if v["version"] == number), None)
+    if found is None:
+        raise version_missing(name, version)
+    return found
+
+
 def canonical_stage(stage: str) -> str:
     """MLflow's stages are case-insensitive: 'staging' is Staging."""
     found = {s.lower(): s for s in STAGES}.get(stage.lower())
@@ -84,11 +93,16 @@ class RegistryReads:
 
     async def version(self, name: str, version: str | int) -> tuple[str, dict[str, Any]]:
         """The model's id and the live version (ModelVersion JSON); 404s as MLflow's."""
-        model_id = str((await self.model_row(name))["registered_model_id"])
-        found = await self.ctx.query(rq.versions, model_id, [version_number(version)])
+        row = await self.model_row(name)
+        found = await self.ctx.query(rq.versions, row, [version_number(version)])
         if not found:
             raise version_missing(name, version)
-        return model_id, found[0]
+        return str(row["registered_model_id"]), found[0]
+
+    async def versions(self, name: str) -> tuple[str, list[dict[str, Any]]]:
+        """The model's id and its live versions (ModelVersion JSON), newest first."""
+        row = await self.model_row(name)
+        return str(row["registered_model_id"]), await self.ctx.query(rq.versions, row)
 
     async def download_uri(self, source: str, hops: int = 0) -> str:
         """Where a version's files are, as MLflow resolves its source at registration: `models:/<logged
@@ -130,7 +144,7 @@ def mlflow_registry_read_router(ctx: MlflowContext) -> APIRouter:
     async def get_latest_versions(body: LatestVersions) -> Response:
         row = await reads.model_row(body.name)
         stages = [canonical_stage(s) for s in body.stages] or list(STAGES)
-        found = await ctx.query(rq.latest_versions, row["registered_model_id"], stages)
+        found = await ctx.query(rq.latest_versions, row, stages)
         return mlflow_json({"model_versions": found})
 
     @router.get("/registered-models/get-latest-versions")
@@ -139,8 +153,8 @@ def mlflow_registry_read_router(ctx: MlflowContext) -> APIRouter:
 
     @router.get("/registered-models/alias")
     async def get_model_version_by_alias(name: str, alias: str) -> Response:
-        row = await reads.model_row(name)
-        found = [v for v in await ctx.query(rq.versions, row["registered_model_id"]) if alias in v["aliases"]]
+        _, held = await reads.versions(name)
+        found = [v for v in held if alias in v["aliases"]]
         if not found:
             raise invalid(f"Registered model alias {alias} not found.")  # MLflow's code for it
         return mlflow_json({"model_version": found[0]})

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from runstream.app import build_app
 from runstream.clickhouse import ClickHouse
 from runstream.ingest.log.local import LocalLog
+from runstream.projector.applied import PolledApplied
 from runstream.projector.projector import Projector
 from runstream.webhooks.deliverer import Deliverer
 from runstream.webhooks.send import Sender, sign
@@ -40,7 +41,8 @@ class Pipeline:
         self.http = TestClient(build_app("serve", log=self.log, store=store, consumer_group=GROUP))
 
     def deliver(self, retry_s: float = 30.0) -> Deliverer:
-        d = Deliverer(self.log.consumer(f"{GROUP}-webhooks"), self.store, GROUP, Sender(timeout_s=5, retry_s=retry_s))
+        applied = PolledApplied(self.store, GROUP)
+        d = Deliverer(self.log.consumer(f"{GROUP}-webhooks"), self.store, applied, Sender(timeout_s=5, retry_s=retry_s))
         self.deliverers.append(d)
         self.threads.append(threading.Thread(target=d.run))
         self.threads[-1].start()

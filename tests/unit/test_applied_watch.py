@@ -1,0 +1,47 @@
+"""AppliedWatch: serve's readers wake when the projector of their process applies what they wait for."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from runstream.projector.applied import AppliedWatch
+
+
+def test_a_waiter_wakes_when_its_positions_are_applied_and_not_before() -> None:
+    watch = AppliedWatch({0: 4})
+
+    async def scenario() -> list[str]:
+        seen: list[str] = []
+
+        async def reader(name: str, wanted: dict[int, int]) -> None:
+            seen.append(f"{name}:{await watch.wait(wanted, timeout=5)}")
+
+        tasks = [asyncio.create_task(reader("early", {0: 6})), asyncio.create_task(reader("late", {0: 9, 1: 0}))]
+        await asyncio.sleep(0.05)
+        assert watch.awaited() and not seen
+        # The projector calls from its own thread.
+        threading.Thread(target=watch.advance, args=({0: 7},)).start()
+        await asyncio.sleep(0.05)
+        assert seen == ["early:True"]
+        threading.Thread(target=watch.advance, args=({0: 9, 1: 0},)).start()
+        await asyncio.gather(*tasks)
+        return seen
+
+    assert asyncio.run(scenario()) == ["early:True", "late:True"]
+    assert watch.current() == {0: 9, 1: 0} and not watch.awaited()
+
+
+def test_applied_positions_never_go_back_and_a_wait_times_out() -> None:
+    watch = AppliedWatch({})
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        already = await watch.wait({}, timeout=0)  # nothing wanted: at once
+        watch.advance({0: 5})
+        watch.advance({0: 3})  # another lane's older batch: 5 stays
+        held = await watch.wait({0: 5}, timeout=0)
+        missed = await watch.wait({0: 6}, timeout=0.05)
+        return already, held, missed
+
+    assert asyncio.run(scenario()) == (True, True, False)
+    assert watch.current() == {0: 5} and not watch.awaited()  # the timed-out waiter is gone
