@@ -59,10 +59,9 @@ def distributed(
         }
     )
     try:
-        stack.start("projector")
-        stack.start("webhooks")
-        _, gateway = stack.http_role("gateway")
-        yield Target(gateway, bucket)
+        port = free_port()
+        stack.start_together(("projector",), ("webhooks",), ("gateway", "--port", str(port)))
+        yield Target(f"http://127.0.0.1:{port}", bucket)
     finally:
         stack.close()
 

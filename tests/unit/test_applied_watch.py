@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from runstream.projector.applied import AppliedWatch
+
+T = TypeVar("T")
+
+
+def run(scenario: Coroutine[Any, Any, T]) -> T:
+    """On a thread of its own: other tests of the session may leave an event loop running in this one."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, scenario).result()
 
 
 def test_a_waiter_wakes_when_its_positions_are_applied_and_not_before() -> None:
@@ -28,7 +39,7 @@ def test_a_waiter_wakes_when_its_positions_are_applied_and_not_before() -> None:
         await asyncio.gather(*tasks)
         return seen
 
-    assert asyncio.run(scenario()) == ["early:True", "late:True"]
+    assert run(scenario()) == ["early:True", "late:True"]
     assert watch.current() == {0: 9, 1: 0} and not watch.awaited()
 
 
@@ -43,5 +54,5 @@ def test_applied_positions_never_go_back_and_a_wait_times_out() -> None:
         missed = await watch.wait({0: 6}, timeout=0.05)
         return already, held, missed
 
-    assert asyncio.run(scenario()) == (True, True, False)
+    assert run(scenario()) == (True, True, False)
     assert watch.current() == {0: 5} and not watch.awaited()  # the timed-out waiter is gone
