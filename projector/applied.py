@@ -8,6 +8,7 @@ its waiters wake as soon as a batch is applied and ClickHouse is not asked at al
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from typing import Protocol
@@ -74,7 +75,8 @@ class AppliedWatch:
             woken = [w for w in self._waiters if caught_up(self._applied, w[0])]
             self._waiters = [w for w in self._waiters if w not in woken]
         for _, loop, future in woken:
-            loop.call_soon_threadsafe(_resolve, future)
+            with contextlib.suppress(RuntimeError):  # its loop closed meanwhile: nobody left to wake
+                loop.call_soon_threadsafe(_resolve, future)
 
     async def wait(self, wanted: Positions, timeout: float) -> bool:
         loop = asyncio.get_running_loop()
@@ -88,10 +90,11 @@ class AppliedWatch:
             await asyncio.wait_for(future, timeout)
             return True
         except TimeoutError:
+            return False
+        finally:  # timed out, or cancelled with its request: forgotten either way
             with self._lock:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
-            return False
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -112,15 +112,7 @@ def serve(
     event_log = LocalLog(embedded_log(data_dir))
     store = ClickHouse(embedded_clickhouse(data_dir))
     migrate(store)
-    # The projector runs here: it tells this process's waiters (reads, deliveries) what it applied.
-    applied = AppliedWatch(applied_positions(store.client, EMBEDDED_GROUP))
-    projector = Projector(
-        lambda _handlers: event_log.consumer(EMBEDDED_GROUP),
-        store,
-        EMBEDDED_GROUP,
-        on_applied=applied.advance,
-        awaited=applied.awaited,
-    )
+    projector, applied = embedded_projector(event_log, store, EMBEDDED_GROUP)
     deliverer = Deliverer(
         event_log.consumer(webhooks_group(EMBEDDED_GROUP)), store, applied, Sender(retry_s=webhook_retry_s)
     )
@@ -151,6 +143,23 @@ def serve(
         for worker in workers.values():
             worker.join(timeout=60)
         event_log.close()
+
+
+def embedded_projector(
+    event_log: LocalLog, store: ClickHouse, group: str, **options: Any
+) -> tuple[Projector, AppliedWatch]:
+    """The embedded log's projector, and what it tells the readers of this process it applied (reads
+    and webhook deliveries wait on it there instead of polling ClickHouse). `options`: Projector's."""
+    applied = AppliedWatch(applied_positions(store.client, group))
+    projector = Projector(
+        lambda _handlers: event_log.consumer(group),
+        store,
+        group,
+        on_applied=applied.advance,
+        awaited=applied.awaited,
+        **options,
+    )
+    return projector, applied
 
 
 def gateway(

@@ -16,8 +16,8 @@ from runstream.app import build_app
 from runstream.artifacts.store import store_for
 from runstream.auth import Users
 from runstream.ingest.log.local import LocalLog
-from runstream.projector.projector import Projector
 from runstream.projector.writer import applied_positions
+from runstream.roles import embedded_projector
 from runstream.schemas.codec import encode
 from runstream.schemas.events import MetricColumns, event, metric_batch_fields, partition_key
 from tests.conftest import new_store
@@ -73,7 +73,7 @@ def _seed(log: LocalLog) -> None:
 def seeded_app(request: pytest.FixtureRequest, directory: Path, users: Users | None = None) -> Iterator[FastAPI]:
     log = LocalLog(directory / "events.sqlite3")
     store = new_store(request, "embedded")
-    projector = Projector(lambda _handlers: log.consumer(GROUP), store, GROUP, max_wait_s=0.05)
+    projector, applied = embedded_projector(log, store, GROUP, max_wait_s=0.05)
     worker = threading.Thread(target=projector.run)
     worker.start()
     try:
@@ -81,7 +81,9 @@ def seeded_app(request: pytest.FixtureRequest, directory: Path, users: Users | N
         while applied_positions(store.client, GROUP).get(0, 0) < log.end_offset():
             threading.Event().wait(0.02)
         artifacts = store_for(str(directory / "artifacts"))
-        yield build_app("serve", log=log, store=store, consumer_group=GROUP, users=users, artifacts=artifacts)
+        yield build_app(
+            "serve", log=log, store=store, consumer_group=GROUP, applied=applied, users=users, artifacts=artifacts
+        )
     finally:
         projector.stop()
         worker.join()

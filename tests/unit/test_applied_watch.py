@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -56,3 +57,25 @@ def test_applied_positions_never_go_back_and_a_wait_times_out() -> None:
 
     assert run(scenario()) == (True, True, False)
     assert watch.current() == {0: 5} and not watch.awaited()  # the timed-out waiter is gone
+
+
+def test_a_cancelled_waiter_is_forgotten_and_a_closed_loop_does_not_stop_the_projector() -> None:
+    watch = AppliedWatch({})
+
+    async def cancelled() -> None:
+        waiting = asyncio.create_task(watch.wait({0: 1}, timeout=5))
+        await asyncio.sleep(0.01)
+        waiting.cancel()  # its request went away
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+
+    run(cancelled())
+    assert not watch.awaited()
+
+    async def abandoned() -> None:  # a waiter whose loop ends without it finishing
+        asyncio.get_running_loop().create_task(watch.wait({0: 2}, timeout=5))
+        await asyncio.sleep(0.01)
+
+    run(abandoned())
+    watch.advance({0: 2})  # the projector's thread: wakes nobody, and does not raise
+    assert watch.current() == {0: 2} and not watch.awaited()
