@@ -706,26 +706,13 @@ def webhooks(client: MlflowClient) -> Result:
     }
 
 
-# A target's scenarios may run in two processes per client major: the "registry" part and the
-# "tracking" part (the others). The registry's share a process: a registry search sees the models of
-# the scenarios run before it, and a webhook every registry change; the model-logging scenario rides
-# along for balance (it registers nothing).
-REGISTRY_PART = frozenset(
-    {"registry", "registry_errors", "promotion_gates", "sklearn_model", "registered_sklearn", "webhooks"}
-)
-
-
 def main() -> None:
     global PREFIX
     mlflow.set_tracking_uri(sys.argv[1])
     PREFIX = sys.argv[3]
     client = MlflowClient()
     results: dict[str, Result] = {}
-    names = list(SCENARIOS)
-    if len(sys.argv) > 4:  # a part: its scenarios only
-        names = [n for n in names if (n in REGISTRY_PART) == (sys.argv[4] == "registry")]
-    for name in names:
-        fn = SCENARIOS[name]
+    for name, fn in SCENARIOS.items():
         started = time.monotonic()
         try:
             results[name] = fn(client)
