@@ -85,6 +85,14 @@ class Selection:
         """The selected points, with their x, as a subquery."""
         return f"(SELECT *, {self.x} AS x FROM metrics WHERE {self.where})"
 
+    def _raw_expired(self, first_step: int) -> bool:
+        """Whether the points begin after the rollup does: the oldest were dropped (points are dropped
+        oldest first, and nothing else removes a step)."""
+        raw_first, count = self.client.query(
+            f"SELECT min(step), count() FROM metrics WHERE {self.where}", parameters=self.params
+        ).result_rows[0]
+        return int(count) == 0 or int(raw_first) > first_step
+
     def bucket_params(self, grid: Grid) -> dict[str, Any]:
         return {**self.params, "lo": grid.lo, "width": grid.width}
 
@@ -95,8 +103,9 @@ class Selection:
                 f"SELECT min(first_point.1), max(last_point.1), sum(points) FROM metric_rollup WHERE {self.where}",
                 parameters=self.params,
             ).result_rows[0]
-            # Only for wide buckets: rounding the width up to whole blocks then costs little resolution.
-            if count and (hi - lo + 1) >= buckets * ROLLUP_BLOCK * 8:
+            # Only for wide buckets: rounding the width up to whole blocks then costs little resolution;
+            # or where the retention policy (projector/retention.py) dropped the first raw points.
+            if count and ((hi - lo + 1) >= buckets * ROLLUP_BLOCK * 8 or self._raw_expired(lo)):
                 origin = lo // ROLLUP_BLOCK * ROLLUP_BLOCK
                 width = ROLLUP_BLOCK * math.ceil((hi - origin + 1) / buckets / ROLLUP_BLOCK)
                 return Grid(self.x_axis, origin, int(hi), width, int(count), rollup=True)

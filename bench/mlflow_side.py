@@ -315,6 +315,24 @@ class Reads:
         response.raise_for_status()
         return [r["info"]["run_id"] for r in orjson.loads(response.content).get("runs", [])]
 
+    def all_runs(self, experiment_ids: list[str], page: int) -> tuple[int, int, int, int]:
+        """Every run, page after page as MLflow's client pages: how many, and the fewest params, tags
+        and metrics a run had."""
+        runs: list[dict[str, Any]] = []
+        token = None
+        while True:
+            body = {"experiment_ids": experiment_ids, "max_results": page, **({"page_token": token} if token else {})}
+            response = self.http.post("runs/search", json=body)
+            response.raise_for_status()
+            answer = orjson.loads(response.content)
+            runs.extend(answer.get("runs", []))
+            token = answer.get("next_page_token")
+            if not token:
+                break
+        parts = ("params", "tags", "metrics")
+        fewest = [min((len(r["data"].get(part, [])) for r in runs), default=0) for part in parts]
+        return len(runs), fewest[0], fewest[1], fewest[2]
+
     def params_of(self, experiment_id: str, run_ids: list[str], key: str) -> dict[str, str]:
         quoted = ", ".join(f"'{r}'" for r in run_ids)
         body = {"experiment_ids": [experiment_id], "filter": f"attributes.run_id IN ({quoted})", "max_results": 1000}

@@ -82,9 +82,10 @@ def produce(job: Job, ready: Barrier, stop: Event, results: mp.Queue[dict[str, A
 
 
 @contextmanager
-def producers(jobs: list[Job]) -> Iterator[tuple[list[int], list[dict[str, Any]]]]:
+def producers(jobs: list[Job], finish: bool = False) -> Iterator[tuple[list[int], list[dict[str, Any]]]]:
     """One process per job; yields their pids once all are connected and start producing, and a list
-    that holds their reports after the block (a block that returns early sets their stop event)."""
+    that holds their reports after the block (a block that returns early sets their stop event,
+    unless `finish`: then every job logs all of its points first)."""
     ctx = mp.get_context("spawn")
     ready, stop, queue = ctx.Barrier(len(jobs) + 1), ctx.Event(), ctx.Queue()
     procs = [ctx.Process(target=produce, args=(job, ready, stop, queue)) for job in jobs]
@@ -94,8 +95,9 @@ def producers(jobs: list[Job]) -> Iterator[tuple[list[int], list[dict[str, Any]]
     try:
         ready.wait(timeout=120)
         yield [p.pid or 0 for p in procs], reports
-        stop.set()
-        reports.extend(queue.get(timeout=120) for _ in jobs)
+        if not finish:
+            stop.set()
+        reports.extend(queue.get(timeout=None if finish else 120) for _ in jobs)
     finally:
         stop.set()
         for p in procs:

@@ -66,7 +66,9 @@ FIGURES = {  # name: (what, goal for runstream's p50 in s)
     "compare": ("compare {compare_runs} runs x {compare_points:,} points, {buckets:,} each", 0.150),
     "aggregate": ("aggregate {compare_runs} runs grouped by params.lr (mean/std per bucket)", None),
     "search": ("search {search_runs:,} runs: metric + param filter, order_by, 100 results", 0.100),
+    "all_runs": ("every run of an experiment of {search_runs:,}, params, tags, latest metrics, pages of 1,000", None),
 }
+ALL_RUNS_PAGE = 1_000  # MLflow's client's page
 FOLDED = ("metric_summary", "run_state", "param_state", "tag_state", "run_details")  # read with FINAL by searches
 Check = Callable[[Any], str | None]
 EQUIVALENTS = [
@@ -74,7 +76,8 @@ EQUIVALENTS = [
     "raw = GET metrics/get-history paged by 25,000 as its client does (JSON parsed only, lighter than its client);",
     "compare = get-history-bulk-interval with the 100 run_ids; aggregate = no MLflow call does it: runs/search",
     "for the runs' params + get-history-bulk-interval + mean/std in numpy (over sampled points, runstream uses all);",
-    "search = POST runs/search. runstream: runstream.Client over HTTP (get_metric_history, compare_runs,",
+    "search = POST runs/search; all_runs = POST runs/search without a filter, page after page (page_token).",
+    "runstream: runstream.Client over HTTP (get_metric_history, compare_runs,",
     "aggregate_runs, search_runs) against a `runstream api` process.",
 ]
 
@@ -257,6 +260,18 @@ def time_runstream(url: str, sizes: Sizes, args: argparse.Namespace) -> tuple[di
         found, _ = client.search_runs(search_exp, SEARCH_FILTER, SEARCH_ORDER, SEARCH_RESULTS)
         return [r["run_id"] for r in found]
 
+    def all_runs() -> list[dict[str, Any]]:
+        runs, token = [], None
+        while True:
+            page, token = client.search_runs(search_exp, max_results=ALL_RUNS_PAGE, page_token=token)
+            runs.extend(page)
+            if token is None:
+                return runs
+
+    def whole(runs: list[dict[str, Any]]) -> str | None:
+        complete = all(len(r["params"]) == 5 and len(r["tags"]) >= 3 and len(r["metrics"]) == 3 for r in runs)
+        return _expect("runs with 5 params, 3 tags, 3 metrics", sizes.search_runs, len(runs) if complete else -1)
+
     calls: dict[str, tuple[Callable[[], Any], Check]] = {
         "downsampled": (
             lambda: client.get_metric_history(big, KEY, max_points=n),
@@ -272,6 +287,7 @@ def time_runstream(url: str, sizes: Sizes, args: argparse.Namespace) -> tuple[di
             lambda g: _expect("groups", groups, len(g)),
         ),
         "search": (search, lambda found: _expect("run ids", expected, found)),
+        "all_runs": (all_runs, whole),
     }
     figures: dict[str, Any] = {}
     windows: dict[str, tuple[float, float]] = {}
@@ -350,6 +366,13 @@ def time_mlflow(backend: str, venv: Path, workdir: Path, sizes: Sizes, args: arg
             "search": (
                 lambda: reads.search([search_exp], SEARCH_FILTER, SEARCH_ORDER, SEARCH_RESULTS),
                 lambda found: _expect("run ids", expected, found),
+            ),
+            "all_runs": (
+                lambda: reads.all_runs([search_exp], ALL_RUNS_PAGE),
+                lambda c: (
+                    _expect("runs with 5 params, 3 tags, 3 metrics", sizes.search_runs, c[0])
+                    or (None if (c[1], c[2] >= 3, c[3]) == (5, True, 3) else f"fewest params, tags, metrics {c[1:]}")
+                ),
             ),
         }
         figures: dict[str, Any] = {}
@@ -487,6 +510,7 @@ def main() -> None:
     parser.add_argument("--loaders", type=int, default=2, help="processes that create the search runs")
     parser.add_argument("--chunk", type=int, default=100_000, help="points per log_metric_arrays call")
     parser.add_argument("--merge-wait", type=float, default=180.0, help="wait for ClickHouse merges, seconds at most")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the results are written")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
     args = parser.parse_args()
     base = QUICK if args.quick else default
@@ -494,7 +518,7 @@ def main() -> None:
     mlflow_sizes = replace(sizes, big_points=args.mlflow_big_points) if args.mlflow_big_points else sizes
     backends = [b for b in args.backends.split(",") if b]
     workdir = Path(tempfile.mkdtemp(prefix="runstream-bench-queries-"))
-    settings = {k: v for k, v in vars(args).items() if k not in asdict(base) and k != "keep"}
+    settings = {k: str(v) for k, v in vars(args).items() if k not in asdict(base) and k != "keep"}
     results: dict[str, Any] = {
         "settings": {**settings, "sizes": asdict(sizes), "mlflow_sizes": asdict(mlflow_sizes), "cores": os.cpu_count()},
         "load_average_at_start": os.getloadavg(),
@@ -528,8 +552,8 @@ def main() -> None:
     results["ratios"] = ratios(results)
     results["settings"]["seconds"] = round(time.time() - started)
     results["load_average_at_end"] = os.getloadavg()
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    args.results.parent.mkdir(exist_ok=True)
+    args.results.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print()
     print(loading_summary(results))
     if mlflow_sizes != sizes:
@@ -541,7 +565,7 @@ def main() -> None:
     )
     print()
     print(table(results))
-    print(f"\nwritten to {RESULTS}" + (f"; work dir {workdir}" if args.keep else ""))
+    print(f"\nwritten to {args.results}" + (f"; work dir {workdir}" if args.keep else ""))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from runstream.ingest.log.ranges import LogRanges
 from runstream.projector.migrate import migrate
 from runstream.projector.pauses import Pauses
 from runstream.projector.projector import Projector
+from runstream.projector.retention import keep_raw_points, raw_points_kept_s
 from runstream.projector.writer import applied_positions
 
 log = logging.getLogger(__name__)
@@ -213,6 +214,7 @@ def replay(
     migrate(live)  # the live database as the projectors expect it, also when it was dropped
     target = live.sibling(into or f"{live.url.database}_replay")
     migrate(target)
+    keep_raw_points(target, raw_points_kept_s(live))  # the tables swapped in keep the live retention policy
     report = ReplayReport(target.url.database)
     started = time.monotonic()
 

@@ -1,11 +1,13 @@
-"""One batch → ClickHouse: its metric tables at once, then the other tables, then the log positions it
-covers (projector_progress, which read-your-writes waits on). Safe to call again with the same batch
-after an error: rows collapse or are skipped by their insert token (see migrations and dedup)."""
+"""One batch → ClickHouse: every table it has rows for, at once, then the log positions it covers
+(projector_progress, which read-your-writes waits on). Safe to call again with the same batch after
+an error: rows collapse or are skipped by their insert token (see migrations and dedup)."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -13,11 +15,11 @@ from clickhouse_connect.driver.client import Client
 
 from runstream.clickhouse import ClickHouse
 from runstream.ingest.log.base import Positions
-from runstream.projector.dedup import METRIC_TABLES
 from runstream.projector.rows import COLUMNS, Batch
 from runstream.projector.state import COLUMNS as STATE_COLUMNS
 from runstream.projector.state import state_rows
 
+INSERTS_AT_ONCE = 8  # per batch: its metric tables and the few others a batch usually has rows for
 INSERT_BLOCK_ROWS = 4_000_000  # > max_rows + one message: a batch's points land in one part
 PROGRESS_COLUMNS = ["consumer_group", "partition", "offset", "updated_at"]
 
@@ -35,13 +37,14 @@ class BatchWriter:
     def __init__(self, store: ClickHouse, consumer_group: str, concurrent_batches: int = 1) -> None:
         self.store = store
         self.group = consumer_group
-        # The metric tables are independent (each records what it holds), so a server's inserts run at
-        # once: it works on them in parallel instead of one after another. The embedded engine takes
-        # one query at a time, so there they go one after another without the threads' handoffs.
+        # The tables are independent (each metric table records what it holds, the others collapse
+        # replayed rows), so a server's inserts run at once: a batch takes as long as its slowest
+        # insert instead of their sum, which is what a reader of its writes waits. The embedded engine
+        # takes one query at a time, so there they go one after another without the threads' handoffs.
         self._inserts = (
             None
             if store.url.embedded
-            else ThreadPoolExecutor(concurrent_batches * len(METRIC_TABLES), thread_name_prefix="insert-metrics")
+            else ThreadPoolExecutor(concurrent_batches * INSERTS_AT_ONCE, thread_name_prefix="insert")
         )
         # Without the column types an insert first asks for the table's (a DESCRIBE: a second query
         # per table per batch, ~40% of a one-row insert's time here). The types are asked once.
@@ -51,22 +54,20 @@ class BatchWriter:
         # A retry of a failed write sends the same rows with the same token: on a cluster, shards that
         # got them the first time add nothing (a Distributed insert writes each shard separately).
         settings = self.store.insert_settings(batch.token)
-        metric_tables = batch.metric_tables().items()
+        inserts: list[Callable[[], None]] = [
+            partial(self._insert_arrow, table, points, settings) for table, points in batch.metric_tables().items()
+        ]
+        for columns, tables in ((COLUMNS, batch.rows), (STATE_COLUMNS, state_rows(batch.rows))):
+            inserts.extend(partial(self._insert, t, rows, columns[t], settings) for t, rows in tables.items() if rows)
         if self._inserts is None:
-            for table, points in metric_tables:
-                self._insert_arrow(table, points, settings)
-        else:
-            inserts = [
-                self._inserts.submit(self._insert_arrow, table, points, settings) for table, points in metric_tables
-            ]
             for insert in inserts:
-                insert.result()
-        for table, rows in batch.rows.items():
-            if rows:
-                self._insert(table, rows, COLUMNS[table], settings)
-        for table, rows in state_rows(batch.rows).items():
-            if rows:
-                self._insert(table, rows, STATE_COLUMNS[table], settings)
+                insert()
+        else:
+            # All of them end before an error is raised: a retry never overlaps an insert still running.
+            futures = [self._inserts.submit(insert) for insert in inserts]
+            wait(futures)
+            for done in futures:
+                done.result()
         now = datetime.now(UTC)
         progress = [[self.group, p, offset - 1, now] for p, offset in batch.next_offsets.items()]
         self._insert("projector_progress", progress, PROGRESS_COLUMNS, settings)

@@ -27,6 +27,7 @@ from runstream.ingest.log.ranges import KafkaRanges, LocalRanges, LogRanges
 from runstream.ingest.log.segments import CorruptSegment, LogGap
 from runstream.progress import ProgressBar
 from runstream.projector.replay import ReplayRefused, replay
+from runstream.projector.retention import RawPointsPolicy, parse_age
 
 DEFAULT_GROUP = "runstream-projector"
 
@@ -131,6 +132,27 @@ mlflow_ui = _option(
 )
 
 
+def _raw_points_policy(ctx: click.Context, param: click.Parameter, value: str | None) -> RawPointsPolicy | None:
+    if value is None:
+        return None
+    try:
+        return RawPointsPolicy(parse_age(value))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+keep_raw_points = _option(
+    "--keep-raw-points",
+    "raw_points",
+    envvar="RUNSTREAM_KEEP_RAW_POINTS",
+    default=None,
+    callback=_raw_points_policy,
+    help="how long raw metric points are kept after they are written (90d, 12h, 30m, 45s, or forever); "
+    "older ones are dropped and their charts read the 64-step rollup, their summaries stay. Unset: the "
+    "policy the database has (forever until one is set)",
+)
+
+
 def _mlflow_ui_build(wanted: bool) -> Path | None:
     """The web app's files, checked before anything starts."""
     try:
@@ -182,6 +204,7 @@ def main() -> None:
 @read_limits
 @mlflow_ui
 @webhook_retry
+@keep_raw_points
 def serve(
     host: str,
     port: int,
@@ -192,11 +215,14 @@ def serve(
     limits: ReadLimits,
     mlflow_ui: bool,
     webhook_retry_s: float,
+    raw_points: RawPointsPolicy | None,
 ) -> None:
     """Gateway + projector + read API + webhook deliveries in one process, on embedded storage under
     --data-dir (artifacts in --data-dir/artifacts unless --artifact-root says otherwise)."""
     ui = _mlflow_ui_build(mlflow_ui)
-    roles.serve(host, port, data_dir, auth_file, artifact_root, artifact_max_size, limits, ui, webhook_retry_s)
+    roles.serve(
+        host, port, data_dir, auth_file, artifact_root, artifact_max_size, limits, ui, webhook_retry_s, raw_points
+    )
 
 
 @main.command()
@@ -265,6 +291,7 @@ def gateway(
     default=2,
     help="batches written at once, each for its own share of the partitions",
 )
+@keep_raw_points
 def projector(
     host: str,
     port: int,
@@ -275,6 +302,7 @@ def projector(
     consumer_group: str,
     topic_spec: TopicSpec,
     inserts_in_flight: int,
+    raw_points: RawPointsPolicy | None,
 ) -> None:
     """Kafka → ClickHouse (run several: they share the partitions)."""
     roles.projector(
@@ -287,6 +315,7 @@ def projector(
         consumer_group,
         topic_spec,
         inserts_in_flight,
+        raw_points,
     )
 
 

@@ -20,6 +20,7 @@ from runstream.projector.applied import AppliedWatch, PolledApplied
 from runstream.projector.migrate import migrate
 from runstream.projector.pauses import Pauses
 from runstream.projector.projector import Projector
+from runstream.projector.retention import RawPointsPolicy
 from runstream.projector.writer import applied_positions
 from runstream.webhooks.deliverer import Deliverer
 from runstream.webhooks.send import Sender
@@ -106,12 +107,15 @@ def serve(
     limits: ReadLimits = DEFAULT_READ_LIMITS,
     mlflow_ui: Path | None = None,
     webhook_retry_s: float = 300.0,
+    raw_points: RawPointsPolicy | None = None,
 ) -> None:
     data_dir = data_dir.resolve()
     artifacts = _artifacts(artifact_root or str(data_dir / "artifacts"))
     event_log = LocalLog(embedded_log(data_dir))
     store = ClickHouse(embedded_clickhouse(data_dir))
     migrate(store)
+    if raw_points is not None:
+        raw_points.apply(store)
     projector, applied = embedded_projector(event_log, store, EMBEDDED_GROUP)
     deliverer = Deliverer(
         event_log.consumer(webhooks_group(EMBEDDED_GROUP)), store, applied, Sender(retry_s=webhook_retry_s)
@@ -211,11 +215,14 @@ def projector(
     consumer_group: str,
     topic_spec: TopicSpec,
     inserts_in_flight: int = 2,
+    raw_points: RawPointsPolicy | None = None,
 ) -> None:
     topic = events_topic(topic_prefix)
     ensure_topic(bootstrap, topic, topic_spec)
     store = ClickHouse(clickhouse_url, clickhouse_cluster)
     migrate(store)
+    if raw_points is not None:
+        raw_points.apply(store)
     projector = Projector(
         lambda handlers: KafkaLogConsumer(bootstrap, topic, consumer_group, handlers),
         store,

@@ -37,10 +37,11 @@ def test_no_request_gets_a_server_error(app: FastAPI) -> None:
         operations.append(result.ok())
     assert len(operations) >= 10
 
+    # ~120 operations: 15 cases each keep the test near 40 s of the suite's time on two cores.
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def no_server_error(case: schemathesis.Case[Any]) -> None:
             response = case.call()
             if response.status_code == 501:  # MLflow's answer for a feature this store has not (mpu/create)
