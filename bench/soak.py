@@ -21,6 +21,7 @@ import os
 import statistics
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,7 @@ class Reader(threading.Thread):
         self.jobs, self.stop = jobs, stop
         self.client = runstream.Client(url)
         self.rounds: list[tuple[float, float]] = []  # (monotonic time, seconds the round took)
-        self.errors = 0
+        self.errors: Counter[str] = Counter()  # what failed a round, by kind
 
     def run(self) -> None:
         while not self.stop.wait(1.0):
@@ -87,8 +88,8 @@ class Reader(threading.Thread):
                 self.client.get_metric_history(current, "loss", max_points=500)
                 self.client.compare_runs(self.jobs.run_ids[-10:], ["loss"], max_points=500)
                 self.client.get_run(current)
-            except Exception:
-                self.errors += 1
+            except Exception as exc:
+                self.errors[f"{type(exc).__name__}: {str(exc)[:120]}"] += 1
                 continue
             self.rounds.append((began, time.monotonic() - began))
 
@@ -137,7 +138,8 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "runs": len(jobs.run_ids),
         "points": jobs.points,
         "read_rounds": len(reader.rounds),
-        "read_errors": reader.errors,
+        "read_errors": sum(reader.errors.values()),
+        "read_errors_by_kind": dict(reader.errors.most_common(5)),
         "rss_mib": {
             "after_warmup": round(warm[0][1] / MIB),
             "end": round(samples[-1][1] / MIB),
