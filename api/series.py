@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from runstream.projector.points import ROLLUP_BLOCK
 
@@ -85,14 +86,6 @@ class Selection:
         """The selected points, with their x, as a subquery."""
         return f"(SELECT *, {self.x} AS x FROM metrics WHERE {self.where})"
 
-    def _raw_expired(self, first_step: int) -> bool:
-        """Whether the points begin after the rollup does: the oldest were dropped (points are dropped
-        oldest first, and nothing else removes a step)."""
-        raw_first, count = self.client.query(
-            f"SELECT min(step), count() FROM metrics WHERE {self.where}", parameters=self.params
-        ).result_rows[0]
-        return int(count) == 0 or int(raw_first) > first_step
-
     def bucket_params(self, grid: Grid) -> dict[str, Any]:
         return {**self.params, "lo": grid.lo, "width": grid.width}
 
@@ -103,12 +96,9 @@ class Selection:
                 f"SELECT min(first_point.1), max(last_point.1), sum(points) FROM metric_rollup WHERE {self.where}",
                 parameters=self.params,
             ).result_rows[0]
-            # Only for wide buckets: rounding the width up to whole blocks then costs little resolution;
-            # or where the retention policy (projector/retention.py) dropped the first raw points.
-            if count and ((hi - lo + 1) >= buckets * ROLLUP_BLOCK * 8 or self._raw_expired(lo)):
-                origin = lo // ROLLUP_BLOCK * ROLLUP_BLOCK
-                width = ROLLUP_BLOCK * math.ceil((hi - origin + 1) / buckets / ROLLUP_BLOCK)
-                return Grid(self.x_axis, origin, int(hi), width, int(count), rollup=True)
+            # Only for wide buckets: rounding the width up to whole blocks then costs little resolution.
+            if count and (hi - lo + 1) >= buckets * ROLLUP_BLOCK * 8:
+                return self._rollup_grid(int(lo), int(hi), int(count), buckets)
         else:
             lo, hi, count = self.client.query(
                 f"SELECT min({self.x}), max({self.x}), count() FROM metrics WHERE {self.where}",
@@ -116,6 +106,23 @@ class Selection:
             ).result_rows[0]
         lo, hi = (int(lo), int(hi)) if count else (0, 0)
         return Grid(self.x_axis, lo, hi, max(1, math.ceil((hi - lo + 1) / buckets)), int(count))
+
+    def _rollup_grid(self, lo: int, hi: int, count: int, buckets: int) -> Grid:
+        origin = lo // ROLLUP_BLOCK * ROLLUP_BLOCK
+        width = ROLLUP_BLOCK * math.ceil((hi - origin + 1) / buckets / ROLLUP_BLOCK)
+        return Grid(self.x_axis, origin, hi, width, count, rollup=True)
+
+    def without_expired_points(self, grid: Grid, buckets: int, table: pa.Table) -> Grid | None:
+        """The rollup's grid where the retention policy (projector/retention.py) dropped the first
+        points of a range the rollup still covers, from what the points' buckets answered: their
+        first x comes after the rollup's (points are dropped oldest first, nothing else removes a
+        step). None where the points answered whole."""
+        if not self.rollup_ok or grid.rollup or not grid.points:
+            return None
+        first = pc.min(table.column("x_first")).as_py() if table.num_rows else None
+        if first is not None and first <= grid.lo:
+            return None
+        return self._rollup_grid(grid.lo, grid.hi, grid.points, buckets)
 
 
 _BUCKET_COLUMNS = """

@@ -54,7 +54,11 @@ def _series_table(client: Client, request: SeriesRequest) -> tuple[series.Grid, 
         client, request.run_ids, request.keys, request.x_axis, request.rank, request.x_min, request.x_max
     )
     grid = selection.grid(request.max_points)
-    return grid, series.bucket_table(selection, grid, request.per_rank)
+    table = series.bucket_table(selection, grid, request.per_rank)
+    rollup = selection.without_expired_points(grid, request.max_points, table)
+    if rollup is None:
+        return grid, table
+    return rollup, series.bucket_table(selection, rollup, request.per_rank)
 
 
 def _series(client: Client, request: SeriesRequest) -> dict[str, Any]:

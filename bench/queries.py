@@ -518,7 +518,7 @@ def main() -> None:
     mlflow_sizes = replace(sizes, big_points=args.mlflow_big_points) if args.mlflow_big_points else sizes
     backends = [b for b in args.backends.split(",") if b]
     workdir = Path(tempfile.mkdtemp(prefix="runstream-bench-queries-"))
-    settings = {k: str(v) for k, v in vars(args).items() if k not in asdict(base) and k != "keep"}
+    settings = {k: v for k, v in vars(args).items() if k not in asdict(base) and k != "keep"}
     results: dict[str, Any] = {
         "settings": {**settings, "sizes": asdict(sizes), "mlflow_sizes": asdict(mlflow_sizes), "cores": os.cpu_count()},
         "load_average_at_start": os.getloadavg(),
