@@ -10,10 +10,18 @@ WORKDIR /app
 COPY pyproject.toml setup.py MANIFEST.in package.json package-lock.json constraints.txt ./
 COPY --from=dashboard-deps /app/node_modules node_modules
 COPY runstream runstream
-COPY ingest ingest
-COPY projector projector
-COPY api api
+COPY base base
 COPY schemas schemas
 COPY artifacts artifacts
+COPY eventlog eventlog
+COPY sdk sdk
+COPY ingest ingest
+COPY projector projector
+COPY store store
+COPY api api
+COPY mlflow_api mlflow_api
+COPY lifecycle lifecycle
+COPY webhooks webhooks
+COPY server server
 RUN pip install --no-cache-dir -c constraints.txt ".[server]" && rm -rf node_modules
 ENTRYPOINT ["runstream"]

@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable
 
 from fastapi.concurrency import run_in_threadpool
 
-from runstream.api.queries import run_experiments
-from runstream.auth import Access, CurrentPrincipal, require
-from runstream.clickhouse import ClickHouse
+from runstream.base.auth import Access, CurrentPrincipal, require
+from runstream.base.clickhouse import ClickHouse
+from runstream.store.queries import run_experiments
 
 
 def run_access(store: ClickHouse | None, wanted: Access) -> Callable[[str, CurrentPrincipal], Awaitable[None]]:

@@ -20,12 +20,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from runstream.api import artifacts as queries
 from runstream.api.context import After, ReadContext
-from runstream.artifacts.paths import UnsafePath, artifact_dir, object_key, run_prefix
 from runstream.artifacts.store import MULTIPART_THRESHOLD, ArtifactNotFound, ArtifactStore, StoreUnavailable
-from runstream.errors import ApiError, invalid, not_found, unavailable
-from runstream.responses import json_response
+from runstream.base.errors import ApiError, invalid, not_found, unavailable
+from runstream.base.responses import json_response
+from runstream.schemas.artifact_paths import UnsafePath, artifact_dir, object_key, run_prefix
+from runstream.store import artifacts as queries
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -8,12 +8,12 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import Query
 from fastapi.concurrency import run_in_threadpool
 
-from runstream.api import queries
-from runstream.auth import Principal, require
-from runstream.clickhouse import ClickHouse
-from runstream.errors import invalid, unavailable
-from runstream.ingest.log.base import parse_token
-from runstream.projector.applied import Applied, PolledApplied
+from runstream.base.auth import Principal, require
+from runstream.base.clickhouse import ClickHouse
+from runstream.base.errors import invalid, unavailable
+from runstream.eventlog.base import parse_token
+from runstream.store import queries
+from runstream.store.applied import Applied, PolledApplied
 
 T = TypeVar("T")
 After = Annotated[

@@ -8,14 +8,14 @@ import pyarrow as pa
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 
-from runstream.api import queries
 from runstream.api.context import After, ReadContext, View
-from runstream.api.wire import ARROW_STREAM, json_floats
-from runstream.auth import CurrentPrincipal, readable, require
-from runstream.errors import not_found
-from runstream.ingest.log.base import format_token
-from runstream.projector.writer import applied_positions
-from runstream.responses import accepts_arrow, arrow_response, json_response
+from runstream.base.auth import CurrentPrincipal, readable, require
+from runstream.base.errors import not_found
+from runstream.base.responses import accepts_arrow, arrow_response, json_response
+from runstream.eventlog.base import format_token
+from runstream.schemas.wire import ARROW_STREAM, json_floats
+from runstream.store import queries
+from runstream.store.applied import applied_positions
 
 MAX_HISTORY_PAGE = 1_000_000
 

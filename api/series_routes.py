@@ -11,11 +11,11 @@ from fastapi import APIRouter, Header
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from runstream.api import hierarchy, series
 from runstream.api.context import After, ReadContext
-from runstream.api.wire import ARROW_STREAM, json_floats, split_series
-from runstream.auth import CurrentPrincipal
-from runstream.responses import accepts_arrow, arrow_response, json_response
+from runstream.base.auth import CurrentPrincipal
+from runstream.base.responses import accepts_arrow, arrow_response, json_response
+from runstream.schemas.wire import ARROW_STREAM, json_floats, split_series
+from runstream.store import hierarchy, series
 
 Keys = Annotated[list[Annotated[str, Field(min_length=1, max_length=250)]], Field(min_length=1, max_length=50)]
 RunIds = Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1, max_length=series.MAX_RUNS)]

@@ -11,8 +11,8 @@ from typing import Literal
 
 from clickhouse_connect.driver.client import Client
 
-from runstream.artifacts.paths import model_prefix, run_prefix
 from runstream.artifacts.store import ArtifactStore
+from runstream.schemas.artifact_paths import model_prefix, run_prefix
 
 Policy = Literal["keep", "delete"]
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from runstream.artifacts.paths import UnsafePath
 from runstream.artifacts.store import ArtifactNotFound, Multipart, Reader
+from runstream.schemas.artifact_paths import UnsafePath
 
 CHUNK = 1024 * 1024
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 PRESIGN_EXPIRES_S = 900  # short-lived: PUTs start at once, part URLs come in batches as an upload goes
@@ -86,14 +85,3 @@ class ArtifactStore(Protocol):
     def abort_stale_uploads(self, older_than_s: float) -> int:
         """Aborts multipart uploads started more than `older_than_s` ago; returns how many."""
         ...
-
-
-def store_for(root: str) -> ArtifactStore:
-    """`s3://bucket/prefix` (boto3; endpoint and credentials from the AWS_* variables) or a folder."""
-    if root.startswith("s3://"):
-        from runstream.artifacts.s3 import S3Store  # boto3 loads only when S3 is used
-
-        return S3Store(root)
-    from runstream.artifacts.local import LocalStore
-
-    return LocalStore(Path(root.removeprefix("file://")))

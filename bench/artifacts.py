@@ -26,8 +26,8 @@ from boto3.s3.transfer import TransferConfig
 
 import runstream
 from bench.report import run_and_save
-from runstream.artifacts.paths import run_prefix
 from runstream.artifacts.s3 import S3Store
+from runstream.schemas.artifact_paths import run_prefix
 from tests.artifacts.conftest import start_serve
 from tests.artifacts.files import random_file
 from tests.services.process import cpu_seconds

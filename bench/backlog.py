@@ -28,7 +28,7 @@ import clickhouse_connect
 from bench.producers import Job, producers
 from bench.report import run_and_save
 from bench.stack import Stack
-from runstream.ingest.log.kafka import TopicSpec, ensure_topic, events_topic
+from runstream.eventlog.kafka import TopicSpec, ensure_topic, events_topic
 from tests.services.ports import free_port
 
 RESULTS = Path(__file__).resolve().parent / "results" / "backlog.json"

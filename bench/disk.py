@@ -28,9 +28,9 @@ import numpy as np
 
 import runstream
 from bench.report import run_and_save
-from runstream.clickhouse import ClickHouse
+from runstream.base.clickhouse import ClickHouse
 from runstream.projector.dedup import METRIC_TABLES
-from runstream.roles import embedded_clickhouse, embedded_log
+from runstream.server.roles import embedded_clickhouse, embedded_log
 from tests.integration.roles import Role
 from tests.services.ports import free_port
 

@@ -35,10 +35,9 @@ import runstream
 from bench.producers import Job, producers
 from bench.report import run_and_save
 from bench.stack import Stack
-from runstream.api.queries import metric_history
-from runstream.ingest.log.base import parse_token
-from runstream.projector.applied import caught_up
-from runstream.projector.writer import applied_positions
+from runstream.eventlog.base import parse_token
+from runstream.store.applied import applied_positions, caught_up
+from runstream.store.queries import metric_history
 from tests.services.process import cpu_seconds
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ingest.json"

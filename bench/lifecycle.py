@@ -31,9 +31,9 @@ from scipy import stats
 import runstream
 from bench import mlflow_side
 from bench.report import run_and_save
-from runstream.ingest.sdk.profiles import summarize, summarize_all
 from runstream.schemas.codec import encode
 from runstream.schemas.events import event
+from runstream.sdk.profiles import summarize, summarize_all
 from tests.integration.roles import Role
 from tests.services.ports import free_port
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.report import run_and_save
 from bench.stack import Stack
-from runstream.ingest.log.base import Positions, merge_positions, parse_token
+from runstream.eventlog.base import Positions, merge_positions, parse_token
 from tests.integration.load_writer import run_writers, summarize
 
 RESULTS = Path(__file__).resolve().parent / "results" / "load.json"

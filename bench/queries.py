@@ -34,7 +34,7 @@ import httpx
 import numpy as np
 
 import runstream
-import runstream.ingest.sdk.run as sdk_run
+import runstream.sdk.run as sdk_run
 from bench import mlflow_side
 from bench.dataset import (
     GROUP_BY,
@@ -52,9 +52,9 @@ from bench.dataset import (
     history_runs,
 )
 from bench.stack import Stack
-from runstream.ingest.log.base import Positions, merge_positions, parse_token
-from runstream.ingest.transport import KafkaTransport
+from runstream.eventlog.base import Positions, merge_positions, parse_token
 from runstream.schemas.events import experiment_id_for_name
+from runstream.sdk.transport import KafkaTransport
 from tests.services.process import cpu_seconds
 
 REPO = Path(__file__).resolve().parents[1]
@@ -293,7 +293,7 @@ def time_runstream(url: str, sizes: Sizes, args: argparse.Namespace) -> tuple[di
     windows: dict[str, tuple[float, float]] = {}
     for name, (call, check) in calls.items():
         if name == "search" and not has_search:
-            figures[name] = {"pending": "POST /api/v1/runs/search is not in runstream/app.py yet"}
+            figures[name] = {"pending": "POST /api/v1/runs/search is not in server/app.py yet"}
             continue
         start = time.time()
         figures[name] = measure(call, check, args.reps, args.budget, min(args.reps, 5))

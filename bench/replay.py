@@ -19,9 +19,9 @@ from typing import Any
 from bench.producers import Job, producers
 from bench.report import run_and_save
 from bench.stack import Stack
-from runstream.clickhouse import ClickHouse
-from runstream.ingest.log.kafka import events_topic
-from runstream.ingest.log.ranges import KafkaRanges
+from runstream.base.clickhouse import ClickHouse
+from runstream.eventlog.kafka import events_topic
+from runstream.eventlog.ranges import KafkaRanges
 from runstream.projector.replay import replay
 
 RESULTS = Path(__file__).resolve().parent / "results" / "replay.json"

@@ -31,7 +31,7 @@ from confluent_kafka.admin import AdminClient
 from bench.producers import Job, producers
 from bench.report import run_and_save
 from bench.stack import Stack
-from runstream.ingest.log.kafka import events_topic
+from runstream.eventlog.kafka import events_topic
 from runstream.projector.dedup import METRIC_TABLES
 from tests.services.ports import free_port
 from tests.services.process import cpu_seconds

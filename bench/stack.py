@@ -13,9 +13,8 @@ from pathlib import Path
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-from runstream.ingest.log.base import Positions
-from runstream.projector.applied import caught_up
-from runstream.projector.writer import applied_positions
+from runstream.eventlog.base import Positions
+from runstream.store.applied import applied_positions, caught_up
 from tests.integration.roles import Role
 from tests.services.clickhouse_server import ClickHouseServer
 from tests.services.kafka_broker import start_kafka

@@ -12,17 +12,17 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from prometheus_client import Counter, Histogram
 
-from runstream.api.queries import run_experiments
-from runstream.auth import CurrentPrincipal, require
-from runstream.clickhouse import ClickHouse
-from runstream.errors import ApiError, invalid, unavailable
-from runstream.ingest.framing import CONTENT_TYPE, unframe
-from runstream.ingest.log.base import AppendFailed, EventLog, format_token
-from runstream.ingest.write_marks import WriteMarks, experiment_entity, run_entity
-from runstream.responses import json_response
+from runstream.base.auth import CurrentPrincipal, require
+from runstream.base.clickhouse import ClickHouse
+from runstream.base.errors import ApiError, invalid, unavailable
+from runstream.base.responses import json_response
+from runstream.eventlog.base import AppendFailed, EventLog, format_token
+from runstream.eventlog.write_marks import WriteMarks, experiment_entity, run_entity
 from runstream.schemas.codec import UndecodableEvent, decode
 from runstream.schemas.events import partition_key
+from runstream.schemas.framing import CONTENT_TYPE, unframe
 from runstream.schemas.validation import InvalidEvent, validate
+from runstream.store.queries import run_experiments
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 MAX_EVENTS = 10_000

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from runstream.clickhouse import ClickHouse, shard_slots
+from runstream.base.clickhouse import ClickHouse, shard_slots
 
 METRIC_TABLES = ("metrics", "metric_rollup", "metric_summary")
 RECENT_EVENT_IDS = 200_000

@@ -10,7 +10,7 @@ from pathlib import Path
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from runstream.clickhouse import ClickHouse
+from runstream.base.clickhouse import ClickHouse
 from runstream.projector.cluster_ddl import ClusterLayout
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

@@ -5,28 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from runstream.projector.registry_rows import Handler, Rows, Time
-
-_SUMMARY = ["feature", "kind", "count", "missing", "sum", "buckets", "bucket_counts", "categories", "category_counts"]
-COLUMNS: dict[str, list[str]] = {
-    "inference_windows": [
-        "model_name",
-        "version",
-        "environment",
-        "window_start",
-        "window_end",
-        "requests",
-        "event_time",
-        "seq",
-        "event_id",
-    ],
-    "inference_features": ["model_name", "version", "environment", "window_start", "event_id", *_SUMMARY],
-    "profile_features": ["run_id", "name", "event_time", "seq", "event_id", *_SUMMARY],
-}
+from runstream.projector.decode import Time
+from runstream.projector.registry_rows import Handler, Rows
+from runstream.store.tables import FEATURE_SUMMARY
 
 
 def _summary(f: dict[str, Any]) -> list[Any]:
-    return [f["name"], *(f[k] for k in _SUMMARY[1:])]
+    return [f["name"], *(f[k] for k in FEATURE_SUMMARY[1:])]
 
 
 def _inference(rows: Rows, r: dict[str, Any], t: Time, eid: bytes) -> None:

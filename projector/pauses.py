@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from runstream.clickhouse import ClickHouse
+from runstream.base.clickhouse import ClickHouse
 
 PAUSE_S = 60.0
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-ROLLUP_BLOCK = 64  # steps per metric_rollup row; api/series.py reads it the same way
+from runstream.store.tables import ROLLUP_BLOCK
 
 
 @dataclass

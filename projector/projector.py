@@ -1,4 +1,10 @@
-"""The projector loop: poll → decode into a batch → flush by size or age → insert → commit.
+"""The projector: a chain of steps, one file each, that every message of the log goes through:
+
+    decode (decode.py) → dedup (dedup.py) → project (project.py) → batch (batch.py)
+    → insert (writer.py) → commit (here)
+
+`consume` below runs a message through the first four; the loop flushes a batch by size or age, has
+it inserted, and commits its offsets.
 
 Partitions are split into lanes (partition % lanes), each with a batch being filled and at most one
 write in flight, so up to `inserts_in_flight` batches are written at once while the next ones are
@@ -30,13 +36,16 @@ from tenacity import (
     wait_exponential,
 )
 
-from runstream.clickhouse import ClickHouse
-from runstream.ingest.log.base import CommitFailed, LogConsumer, PartitionHandlers, Positions
+from runstream.base.clickhouse import ClickHouse
+from runstream.eventlog.base import CommitFailed, LogConsumer, LogMessage, PartitionHandlers, Positions
 from runstream.projector import metrics
-from runstream.projector.dedup import MetricDedup
+from runstream.projector.batch import Batch
+from runstream.projector.decode import BAD_EVENT, decode_event
+from runstream.projector.dedup import METRIC_TABLES, MetricDedup
 from runstream.projector.pauses import Pauses
-from runstream.projector.rows import Batch
+from runstream.projector.project import project
 from runstream.projector.writer import BatchWriter
+from runstream.schemas.events import metric_columns
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +62,28 @@ _log_retry = before_sleep_log(log, logging.WARNING)
 def _before_retry(state: RetryCallState) -> None:
     metrics.WRITE_RETRIES.inc()
     _log_retry(state)
+
+
+def consume(message: LogMessage, batch: Batch, dedup: MetricDedup | None) -> None:
+    """One message through the chain's first steps, into its lane's batch. An event that cannot be
+    decoded or is invalid becomes a dead letter, and the stream goes on."""
+    batch.covers(message)
+    try:
+        event = decode_event(message)
+    except BAD_EVENT as exc:
+        batch.dead_letter(message, str(exc))
+        return
+    if event.name != "MetricBatch":
+        project(event, batch.rows)
+        return
+    columns = metric_columns(event.record)
+    if dedup is None:  # nothing held yet to skip (a test's batch)
+        needed = (True,) * len(METRIC_TABLES)
+    else:
+        if not dedup.resent(event.event_id):
+            batch.metric_event_ids.append(event.event_id)  # forgotten again if the batch is dropped unwritten
+        needed = dedup.needed(event.partition, event.offset, event.event_id, columns.run_id)
+    batch.add_points(columns, event, needed)
 
 
 @dataclass
@@ -109,7 +140,7 @@ class Projector:
         self._pause_checked = -PAUSE_CHECK_S
 
     def _new_batch(self) -> Batch:
-        return Batch(self.group, self._dedup)
+        return Batch(self.group)
 
     def _on_revoke(self, partitions: list[int]) -> None:
         # Finish what was read from these partitions while we still own them; the next owner
@@ -138,7 +169,7 @@ class Projector:
                 messages = self._consumer.poll(self.poll_messages, timeout=timeout)
                 for message in messages:
                     lane = self._lanes[message.partition % len(self._lanes)]
-                    lane.batch.add(message)
+                    consume(message, lane.batch, self._dedup)
                     if lane.batch.metric_points >= self.max_rows:
                         self._start(lane)  # keeps each insert one block, so it becomes visible at once
                 # Caught up (nothing more waiting): don't wait to batch, unless the last flush was only

@@ -8,88 +8,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from runstream.projector.decode import Time
+
 Row = list[Any]
 Rows = dict[str, list[Row]]
-Time = tuple[int, int]  # (event_time, log offset)
-Handler = Callable[[Rows, dict[str, Any], Time, bytes], None]
 
-COLUMNS: dict[str, list[str]] = {
-    "registered_model_events": [
-        "registered_model_id",
-        "event_time",
-        "seq",
-        "event_id",
-        "kind",
-        "name",
-        "description",
-        "user",
-    ],
-    "registered_model_tags": ["registered_model_id", "key", "value", "deleted", "event_time", "seq", "event_id"],
-    "registered_model_aliases": ["registered_model_id", "alias", "version", "event_time", "seq", "event_id", "user"],
-    "model_version_events": [
-        "registered_model_id",
-        "version",
-        "event_time",
-        "seq",
-        "event_id",
-        "kind",
-        "source",
-        "run_id",
-        "run_link",
-        "logged_model_id",
-        "description",
-        "stage",
-        "user",
-    ],
-    "model_version_tags": [
-        "registered_model_id",
-        "version",
-        "key",
-        "value",
-        "deleted",
-        "event_time",
-        "seq",
-        "event_id",
-    ],
-    "gate_decisions": [
-        "registered_model_id",
-        "event_time",
-        "seq",
-        "event_id",
-        "kind",
-        "target",
-        "version",
-        "current_version",
-        "condition",
-        "allowed",
-        "checks",
-        "user",
-    ],
-    "model_deployments": [
-        "registered_model_id",
-        "environment",
-        "version",
-        "note",
-        "event_time",
-        "seq",
-        "event_id",
-        "user",
-    ],
-    "webhook_events": [
-        "webhook_id",
-        "event_time",
-        "seq",
-        "event_id",
-        "deleted",
-        "name",
-        "description",
-        "url",
-        "events",
-        "secret",
-        "status",
-        "user",
-    ],
-}
+Handler = Callable[[Rows, dict[str, Any], Time, bytes], None]
 
 
 def _model(kind: str) -> Handler:

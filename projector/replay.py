@@ -22,14 +22,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from runstream.clickhouse import ClickHouse
-from runstream.ingest.log.base import LogMessage, Positions, merge_positions
-from runstream.ingest.log.ranges import LogRanges
+from runstream.base.clickhouse import ClickHouse
+from runstream.eventlog.base import LogMessage, Positions, merge_positions
+from runstream.eventlog.ranges import LogRanges
 from runstream.projector.migrate import migrate
 from runstream.projector.pauses import Pauses
 from runstream.projector.projector import Projector
 from runstream.projector.retention import keep_raw_points, raw_points_kept_s
-from runstream.projector.writer import applied_positions
+from runstream.store.applied import applied_positions
 
 log = logging.getLogger(__name__)
 

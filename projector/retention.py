@@ -1,6 +1,6 @@
 """How long raw metric points are kept: a ClickHouse TTL on the points table, counted from when each
 point was written (its `written` column, migrations/013), after which only the 64-step rollup and the
-per-key summary answer for them (api/series.py reads the rollup where points are gone).
+per-key summary answer for them (store/series.py reads the rollup where points are gone).
 
 The TTL itself is the policy: it lives in the table's definition, so every process reading the
 database sees the same one, and a replay carries it over to the database it builds. Whole parts are
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
-from runstream.clickhouse import ClickHouse
+from runstream.base.clickhouse import ClickHouse
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,6 @@ NEVER_FIRST = 2**63 - 1
 NEVER_LATEST = -(2**63)
 _UNSET = (NEVER_LATEST, 0, None)
 
-COLUMNS: dict[str, list[str]] = {
-    "run_state": ["run_id", "created", "start_time", "name_set", "status_set", "end_set", "lifecycle"],
-    "param_state": ["key", "run_id", "first"],
-    "tag_state": ["key", "run_id", "latest"],
-}
-
 
 def _run_state(row: Row) -> Row:
     run_id, t, s, _, kind, experiment_id, name, user_id, start_time, parent, artifact_uri, status, end = row
@@ -38,7 +32,7 @@ def _run_state(row: Row) -> Row:
 
 
 def state_rows(events: dict[str, list[Row]]) -> dict[str, list[Row]]:
-    """State rows per state table, from event rows laid out as projector.rows.COLUMNS."""
+    """State rows per state table, from event rows laid out as store.tables.EVENT_TABLES."""
     return {
         "run_state": [_run_state(r) for r in events["run_events"]],
         "param_state": [[key, run_id, (t, s, value)] for run_id, key, value, t, s, _ in events["run_params"]],

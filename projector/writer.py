@@ -11,26 +11,14 @@ from functools import partial
 from typing import Any
 
 import pyarrow as pa
-from clickhouse_connect.driver.client import Client
 
-from runstream.clickhouse import ClickHouse
-from runstream.ingest.log.base import Positions
-from runstream.projector.rows import COLUMNS, Batch
-from runstream.projector.state import COLUMNS as STATE_COLUMNS
+from runstream.base.clickhouse import ClickHouse
+from runstream.projector.batch import Batch
 from runstream.projector.state import state_rows
+from runstream.store.tables import EVENT_TABLES, PROGRESS, STATE_TABLES
 
 INSERTS_AT_ONCE = 8  # per batch: its metric tables and the few others a batch usually has rows for
 INSERT_BLOCK_ROWS = 4_000_000  # > max_rows + one message: a batch's points land in one part
-PROGRESS_COLUMNS = ["consumer_group", "partition", "offset", "updated_at"]
-
-
-def applied_positions(client: Client, consumer_group: str) -> Positions:
-    """Per partition, the last offset the tables hold of what `consumer_group` projected."""
-    result = client.query(
-        "SELECT partition, max(offset) FROM projector_progress WHERE consumer_group = {g:String} GROUP BY partition",
-        parameters={"g": consumer_group},
-    )
-    return {int(p): int(o) for p, o in result.result_rows}
 
 
 class BatchWriter:
@@ -57,7 +45,7 @@ class BatchWriter:
         inserts: list[Callable[[], None]] = [
             partial(self._insert_arrow, table, points, settings) for table, points in batch.metric_tables().items()
         ]
-        for columns, tables in ((COLUMNS, batch.rows), (STATE_COLUMNS, state_rows(batch.rows))):
+        for columns, tables in ((EVENT_TABLES, batch.rows), (STATE_TABLES, state_rows(batch.rows))):
             inserts.extend(partial(self._insert, t, rows, columns[t], settings) for t, rows in tables.items() if rows)
         if self._inserts is None:
             for insert in inserts:
@@ -70,7 +58,7 @@ class BatchWriter:
                 done.result()
         now = datetime.now(UTC)
         progress = [[self.group, p, offset - 1, now] for p, offset in batch.next_offsets.items()]
-        self._insert("projector_progress", progress, PROGRESS_COLUMNS, settings)
+        self._insert("projector_progress", progress, PROGRESS, settings)
 
     def close(self) -> None:
         if self._inserts is not None:

@@ -1,11 +1,12 @@
 """runstream: event-sourced experiment tracking. The SDK's entry points."""
 
-from runstream.api.client import Client, MetricHistory, MetricPoint, NotFound
-from runstream.artifacts.client import ArtifactCorrupted
 from runstream.artifacts.store import ArtifactNotFound
-from runstream.ingest.sdk.buffer import BufferFull
-from runstream.ingest.sdk.monitor import Monitor, log_inference
-from runstream.ingest.sdk.run import Run, get_tracking_uri, set_tracking_uri, start_run
+from runstream.sdk.artifacts import ArtifactCorrupted
+from runstream.sdk.buffer import BufferFull
+from runstream.sdk.client import Client, MetricHistory, MetricPoint, NotFound
+from runstream.sdk.monitor import Monitor, log_inference
+from runstream.sdk.run import Run, start_run
+from runstream.sdk.transport import get_tracking_uri, set_tracking_uri
 
 __all__ = [
     "ArtifactCorrupted",

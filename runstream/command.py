@@ -10,11 +10,11 @@ SERVER_MODULES = frozenset({"click", "fastapi", "uvicorn", "clickhouse_connect",
 
 def main() -> None:
     if sys.argv[1:2] == ["import"]:  # a client-side tool: needs mlflow, not the server extra
-        from runstream.ingest.mlflow_import.cli import main as import_main
+        from runstream.mlflow_api.importer.cli import main as import_main
 
         sys.exit(import_main(sys.argv[2:]))
     try:
-        from runstream.cli import main as cli
+        from runstream.server.cli import main as cli
     except ModuleNotFoundError as exc:
         if exc.name not in SERVER_MODULES:
             raise

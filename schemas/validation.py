@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from runstream.artifacts.paths import UnsafePath, artifact_path
+from runstream.schemas.artifact_paths import UnsafePath, artifact_path
 from runstream.schemas.events import metric_columns
 
 MAX_KEY = 250

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runstream.clickhouse import ClickHouse
+from runstream.base.clickhouse import ClickHouse
 from runstream.projector.migrate import migrate
 from tests.services.clickhouse_cluster import ClickHouseCluster, start_clickhouse_cluster
 from tests.services.clickhouse_server import ClickHouseServer, start_clickhouse

@@ -21,10 +21,10 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from runstream.clickhouse import ClickHouse
-from runstream.ingest.log.base import CommitFailed, LogConsumer, LogMessage, Positions
-from runstream.projector.applied import Applied, caught_up
+from runstream.base.clickhouse import ClickHouse
+from runstream.eventlog.base import CommitFailed, LogConsumer, LogMessage, Positions
 from runstream.schemas.codec import UndecodableEvent, decode, writer_schema
+from runstream.store.applied import Applied, caught_up
 from runstream.webhooks.payloads import SOURCES, Notice, notice
 from runstream.webhooks.send import Sender, Target
 

@@ -5,7 +5,7 @@ since it is read from the windows themselves.
 
 Thresholds are model tags, settable from MLflow's client: `runstream.drift.<ks|psi|chi2>` = a number
 (a figure above it alerts), `runstream.drift.reference` = the reference (default profile:training, see
-api/monitoring/drift.py)."""
+store/drift.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from runstream.api.monitoring.drift import DEFAULT_REFERENCE, BadReference, Served, drift, resolve_reference
+from runstream.store.drift import DEFAULT_REFERENCE, BadReference, Served, drift, resolve_reference
 
 TAG_PREFIX = "runstream.drift."
 STATS = ("ks", "psi", "chi2")

@@ -187,7 +187,7 @@ def notice(client: Client, kind: str, r: dict[str, Any]) -> Notice | None:
 
 def _version_created(client: Client, prompt: bool, base: dict[str, Any], r: dict[str, Any]) -> dict[str, Any] | None:
     """The version's payload, if this event won its number. Its tags are those the projector holds
-    now: tags given at creation are recorded once the number is won (ingest/mlflow_registry.py), so
+    now: tags given at creation are recorded once the number is won (mlflow_api/registry_writes.py), so
     they may come after, each as a tag event too."""
     model_id, version = r["registered_model_id"], r["version"]
     winner = _value(

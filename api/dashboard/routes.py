@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
 from runstream.api.dashboard.libraries import UPLOT, Library
-from runstream.errors import not_found
+from runstream.base.errors import not_found
 
 STATIC = Path(__file__).resolve().parent / "static"
 _TYPES = {

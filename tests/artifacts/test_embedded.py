@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 import runstream
-from runstream.artifacts.client import ArtifactClient
-from runstream.cli import main
+from runstream.sdk.artifacts import ArtifactClient
+from runstream.server.cli import main
 from tests.artifacts.conftest import RecordingAuth, start_serve
 
 MiB = 1024 * 1024

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from runstream.cli import main
-from runstream.ingest.log.local import LocalLog
+from runstream.eventlog.local import LocalLog
+from runstream.server.cli import main
 from tests.artifacts.conftest import keys, uploads_in_progress
 from tests.conftest import new_store
 from tests.services.s3_server import S3Server

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runstream.artifacts.local import LocalStore
-from runstream.artifacts.paths import UnsafePath, artifact_dir, artifact_path, object_key
+from runstream.schemas.artifact_paths import UnsafePath, artifact_dir, artifact_path, object_key
 
 RUN = "0123456789abcdef0123456789abcdef"
 

@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 import runstream
-from runstream.artifacts.client import ArtifactClient, HashingReader
-from runstream.artifacts.paths import UnsafePath
 from runstream.artifacts.s3 import S3Store
-from runstream.ingest.log.base import LogMessage
-from runstream.ingest.log.segments import CorruptSegment, list_segments, read_segment, write_segment
+from runstream.eventlog.base import LogMessage
+from runstream.eventlog.segments import CorruptSegment, list_segments, read_segment, write_segment
+from runstream.schemas.artifact_paths import UnsafePath
+from runstream.sdk.artifacts import ArtifactClient, HashingReader
 from tests.artifacts.conftest import RecordingAuth, Served, keys, start_serve, uploads_in_progress
 from tests.artifacts.files import random_file
 from tests.integration.roles import Role

@@ -13,9 +13,9 @@ import httpx
 import numpy as np
 
 import runstream
-from runstream.ingest.framing import CONTENT_TYPE, frame
 from runstream.schemas.codec import encode
 from runstream.schemas.events import MetricColumns, event, experiment_id_for_name, metric_batch_fields
+from runstream.schemas.framing import CONTENT_TYPE, frame
 
 BATCH = 10_000  # events per request: the endpoint's limit
 MAX_BYTES = 32 << 20  # bytes per request, half the endpoint's limit

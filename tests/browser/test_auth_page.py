@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 from playwright.sync_api import Error as PlaywrightError
 
-from runstream.auth import hash_password
+from runstream.base.auth import hash_password
 from tests.browser.conftest import VIEWPORT, open_docs_offline, wait_view
 from tests.integration.roles import Role
 from tests.services.ports import free_port

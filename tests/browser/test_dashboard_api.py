@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 import runstream
-from runstream.ingest.log.base import parse_token
+from runstream.eventlog.base import parse_token
 from tests.browser.seed import LRS, TABLE_RUNS, final_acc, table_run
 
 

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 from playwright.sync_api import Browser, Page, Response, expect
 
-from runstream.cli import main
+from runstream.server.cli import main
 from tests.browser.conftest import VIEWPORT
 from tests.integration.roles import Role
 from tests.services.ports import free_port

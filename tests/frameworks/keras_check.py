@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from common import SYSTEM, URI, report
 
-from runstream.ingest.sdk.integrations.keras import RunstreamCallback
+from runstream.sdk.integrations.keras import RunstreamCallback
 
 keras.utils.set_random_seed(0)
 x, y = np.random.default_rng(0).normal(size=(2, 80, 4)).astype("float32")

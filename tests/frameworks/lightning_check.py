@@ -5,7 +5,7 @@ from common import SYSTEM, URI, report
 from lightning import LightningModule, Trainer
 from torch.utils.data import DataLoader, TensorDataset
 
-from runstream.ingest.sdk.integrations.lightning import RunstreamLogger
+from runstream.sdk.integrations.lightning import RunstreamLogger
 
 torch.manual_seed(0)
 

@@ -7,7 +7,7 @@ import torch
 from common import SYSTEM, URI, report
 from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainerCallback, TrainingArguments
 
-from runstream.ingest.sdk.integrations.transformers import RunstreamCallback
+from runstream.sdk.integrations.transformers import RunstreamCallback
 
 torch.manual_seed(0)
 config = BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=1, intermediate_size=16, vocab_size=32)

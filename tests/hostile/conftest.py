@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 
-from runstream.app import build_app
-from runstream.artifacts.store import store_for
-from runstream.auth import Users
-from runstream.ingest.log.local import LocalLog
-from runstream.projector.writer import applied_positions
-from runstream.roles import embedded_projector
+from runstream.artifacts.stores import store_for
+from runstream.base.auth import Users
+from runstream.eventlog.local import LocalLog
 from runstream.schemas.codec import encode
 from runstream.schemas.events import MetricColumns, event, metric_batch_fields, partition_key
+from runstream.server.app import build_app
+from runstream.server.roles import embedded_projector
+from runstream.store.applied import applied_positions
 from tests.conftest import new_store
 
 GROUP = "hostile"

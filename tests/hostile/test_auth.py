@@ -12,9 +12,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from runstream.auth import AuthConfigError, Users, hash_password, hash_token
-from runstream.ingest.framing import CONTENT_TYPE, frame
+from runstream.base.auth import AuthConfigError, Users, hash_password, hash_token
 from runstream.ingest.gateway import Checked, RunOwners
+from runstream.schemas.framing import CONTENT_TYPE, frame
 from tests.hostile.conftest import RUNS, message, seeded_app
 
 ALICE, CAROL, DAVE = ("alice", "alice-secret"), ("carol", "carol-secret"), ("dave", "dave-secret")

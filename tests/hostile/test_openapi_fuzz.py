@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.core.result import Ok
 
-from runstream.ingest.framing import CONTENT_TYPE
+from runstream.schemas.framing import CONTENT_TYPE
 from tests.hostile.conftest import seeded_app
 
 # The write endpoint's body is opaque bytes (framed events): sent as generated.

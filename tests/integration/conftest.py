@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runstream.ingest.transport import close_kafka_transports
+from runstream.sdk.transport import close_kafka_transports
 from tests.integration.roles import REPO, Role
 from tests.services.clickhouse_server import ClickHouseServer
 from tests.services.kafka_broker import KafkaBroker, KafkaCluster, start_kafka, start_kafka_cluster

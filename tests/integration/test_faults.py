@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import runstream
-from runstream.clickhouse import ClickHouse
-from runstream.ingest.log.kafka import KafkaLogConsumer, TopicSpec, ensure_topic, events_topic
+from runstream.base.clickhouse import ClickHouse
+from runstream.eventlog.kafka import KafkaLogConsumer, TopicSpec, ensure_topic, events_topic
 from runstream.projector import metrics
 from runstream.projector.migrate import migrate
 from runstream.projector.projector import Projector
@@ -25,7 +25,7 @@ from tests.services.process import cpu_seconds
 
 OUTAGE_S = 20.0  # several of the projector's write retries (backing off up to 5 s each)
 CHUNK = 20_000
-SESSION_S = 6.0  # the projector's Kafka session timeout (ingest/log/kafka.py)
+SESSION_S = 6.0  # the projector's Kafka session timeout (eventlog/kafka.py)
 
 
 def test_clickhouse_outage_is_waited_out_and_answered_with_503(

@@ -1,4 +1,4 @@
-"""The framework integrations (runstream/ingest/sdk/integrations/) with the real libraries: each
+"""The framework integrations (sdk/integrations/) with the real libraries: each
 script in tests/frameworks/ trains a tiny model on CPU for a few steps against `runstream serve`, in
 a venv of torch, Lightning, Transformers and Keras (cached, tests/venvs.py) layered under this
 checkout's wheel with the `system` extra; the run is read back here through runstream.Client."""

@@ -16,7 +16,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec  # type: ignore[attr-defined]
 
 import runstream
-from runstream.ingest.log.kafka import events_topic
+from runstream.eventlog.kafka import events_topic
 from tests.integration.conftest import Stack
 from tests.services.clickhouse_server import ClickHouseServer
 from tests.services.kafka_broker import KafkaCluster

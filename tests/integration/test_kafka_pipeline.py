@@ -17,12 +17,12 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
 
 import runstream
-from runstream.clickhouse import ClickHouse
-from runstream.ingest.log.base import parse_token
-from runstream.ingest.log.kafka import KafkaLogConsumer, TopicSpec, ensure_topic, events_topic
+from runstream.base.clickhouse import ClickHouse
+from runstream.eventlog.base import parse_token
+from runstream.eventlog.kafka import KafkaLogConsumer, TopicSpec, ensure_topic, events_topic
+from runstream.projector.batch import Batch
 from runstream.projector.migrate import migrate
 from runstream.projector.projector import Projector
-from runstream.projector.rows import Batch
 from runstream.projector.writer import BatchWriter
 from runstream.schemas.codec import encode
 from runstream.schemas.events import event

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 import runstream
-from runstream.artifacts.paths import run_prefix
+from runstream.schemas.artifact_paths import run_prefix
 from tests.integration.conftest import Stack
 from tests.services.clickhouse_cluster import ClickHouseCluster
 from tests.services.kafka_broker import KafkaBroker

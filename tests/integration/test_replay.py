@@ -23,12 +23,12 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 import runstream
-from runstream.api.series import MAX_RUNS
 from runstream.artifacts.local import LocalStore
-from runstream.clickhouse import ClickHouse
-from runstream.ingest.log.base import Positions, format_token, merge_positions, parse_token
-from runstream.ingest.log.kafka_ranges import bounds
-from runstream.ingest.log.segments import archived_through, list_segments
+from runstream.base.clickhouse import ClickHouse
+from runstream.eventlog.base import Positions, format_token, merge_positions, parse_token
+from runstream.eventlog.kafka_ranges import bounds
+from runstream.eventlog.segments import archived_through, list_segments
+from runstream.store.series import MAX_RUNS
 from tests.integration.conftest import Stack
 from tests.integration.roles import REPO, Role
 from tests.services.ports import free_port

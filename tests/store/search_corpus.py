@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from runstream.api.search.grammar import COMPARATORS, SQL_KEYWORDS, Clause, Order
-from runstream.projector.rows import COLUMNS
 from runstream.schemas.codec import encode
 from runstream.schemas.events import MetricColumns, header, metric_batch_fields, partition_key
+from runstream.store.search.grammar import COMPARATORS, SQL_KEYWORDS, Clause, Order
+from runstream.store.tables import EVENT_TABLES
 
 EXPERIMENT_IDS = ["1", "2", "3"]
 TEXTS = [
@@ -227,7 +227,7 @@ def build(seed: int = 7, n_runs: int = 300, n_experiments: int = 40) -> Corpus:
     runs: list[Run] = []
     for i in range(n_runs):
         runs.append(_run(rng, i, runs, out))
-    # InputsLogged is not projected yet (projector/rows.py names 10 run_inputs columns for 11
+    # InputsLogged is not projected yet (store/tables.py names 10 run_inputs columns for 11
     # values), so dataset inputs go straight into the table the projector would fill.
     inputs = [
         [
@@ -249,7 +249,7 @@ def build(seed: int = 7, n_runs: int = 300, n_experiments: int = 40) -> Corpus:
     return Corpus(runs, list(experiments.values()), out, inputs)
 
 
-INPUT_COLUMNS = COLUMNS["run_inputs"]  # the projector's own column list
+INPUT_COLUMNS = EVENT_TABLES["run_inputs"]  # the projector's own column list
 
 
 # --- brute force --------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ import clickhouse_connect
 import numpy as np
 import pytest
 
-from runstream.ingest.log.local import LocalLog
-from runstream.projector.rows import Batch
+from runstream.eventlog.local import LocalLog
+from runstream.projector.batch import Batch
+from runstream.projector.projector import consume
 from runstream.projector.writer import BatchWriter
 from tests.conftest import new_store
 from tests.services.clickhouse_cluster import run_ids_per_shard
@@ -70,7 +71,7 @@ def test_a_retried_insert_adds_nothing_on_any_shard(log, store, clickhouse_clust
     batch = Batch(GROUP)  # no replay skipping: only the insert token can keep the retry out
     consumer = log.consumer(GROUP)
     for message in consumer.poll(100, timeout=1):
-        batch.add(message)
+        consume(message, batch, None)
     consumer.close()
     writer.write(batch)
     writer.write(batch)  # a retry after an error whose insert had in fact gone through

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from runstream.api import queries
-from runstream.api.gates.policy import Gate, decide
-from runstream.ingest.log.local import LocalLog
+from runstream.eventlog.local import LocalLog
+from runstream.lifecycle.gate_policy import Gate, decide
+from runstream.store import queries
 from tests.conftest import new_store
 from tests.store import search_corpus as sc
 from tests.store.test_projection import project

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from runstream.api.monitoring.drift import Served, drift, profile_reference, window_reference
-from runstream.api.monitoring.windows import latencies, windows
-from runstream.ingest.log.local import LocalLog
-from runstream.ingest.sdk.profiles import summarize, summarize_all
+from runstream.eventlog.local import LocalLog
 from runstream.schemas.codec import encode
 from runstream.schemas.events import event, partition_key
 from runstream.schemas.sketch import bucket_ids, bucket_value
+from runstream.sdk.profiles import summarize, summarize_all
+from runstream.store.drift import Served, drift, profile_reference, window_reference
+from runstream.store.served_windows import latencies, windows
 from tests.conftest import new_store
 from tests.store.test_projection import project
 

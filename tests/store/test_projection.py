@@ -10,17 +10,17 @@ from prometheus_client import REGISTRY
 
 import runstream.projector.migrate as migrate_module
 import runstream.projector.writer as writer_module
-from runstream.api import artifacts as artifact_queries
-from runstream.api import queries
-from runstream.api.mlflow import models as mlflow_models
-from runstream.api.mlflow import queries as mlflow_queries
-from runstream.api.mlflow import registry_queries as rq
-from runstream.clickhouse import ClickHouse
-from runstream.ingest.log.local import LocalLog
+from runstream.base.clickhouse import ClickHouse
+from runstream.eventlog.local import LocalLog
+from runstream.mlflow_api import models as mlflow_models
+from runstream.mlflow_api import queries as mlflow_queries
 from runstream.projector.projector import Projector
-from runstream.projector.writer import applied_positions
 from runstream.schemas.codec import encode
 from runstream.schemas.events import MetricColumns, event, metric_batch_fields, partition_key
+from runstream.store import artifacts as artifact_queries
+from runstream.store import queries
+from runstream.store import registry as rq
+from runstream.store.applied import applied_positions
 from tests.conftest import BACKENDS, new_store
 
 RUN = "0123456789abcdef0123456789abcdef"

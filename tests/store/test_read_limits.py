@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from runstream.app import build_app
-from runstream.clickhouse import ClickHouse, ReadLimits
+from runstream.base.clickhouse import ClickHouse, ReadLimits
+from runstream.server.app import build_app
 
 RUN = "0123456789abcdef0123456789abcdef"
 POINTS = 3_000_000

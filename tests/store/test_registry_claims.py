@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from runstream.api.mlflow import registry_queries as rq
-from runstream.app import build_app
-from runstream.clickhouse import ClickHouse
-from runstream.ingest.log.local import LocalLog
+from runstream.base.clickhouse import ClickHouse
+from runstream.eventlog.local import LocalLog
 from runstream.projector.projector import Projector
 from runstream.schemas.codec import encode
 from runstream.schemas.events import event, partition_key
+from runstream.server.app import build_app
+from runstream.store import registry as rq
 
 GROUP = "registry"
 API = "/api/2.0/mlflow"

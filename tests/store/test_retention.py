@@ -11,14 +11,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from runstream.api import series
 from runstream.api.series_routes import SeriesRequest, _series
-from runstream.clickhouse import ClickHouse
-from runstream.ingest.log.local import LocalLog
-from runstream.ingest.log.ranges import LocalRanges
+from runstream.base.clickhouse import ClickHouse
+from runstream.eventlog.local import LocalLog
+from runstream.eventlog.ranges import LocalRanges
 from runstream.projector.migrate import migrate
 from runstream.projector.replay import replay
 from runstream.projector.retention import keep_raw_points, parse_age, raw_points_kept_s
+from runstream.store import series
 from tests.conftest import BACKENDS, CLUSTER_BACKENDS, new_store
 from tests.store.test_projection import GROUP, project
 from tests.store.test_series import log_points, new_run

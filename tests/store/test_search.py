@@ -18,13 +18,15 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runstream.api import queries
-from runstream.api.search import InvalidSearch, parse_filter, parse_order_by
-from runstream.api.search.compile import compile_run_search
-from runstream.api.search.compile_experiments import compile_experiment_search
-from runstream.api.search.grammar import EXPERIMENTS, Clause, Order
-from runstream.api.search.paging import decode_page_token, encode_page_token
-from runstream.api.search.runs import (
+from runstream.eventlog.local import LocalLog
+from runstream.server.app import build_app
+from runstream.store import queries
+from runstream.store.search import InvalidSearch, parse_filter, parse_order_by
+from runstream.store.search.compile import compile_run_search
+from runstream.store.search.compile_experiments import compile_experiment_search
+from runstream.store.search.grammar import EXPERIMENTS, Clause, Order
+from runstream.store.search.paging import decode_page_token, encode_page_token
+from runstream.store.search.runs import (
     count_runs,
     run_search_query,
     search_experiments,
@@ -32,8 +34,6 @@ from runstream.api.search.runs import (
     search_runs,
     search_runs_counted,
 )
-from runstream.app import build_app
-from runstream.ingest.log.local import LocalLog
 from tests.conftest import BACKENDS, CLUSTER_BACKENDS, new_store
 from tests.store import search_corpus as sc
 from tests.store.test_projection import GROUP, project

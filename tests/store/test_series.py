@@ -7,10 +7,10 @@ import uuid
 import numpy as np
 import pytest
 
-from runstream.api import hierarchy, series
 from runstream.api.series_routes import AggregateRequest, SeriesRequest, _aggregate, _series
-from runstream.clickhouse import ClickHouse
-from runstream.ingest.log.local import LocalLog
+from runstream.base.clickhouse import ClickHouse
+from runstream.eventlog.local import LocalLog
+from runstream.store import hierarchy, series
 from tests.conftest import CLUSTER_BACKENDS, new_store
 from tests.store.test_projection import message, metrics, project
 

@@ -9,7 +9,7 @@ from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from runstream.projector.applied import AppliedWatch
+from runstream.store.applied import AppliedWatch
 
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from runstream.ingest.sdk.buffer import BufferFull, MetricBuffer
+from runstream.sdk.buffer import BufferFull, MetricBuffer
 
 RUN = "0123456789abcdef0123456789abcdef"
 

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from runstream.artifacts.s3 import PUBLIC_ENDPOINT_VARIABLE
-from runstream.cli import main
-from runstream.clickhouse import ClickHouseUrl
+from runstream.base.clickhouse import ClickHouseUrl
+from runstream.server.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = ["docker-compose.yml", "docker-compose.cluster.yml"]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from runstream.app import build_app
-from runstream.auth import Users, hash_password
+from runstream.base.auth import Users, hash_password
+from runstream.server.app import build_app
 
 EXTERNAL = re.compile(r"https?://", re.IGNORECASE)
 LOCAL_REF = re.compile(r"""(?:src|href)="(/[^"]*)\"""")

@@ -13,9 +13,9 @@ from typing import Any, cast
 
 import pytest
 
-from runstream.ingest.sdk.integrations._params import MAX_PARAM_VALUE, flatten_params
-from runstream.ingest.sdk.integrations.system import SystemMetrics
-from runstream.ingest.sdk.run import Run
+from runstream.sdk.integrations._params import MAX_PARAM_VALUE, flatten_params
+from runstream.sdk.integrations.system import SystemMetrics
+from runstream.sdk.run import Run
 
 FRAMEWORKS = ("torch", "lightning", "pytorch_lightning", "transformers", "keras", "tensorflow")
 
@@ -150,7 +150,7 @@ def test_hyperparameters_are_flattened_with_none_skipped_and_long_values_cut_to_
 
 def test_importing_runstream_and_the_system_module_loads_no_framework_and_no_psutil() -> None:
     code = (
-        "import sys, runstream, runstream.ingest.sdk.integrations.system\n"
+        "import sys, runstream, runstream.sdk.integrations.system\n"
         f"print(sorted(m for m in {(*FRAMEWORKS, 'psutil', 'pynvml')!r} if m in sys.modules))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)

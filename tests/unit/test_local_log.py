@@ -1,6 +1,6 @@
 import threading
 
-from runstream.ingest.log.local import LocalLog
+from runstream.eventlog.local import LocalLog
 
 
 def test_append_consume_commit_and_resume_after_reopen(tmp_path):

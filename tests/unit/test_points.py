@@ -11,7 +11,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runstream.projector.points import ROLLUP_BLOCK, Points
+from runstream.projector.points import Points
+from runstream.store.tables import ROLLUP_BLOCK
 
 VALUES = st.one_of(st.sampled_from([0.0, 1.0, -1.0, math.nan, math.inf, -math.inf]), st.floats(-10, 10))
 POINT = st.tuples(

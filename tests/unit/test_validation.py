@@ -3,8 +3,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from runstream.ingest.framing import frame, unframe
 from runstream.schemas.events import MetricColumns, event, metric_batch_fields
+from runstream.schemas.framing import frame, unframe
 from runstream.schemas.validation import InvalidEvent, validate
 
 RUN = "0123456789abcdef0123456789abcdef"

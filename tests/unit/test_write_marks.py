@@ -1,4 +1,4 @@
-from runstream.ingest.write_marks import WriteMarks, experiment_entity, run_entity
+from runstream.eventlog.write_marks import WriteMarks, experiment_entity, run_entity
 
 
 def test_reads_wait_for_the_latest_write_to_what_they_read():

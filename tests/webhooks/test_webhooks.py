@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from runstream.app import build_app
-from runstream.clickhouse import ClickHouse
-from runstream.ingest.log.local import LocalLog
-from runstream.projector.applied import PolledApplied
+from runstream.base.clickhouse import ClickHouse
+from runstream.eventlog.local import LocalLog
 from runstream.projector.projector import Projector
+from runstream.server.app import build_app
+from runstream.store.applied import PolledApplied
 from runstream.webhooks.deliverer import Deliverer
 from runstream.webhooks.send import Sender, sign
 from tests.conftest import new_store

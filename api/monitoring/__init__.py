@@ -1,1 +1,0 @@
-"""Production monitoring reads: a served model version's windows, and their drift from a reference."""

@@ -1,2 +1,0 @@
-"""Training-framework integrations: import the one you use (runstream.ingest.sdk.integrations.lightning,
-.transformers, .keras, .system); each imports its framework itself, so `import runstream` loads none."""

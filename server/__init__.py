@@ -1,0 +1,2 @@
+"""The server's composition: the HTTP app, the roles (serve, gateway, projector, api, webhooks) and
+the command line that starts them."""

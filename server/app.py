@@ -1,0 +1,156 @@
+"""The HTTP application of each role: the gateway's write routes, the read routes, or both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import Depends, FastAPI
+from prometheus_fastapi_instrumentator import Instrumentator
+
+from runstream.api.access import run_access
+from runstream.api.artifact_routes import artifact_read_router, artifact_write_router
+from runstream.api.context import ReadContext
+from runstream.api.dashboard.routes import dashboard_router
+from runstream.api.routes import read_router
+from runstream.api.search_routes import search_router
+from runstream.api.series_routes import series_router
+from runstream.artifacts.store import DEFAULT_MAX_SIZE, ArtifactStore
+from runstream.base.auth import PROBES, AuthMiddleware, Users
+from runstream.base.clickhouse import ClickHouse
+from runstream.base.errors import ContentLengthCheck, install_error_handlers
+from runstream.eventlog.base import EventLog
+from runstream.eventlog.write_marks import WriteMarks
+from runstream.ingest.gateway import gateway_router
+from runstream.lifecycle.deployments import deployment_write_router
+from runstream.lifecycle.gate_read_routes import gate_read_router
+from runstream.lifecycle.gate_write_routes import gate_write_router
+from runstream.lifecycle.monitoring_routes import monitoring_router
+from runstream.lifecycle.promotions import Promotions
+from runstream.mlflow_api.access import mlflow_access, registry_access
+from runstream.mlflow_api.artifact_views import artifact_file_router, artifact_list_router
+from runstream.mlflow_api.artifacts import mlflow_artifacts_router
+from runstream.mlflow_api.context import MlflowContext
+from runstream.mlflow_api.graphql import graphql_router
+from runstream.mlflow_api.model_writes import model_write_router
+from runstream.mlflow_api.models import model_read_router
+from runstream.mlflow_api.multipart import multipart_router
+from runstream.mlflow_api.registry_routes import mlflow_registry_read_router, registry_history_router
+from runstream.mlflow_api.registry_writes import mlflow_registry_write_router
+from runstream.mlflow_api.routes import mlflow_read_router
+from runstream.mlflow_api.server_info import server_info_router
+from runstream.mlflow_api.web_ui import mount_mlflow_ui
+from runstream.mlflow_api.webhook_routes import webhook_read_router
+from runstream.mlflow_api.webhook_writes import mlflow_webhook_write_router
+from runstream.mlflow_api.writes import MlflowWriter, ensure_default_experiment, mlflow_write_router
+from runstream.server.docs import DOCS_PATHS, OPENAPI_URL, docs_router
+from runstream.server.health import Check, clickhouse_check, health_router
+from runstream.store.applied import Applied
+
+VERSION = "0.1.0"
+MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")  # the second is what MLflow's UI calls
+MLFLOW_ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
+
+
+def build_app(
+    role: str,
+    log: EventLog | None = None,
+    store: ClickHouse | None = None,
+    consumer_group: str = "",
+    applied: Applied | None = None,
+    reads: bool = True,
+    checks: dict[str, Check] | None = None,
+    users: Users | None = None,
+    artifacts: ArtifactStore | None = None,
+    artifact_max_size: int = DEFAULT_MAX_SIZE,
+    mlflow_ui: Path | None = None,
+) -> FastAPI:
+    """Write routes when given a log; read routes when given a store (and `reads`); always /health,
+        /ready (the log, the store and `checks`) and /metrics (Prometheus). With `users`, every other
+        route requires credentials and checks the user's access to the experiments it touches. With
+        `mlflow_ui` (the installed mlflow package's web app), MLflow's own UI at /mlflow/. `applied`: where the
+    projector stands, when it runs in this process (else read from ClickHouse)."""
+    title = f"runstream {role}"
+    # FastAPI's own /docs and /redoc load their scripts from a CDN; docs_router serves Swagger UI's locally.
+    app = FastAPI(title=title, version=VERSION, openapi_url=OPENAPI_URL, docs_url=None, redoc_url=None)
+    app.include_router(docs_router(title))
+    install_error_handlers(app)
+    if users is not None:
+        app.add_middleware(AuthMiddleware, users=users, open_paths=PROBES | {OPENAPI_URL} | DOCS_PATHS)
+    probes = dict(checks or {})
+    marks = WriteMarks()  # this process's writes, native and MLflow's: MLflow reads wait for both
+    if log is not None:
+        app.include_router(gateway_router(log, store, marks))
+        probes["event_log"] = log.check
+    if store is not None:
+        probes["clickhouse"] = clickhouse_check(store)
+        if reads:
+            ctx = ReadContext(store, consumer_group, applied)
+            app.include_router(read_router(ctx))
+            app.include_router(series_router(ctx))
+            app.include_router(search_router(ctx))
+            _mount_mlflow(app, MlflowContext(ctx, marks), log, artifacts, artifact_max_size)
+            app.include_router(dashboard_router())
+            if mlflow_ui is not None:
+                mount_mlflow_ui(app, mlflow_ui)
+            if artifacts is not None:
+                reading = Depends(run_access(store, "read"))
+                app.include_router(artifact_read_router(ctx, artifacts), dependencies=[reading])
+    if artifacts is not None:
+        writing = Depends(run_access(store, "write"))
+        app.include_router(artifact_write_router(artifacts, artifact_max_size), dependencies=[writing])
+    app.include_router(health_router(role, VERSION, probes))
+    Instrumentator(excluded_handlers=["/metrics"]).instrument(app, metric_namespace="runstream").expose(
+        app, include_in_schema=False
+    )
+    app.add_middleware(ContentLengthCheck)  # added last: runs first, before the metrics middleware
+    return app
+
+
+def _mount_mlflow(
+    app: FastAPI, mlflow: MlflowContext, log: EventLog | None, artifacts: ArtifactStore | None, artifact_max_size: int
+) -> None:
+    """MLflow's tracking API: reads wherever ClickHouse is reachable; writes where the log is too,
+    sharing one record of this process's writes so the client reads what it wrote; the model
+    registry likewise, with its history under /api/v1; the proxied artifact service (mlflow-artifacts)
+    where there is an artifact store."""
+    ctx = mlflow.reads
+    access = Depends(mlflow_access(ctx.store))
+    registry = Depends(registry_access)
+    routers = [
+        (mlflow_read_router(mlflow), access),
+        (artifact_list_router(mlflow), access),
+        (model_read_router(mlflow), access),
+        (mlflow_registry_read_router(mlflow), registry),
+        (webhook_read_router(mlflow), registry),
+    ]
+    writer = None
+    if log is not None:
+        ensure_default_experiment(log, ctx.store)
+        writer = MlflowWriter(log, mlflow)
+        routers += [
+            (mlflow_write_router(writer), access),
+            (model_write_router(writer), access),
+            (mlflow_registry_write_router(writer, Promotions(writer)), registry),
+            (mlflow_webhook_write_router(writer), registry),
+        ]
+    app.include_router(graphql_router())  # calls the routes below, which check access
+    app.include_router(server_info_router(artifacts is not None and artifacts.presigned and writer is not None))
+    if artifacts is not None:  # these check access themselves: their paths name the run or model
+        app.include_router(artifact_file_router(mlflow, artifacts))
+        artifact_routers = [mlflow_artifacts_router(mlflow, artifacts, writer, artifact_max_size)]
+        if writer is not None:
+            artifact_routers.append(multipart_router(mlflow, artifacts, writer, artifact_max_size))
+        for router in artifact_routers:
+            for prefix in MLFLOW_ARTIFACT_PREFIXES:
+                app.include_router(router, prefix=prefix, include_in_schema=prefix == MLFLOW_ARTIFACT_PREFIXES[0])
+    for router, check in routers:
+        for prefix in MLFLOW_PREFIXES:
+            app.include_router(
+                router, prefix=prefix, include_in_schema=prefix == MLFLOW_PREFIXES[0], dependencies=[check]
+            )
+    app.include_router(registry_history_router(mlflow), dependencies=[registry])
+    app.include_router(gate_read_router(mlflow), dependencies=[registry])
+    app.include_router(monitoring_router(mlflow), dependencies=[registry])
+    if writer is not None:
+        app.include_router(gate_write_router(writer), dependencies=[registry])
+        app.include_router(deployment_write_router(writer), dependencies=[registry])
