@@ -1,1 +1,2 @@
-"""ClickHouse → answers: the read API and its Python client."""
+"""ClickHouse → answers: runstream's own read API (runs, series, search, artifacts, the dashboard), over
+the read store (store/)."""

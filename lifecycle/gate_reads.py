@@ -3,23 +3,15 @@ the candidate's run and the run of the version the target names now."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from clickhouse_connect.driver.client import Client
+from fastapi import Depends
 
 from runstream.lifecycle.gate_policy import TAG_PREFIX, Decision, Gate, canonical_target, decide, gates_from_tags
-from runstream.mlflow_api.context import MlflowContext
-from runstream.mlflow_api.registry_routes import RegistryReads, pick_version
+from runstream.mlflow_api.context import Mlflow, MlflowContext
+from runstream.mlflow_api.registry_reads import RegistryReads, pick_version
 from runstream.store import queries
-
-
-def gate_tags(client: Client, model_id: str) -> dict[str, str]:
-    rows = client.query(
-        "SELECT key, value FROM registered_model_tags_view WHERE registered_model_id = {id:String} "
-        "AND startsWith(key, {prefix:String})",
-        parameters={"id": model_id, "prefix": TAG_PREFIX},
-    ).result_rows
-    return {str(key): str(value) for key, value in rows}
+from runstream.store import registry as rq
 
 
 def holder(versions: list[dict[str, Any]], kind: str, target: str) -> int | None:
@@ -43,7 +35,7 @@ class GateReads:
         return await self.decide(model_id, kind, target, candidate, versions, who)
 
     async def gates(self, model_id: str) -> dict[str, Gate]:
-        return gates_from_tags(await self.ctx.query(gate_tags, model_id))
+        return gates_from_tags(await self.ctx.query(rq.model_tags, model_id, TAG_PREFIX))
 
     async def decide(
         self,
@@ -73,3 +65,10 @@ class GateReads:
 
     async def _run(self, run_id: str | None) -> dict[str, Any] | None:
         return await self.ctx.query(queries.run, run_id) if run_id else None
+
+
+def _gates(ctx: Mlflow) -> GateReads:
+    return GateReads(ctx)
+
+
+Gates = Annotated[GateReads, Depends(_gates)]

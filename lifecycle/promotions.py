@@ -5,19 +5,21 @@ Under the registry lock, after this process's earlier registry writes are applie
 names now. The decision is appended with the move when allowed, alone when refused (then a 403 names
 each failed check), so the model's history holds both. Two writers promoting at once through one
 process are checked one after the other, the second against what the first moved; as for model names
-(mlflow_api/registry_writes.py), route a model's registry writes to one gateway."""
+(mlflow_api/registry_writer.py), route a model's registry writes to one gateway."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Depends
 
 from runstream.base.auth import Principal, user_name
 from runstream.base.errors import invalid, refused
 from runstream.lifecycle.gate_policy import APPROVERS_SUFFIX, TAG_PREFIX, Decision, parse_condition
 from runstream.lifecycle.gate_reads import GateReads
-from runstream.mlflow_api.registry_routes import REGISTRY, RegistryReads, pick_version
-from runstream.mlflow_api.writes import Event, MlflowWriter
+from runstream.mlflow_api.registry_reads import REGISTRY, RegistryReads, pick_version
+from runstream.mlflow_api.writer import Event, MlflowWriter, Writer
 from runstream.schemas.events import event
 from runstream.store.search.lexer import InvalidSearch
 
@@ -117,3 +119,10 @@ class Promotions:
         if decision is not None and not decision.allowed:
             raise refused(decision.refusal(name))
         return decision
+
+
+def _promotions(w: Writer) -> Promotions:
+    return Promotions(w)
+
+
+Promoting = Annotated[Promotions, Depends(_promotions)]

@@ -14,13 +14,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from runstream.artifacts.store import ArtifactStore
 from runstream.base.auth import CurrentPrincipal, Principal, require
 from runstream.base.errors import invalid, not_found
 from runstream.mlflow_api import queries as mlflow_queries
 from runstream.mlflow_api.artifacts import Target, file_response, owner_experiment, target
-from runstream.mlflow_api.context import MlflowContext
-from runstream.mlflow_api.registry_routes import RegistryReads
+from runstream.mlflow_api.context import Artifacts, Mlflow, MlflowContext
+from runstream.mlflow_api.registry_reads import Registry
 from runstream.mlflow_api.shapes import mlflow_json, run_id_param
 from runstream.store import artifacts as listings
 
@@ -47,66 +46,72 @@ async def _run_file(ctx: MlflowContext, run_id: str, path: str, principal: Princ
     return target(f"{experiment_id}/{run_id}/artifacts/{path}")
 
 
-def artifact_list_router(ctx: MlflowContext) -> APIRouter:
-    """`artifacts/list`, under MLflow's API prefixes."""
-    router = APIRouter(tags=["mlflow"])
-
-    @router.get("/artifacts/list", summary="A run's artifacts in one folder, paths from the run's root")
-    async def list_artifacts(
-        principal: CurrentPrincipal, run_id: str | None = None, run_uuid: str | None = None, path: str = ""
-    ) -> Response:
-        t = await _run_file(ctx, run_id_param(run_id, run_uuid), path, principal)
-        root_uri = await ctx.query(mlflow_queries.artifact_uri, t.owner_id)
-        entries = await ctx.query(listings.artifacts, t.owner_id, t.path, False, "run")
-        files = [{"path": e["path"], "is_dir": e["is_dir"]} | ({} if e["is_dir"] else {"file_size": e["size"]})
-                 for e in entries]  # fmt: skip
-        return mlflow_json({"root_uri": root_uri, "files": files or None})
-
-    return router
+list_routes = APIRouter(tags=["mlflow"])
 
 
-def artifact_file_router(ctx: MlflowContext, store: ArtifactStore) -> APIRouter:
-    """The file routes, at the paths MLflow's server serves them."""
-    router = APIRouter(tags=["mlflow-artifacts"])
-    registry = RegistryReads(ctx)
+@list_routes.get("/artifacts/list", summary="A run's artifacts in one folder, paths from the run's root")
+async def list_artifacts(
+    ctx: Mlflow, principal: CurrentPrincipal, run_id: str | None = None, run_uuid: str | None = None, path: str = ""
+) -> Response:
+    t = await _run_file(ctx, run_id_param(run_id, run_uuid), path, principal)
+    root_uri = await ctx.query(mlflow_queries.artifact_uri, t.owner_id)
+    entries = await ctx.query(listings.artifacts, t.owner_id, t.path, False, "run")
+    files = [{"path": e["path"], "is_dir": e["is_dir"]} | ({} if e["is_dir"] else {"file_size": e["size"]})
+             for e in entries]  # fmt: skip
+    return mlflow_json({"root_uri": root_uri, "files": files or None})
 
-    @router.get("/get-artifact", summary="One file of a run, as an attachment (MLflow's UI previews)")
-    async def get_artifact(
-        principal: CurrentPrincipal, path: str, run_id: str | None = None, run_uuid: str | None = None
-    ) -> Response:
-        t = await _run_file(ctx, run_id_param(run_id, run_uuid), path, principal)
-        return await file_response(ctx, store, t, _attachment(t.path))
 
-    @router.get("/model-versions/get-artifact", summary="One file of a registered model version, as an attachment")
-    async def get_model_version_artifact(principal: CurrentPrincipal, name: str, version: str, path: str) -> Response:
-        require(principal, "read", [None])  # the registry's access, as its other reads
-        _, found = await registry.version(name, version)
-        uri = await registry.download_uri(found["source"])
-        parsed = urllib.parse.urlparse(uri)
-        if parsed.scheme == "runs":
-            run_id, _, inner = parsed.path.lstrip("/").partition("/")
-            t = await _run_file(ctx, run_id, f"{inner}/{path}", principal)
-        elif parsed.scheme == "mlflow-artifacts":
-            t = target(f"{parsed.path.strip('/')}/{path}")
-            require(principal, "read", [await owner_experiment(ctx, t.owner, t.owner_id)])
-        else:
-            raise not_found(f"version {version} of {name!r} has its files at {uri}, outside runstream's artifact store")
-        return await file_response(ctx, store, t, _attachment(t.path))
+file_routes = APIRouter(tags=["mlflow-artifacts"])
 
-    @router.get(
-        "/ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files",
-        summary="One file of a logged model, as an attachment",
-    )
-    async def get_logged_model_artifact(
-        principal: CurrentPrincipal, model_id: str, artifact_file_path: Annotated[str, Query()] = ""
-    ) -> Response:
-        if not artifact_file_path:
-            raise invalid('Request must include the "artifact_file_path" query parameter.')
-        experiment_id = await owner_experiment(ctx, "model", model_id)
-        if experiment_id is None:
-            raise not_found(f"Logged model with ID '{model_id}' not found.")
-        require(principal, "read", [experiment_id])
-        t = target(f"{experiment_id}/models/{model_id}/artifacts/{artifact_file_path}")
-        return await file_response(ctx, store, t, _attachment(t.path))
 
-    return router
+@file_routes.get("/get-artifact", summary="One file of a run, as an attachment (MLflow's UI previews)")
+async def get_artifact(
+    ctx: Mlflow,
+    store: Artifacts,
+    principal: CurrentPrincipal,
+    path: str,
+    run_id: str | None = None,
+    run_uuid: str | None = None,
+) -> Response:
+    t = await _run_file(ctx, run_id_param(run_id, run_uuid), path, principal)
+    return await file_response(ctx, store, t, _attachment(t.path))
+
+
+@file_routes.get("/model-versions/get-artifact", summary="One file of a registered model version, as an attachment")
+async def get_model_version_artifact(
+    ctx: Mlflow, store: Artifacts, registry: Registry, principal: CurrentPrincipal, name: str, version: str, path: str
+) -> Response:
+    require(principal, "read", [None])  # the registry's access, as its other reads
+    _, found = await registry.version(name, version)
+    uri = await registry.download_uri(found["source"])
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme == "runs":
+        run_id, _, inner = parsed.path.lstrip("/").partition("/")
+        t = await _run_file(ctx, run_id, f"{inner}/{path}", principal)
+    elif parsed.scheme == "mlflow-artifacts":
+        t = target(f"{parsed.path.strip('/')}/{path}")
+        require(principal, "read", [await owner_experiment(ctx, t.owner, t.owner_id)])
+    else:
+        raise not_found(f"version {version} of {name!r} has its files at {uri}, outside runstream's artifact store")
+    return await file_response(ctx, store, t, _attachment(t.path))
+
+
+@file_routes.get(
+    "/ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files",
+    summary="One file of a logged model, as an attachment",
+)
+async def get_logged_model_artifact(
+    ctx: Mlflow,
+    store: Artifacts,
+    principal: CurrentPrincipal,
+    model_id: str,
+    artifact_file_path: Annotated[str, Query()] = "",
+) -> Response:
+    if not artifact_file_path:
+        raise invalid('Request must include the "artifact_file_path" query parameter.')
+    experiment_id = await owner_experiment(ctx, "model", model_id)
+    if experiment_id is None:
+        raise not_found(f"Logged model with ID '{model_id}' not found.")
+    require(principal, "read", [experiment_id])
+    t = target(f"{experiment_id}/models/{model_id}/artifacts/{artifact_file_path}")
+    return await file_response(ctx, store, t, _attachment(t.path))

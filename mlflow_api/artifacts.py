@@ -19,10 +19,10 @@ from runstream.artifacts.store import ArtifactStore
 from runstream.base.auth import Access, CurrentPrincipal, Principal, require
 from runstream.base.errors import invalid, not_found
 from runstream.eventlog.write_marks import model_entity, run_entity
-from runstream.mlflow_api.context import MlflowContext
+from runstream.mlflow_api.context import ArtifactMaxSize, Artifacts, Mlflow, MlflowContext
 from runstream.mlflow_api.models import logged_model
 from runstream.mlflow_api.shapes import mlflow_json
-from runstream.mlflow_api.writes import MlflowWriter
+from runstream.mlflow_api.writer import MlflowWriter, Writer
 from runstream.schemas.artifact_paths import UnsafePath, artifact_path, model_prefix, run_prefix
 from runstream.schemas.events import event
 from runstream.store import artifacts as listings
@@ -98,70 +98,72 @@ async def record_file(writer: MlflowWriter, t: Target, size: int, sha256: str, u
         await writer.append([event("ModelArtifactLogged", model_id=t.owner_id, **stored)], model_entity(t.owner_id))
 
 
-def mlflow_artifacts_router(
-    ctx: MlflowContext, store: ArtifactStore, writer: MlflowWriter | None, max_size: int
-) -> APIRouter:
-    """Listing and download; upload and deletion too when given a writer (the role has the event log)."""
-    router = APIRouter(tags=["mlflow-artifacts"])
+read_routes = APIRouter(tags=["mlflow-artifacts"])
+write_routes = APIRouter(tags=["mlflow-artifacts"])  # where the role has the event log
 
-    @router.get("/artifacts", summary="A folder's entries (MLflow's ListArtifacts)")
-    async def list_artifacts(principal: CurrentPrincipal, path: str = "") -> Response:
-        t = target(path)
-        await owned(ctx, t, principal, "read")
-        entries = await ctx.query(listings.artifacts, t.owner_id, t.path, False, t.owner)
-        files = [
-            {"path": e["path"].rpartition("/")[2], "is_dir": e["is_dir"]}
-            | ({} if e["is_dir"] else {"file_size": e["size"]})
-            for e in entries
-        ]
-        return mlflow_json({"files": files or None})
 
-    @router.get("/artifacts/{path:path}", summary="One file's bytes, checked against the recorded sha256")
-    async def download_artifact(path: str, principal: CurrentPrincipal) -> Response:
-        t = target(path)
-        await owned(ctx, t, principal, "read")
-        return await file_response(ctx, store, t)
+@read_routes.get("/artifacts", summary="A folder's entries (MLflow's ListArtifacts)")
+async def list_artifacts(ctx: Mlflow, principal: CurrentPrincipal, path: str = "") -> Response:
+    t = target(path)
+    await owned(ctx, t, principal, "read")
+    entries = await ctx.query(listings.artifacts, t.owner_id, t.path, False, t.owner)
+    files = [
+        {"path": e["path"].rpartition("/")[2], "is_dir": e["is_dir"]}
+        | ({} if e["is_dir"] else {"file_size": e["size"]})
+        for e in entries
+    ]
+    return mlflow_json({"files": files or None})
 
-    if writer is None:
-        return router
 
-    @router.put("/artifacts/{path:path}", summary="Upload one file (MLflow's UploadArtifact)")
-    async def upload_artifact(
-        path: str,
-        request: Request,
-        principal: CurrentPrincipal,
-        content_length: Annotated[int | None, Header()] = None,
-    ) -> Response:
-        t = target(path)
-        if not t.path:
-            raise invalid(f"invalid artifact path {path!r}: name a file under {_LAYOUT}")
-        await owned(ctx, t, principal, "write")
-        body = RequestBody(request.stream(), content_length, max_size)
-        await store_call(store.upload, t.key, body)
-        await record_file(writer, t, body.received, body.sha256.hexdigest(), store.uri(t.key))
+@read_routes.get("/artifacts/{path:path}", summary="One file's bytes, checked against the recorded sha256")
+async def download_artifact(ctx: Mlflow, store: Artifacts, path: str, principal: CurrentPrincipal) -> Response:
+    t = target(path)
+    await owned(ctx, t, principal, "read")
+    return await file_response(ctx, store, t)
+
+
+@write_routes.put("/artifacts/{path:path}", summary="Upload one file (MLflow's UploadArtifact)")
+async def upload_artifact(
+    ctx: Mlflow,
+    store: Artifacts,
+    writer: Writer,
+    max_size: ArtifactMaxSize,
+    path: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    content_length: Annotated[int | None, Header()] = None,
+) -> Response:
+    t = target(path)
+    if not t.path:
+        raise invalid(f"invalid artifact path {path!r}: name a file under {_LAYOUT}")
+    await owned(ctx, t, principal, "write")
+    body = RequestBody(request.stream(), content_length, max_size)
+    await store_call(store.upload, t.key, body)
+    await record_file(writer, t, body.received, body.sha256.hexdigest(), store.uri(t.key))
+    return mlflow_json({})
+
+
+@write_routes.delete("/artifacts/{path:path}", summary="Delete a file, or every file under a folder")
+async def delete_artifacts(
+    ctx: Mlflow, store: Artifacts, writer: Writer, path: str, principal: CurrentPrincipal
+) -> Response:
+    """As MLflow's server: nothing there to delete is no error. Recorded first, so no listing
+    shows a file whose bytes are going; then the bytes go."""
+    t = target(path)
+    await owned(ctx, t, principal, "write")
+    found = await ctx.query(listings.artifact, t.owner_id, t.path, t.owner) if t.path else None
+    files = (
+        [t.path]
+        if found
+        else [f["path"] for f in await ctx.query(listings.artifacts, t.owner_id, t.path, True, t.owner)]
+    )
+    if not files:
         return mlflow_json({})
-
-    @router.delete("/artifacts/{path:path}", summary="Delete a file, or every file under a folder")
-    async def delete_artifacts(path: str, principal: CurrentPrincipal) -> Response:
-        """As MLflow's server: nothing there to delete is no error. Recorded first, so no listing
-        shows a file whose bytes are going; then the bytes go."""
-        t = target(path)
-        await owned(ctx, t, principal, "write")
-        found = await ctx.query(listings.artifact, t.owner_id, t.path, t.owner) if t.path else None
-        files = (
-            [t.path]
-            if found
-            else [f["path"] for f in await ctx.query(listings.artifacts, t.owner_id, t.path, True, t.owner)]
-        )
-        if not files:
-            return mlflow_json({})
-        if t.owner == "run":
-            await writer.append([event("ArtifactsDeleted", run_id=t.owner_id, paths=files)], run_entity(t.owner_id))
-        else:
-            deleted = event("ModelArtifactsDeleted", model_id=t.owner_id, paths=files)
-            await writer.append([deleted], model_entity(t.owner_id))
-        for file in files:
-            await store_call(store.delete, f"{t.prefix}/{file}")
-        return mlflow_json({})
-
-    return router
+    if t.owner == "run":
+        await writer.append([event("ArtifactsDeleted", run_id=t.owner_id, paths=files)], run_entity(t.owner_id))
+    else:
+        deleted = event("ModelArtifactsDeleted", model_id=t.owner_id, paths=files)
+        await writer.append([deleted], model_entity(t.owner_id))
+    for file in files:
+        await store_call(store.delete, f"{t.prefix}/{file}")
+    return mlflow_json({})

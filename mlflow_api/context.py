@@ -4,9 +4,12 @@ this process last wrote to the run or experiment it reads (a search: everything 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
+
+from fastapi import Depends, Request
 
 from runstream.api.context import WAIT_S, ReadContext
+from runstream.artifacts.store import ArtifactStore
 from runstream.base.errors import unavailable
 from runstream.eventlog.base import Positions
 from runstream.eventlog.write_marks import WriteMarks
@@ -32,3 +35,24 @@ class MlflowContext:
 
     async def settled_all(self) -> None:
         await self._wait(self.marks.latest())
+
+
+def _mlflow(request: Request) -> MlflowContext:
+    return cast(MlflowContext, request.app.state.mlflow)
+
+
+# What a route of MLflow's API is given to read with (server/app.py puts it in the app's state).
+Mlflow = Annotated[MlflowContext, Depends(_mlflow)]
+
+
+def _artifacts(request: Request) -> ArtifactStore:
+    return cast(ArtifactStore, request.app.state.artifacts)
+
+
+def _artifact_max_size(request: Request) -> int:
+    return cast(int, request.app.state.artifact_max_size)
+
+
+# Where the artifact routes keep files, and the largest file they take.
+Artifacts = Annotated[ArtifactStore, Depends(_artifacts)]
+ArtifactMaxSize = Annotated[int, Depends(_artifact_max_size)]

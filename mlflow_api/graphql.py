@@ -119,46 +119,46 @@ def _bind() -> None:
 _bind()
 
 
-def graphql_router() -> APIRouter:
-    router = APIRouter(tags=["mlflow"])
+routes = APIRouter(tags=["mlflow"])
 
-    async def answer(request: Request, query: Any, variables: Any, operation: Any) -> Response:
-        if not isinstance(query, str) or not query.strip():
-            raise invalid("a GraphQL request needs its query (a string)")
-        if len(query) > MAX_QUERY_CHARS:
-            raise invalid(f"the GraphQL query is over {MAX_QUERY_CHARS} characters")
-        if variables is not None and not isinstance(variables, dict):
-            raise invalid("GraphQL variables must be an object")
-        loopback = Loopback(request)
-        async with loopback.client:
-            result = await graphql(
-                SCHEMA,
-                query,
-                context_value=loopback,
-                variable_values=variables,
-                operation_name=operation if isinstance(operation, str) else None,
-            )
-        errors = [error.message for error in result.errors] if result.errors else None
-        return json_response({"data": result.data, "errors": errors})
 
-    @router.post("/graphql", summary="MLflow's GraphQL API (what its web UI loads runs and experiments with)")
-    async def post_graphql(request: Request) -> Response:
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError as exc:
-            raise invalid(f"the GraphQL request is not JSON: {exc}") from exc
-        if not isinstance(body, dict):
-            raise invalid("a GraphQL request is a JSON object with its query")
-        return await answer(request, body.get("query"), body.get("variables"), body.get("operationName"))
+async def answer(request: Request, query: Any, variables: Any, operation: Any) -> Response:
+    if not isinstance(query, str) or not query.strip():
+        raise invalid("a GraphQL request needs its query (a string)")
+    if len(query) > MAX_QUERY_CHARS:
+        raise invalid(f"the GraphQL query is over {MAX_QUERY_CHARS} characters")
+    if variables is not None and not isinstance(variables, dict):
+        raise invalid("GraphQL variables must be an object")
+    loopback = Loopback(request)
+    async with loopback.client:
+        result = await graphql(
+            SCHEMA,
+            query,
+            context_value=loopback,
+            variable_values=variables,
+            operation_name=operation if isinstance(operation, str) else None,
+        )
+    errors = [error.message for error in result.errors] if result.errors else None
+    return json_response({"data": result.data, "errors": errors})
 
-    @router.get("/graphql", summary="MLflow's GraphQL API, the query in the query string")
-    async def get_graphql(
-        request: Request, query: str, variables: str | None = None, operationName: str | None = None
-    ) -> Response:
-        try:
-            parsed = orjson.loads(variables) if variables else None
-        except orjson.JSONDecodeError as exc:
-            raise invalid(f"GraphQL variables are not JSON: {exc}") from exc
-        return await answer(request, query, parsed, operationName)
 
-    return router
+@routes.post("/graphql", summary="MLflow's GraphQL API (what its web UI loads runs and experiments with)")
+async def post_graphql(request: Request) -> Response:
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise invalid(f"the GraphQL request is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise invalid("a GraphQL request is a JSON object with its query")
+    return await answer(request, body.get("query"), body.get("variables"), body.get("operationName"))
+
+
+@routes.get("/graphql", summary="MLflow's GraphQL API, the query in the query string")
+async def get_graphql(
+    request: Request, query: str, variables: str | None = None, operationName: str | None = None
+) -> Response:
+    try:
+        parsed = orjson.loads(variables) if variables else None
+    except orjson.JSONDecodeError as exc:
+        raise invalid(f"GraphQL variables are not JSON: {exc}") from exc
+    return await answer(request, query, parsed, operationName)

@@ -6,14 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from fastapi import APIRouter
-from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from runstream.base.errors import not_found
-from runstream.eventlog.write_marks import model_entity
-from runstream.mlflow_api.context import MlflowContext
-from runstream.mlflow_api.shapes import key_values, metric, mlflow_json
+from runstream.mlflow_api.shapes import key_values, metric
 from runstream.store import queries
 from runstream.store.search.compile_models import Dataset, compile_model_search
 from runstream.store.search.grammar import LOGGED_MODELS, Order, parse_filter, parse_order_by
@@ -142,23 +137,3 @@ def search_models(client: Client, body: SearchModels) -> tuple[list[dict[str, An
     token = encode_page_token(query.offset + query.max_results) if len(ids) > query.max_results else None
     found = logged_models(client, ids[: query.max_results])
     return [model_json(found[i]) for i in ids[: query.max_results] if i in found], token
-
-
-def model_read_router(ctx: MlflowContext) -> APIRouter:
-    router = APIRouter(tags=["mlflow"])
-
-    @router.get("/logged-models/{model_id}")
-    async def get_logged_model(model_id: str, allow_deleted: bool = False) -> Response:
-        await ctx.settled(model_entity(model_id))
-        found = await ctx.query(logged_model, model_id)
-        if found is None or (found["deleted"] and not allow_deleted):
-            raise not_found(f"Logged model with ID '{model_id}' not found.")
-        return mlflow_json({"model": model_json(found)})
-
-    @router.post("/logged-models/search")
-    async def search_logged_models(body: SearchModels) -> Response:
-        await ctx.settled_all()
-        models, token = await ctx.query(search_models, body)
-        return mlflow_json({"models": models, "next_page_token": token})
-
-    return router

@@ -11,7 +11,9 @@ from typing import Annotated, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from runstream.base.errors import invalid
+from runstream.mlflow_api import shapes
 from runstream.schemas.events import DEFAULT_EXPERIMENT_ID
+from runstream.store.search.sql import MAX_RESULTS
 
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_TAGS_PER_BATCH = 100
@@ -177,3 +179,36 @@ def distinct_params(params: Iterable[KeyValue]) -> dict[str, str]:
                 "contains only one param value per param key."
             )
     return out
+
+
+MAX_BULK_RUNS = 100
+MAX_DATASET_EXPERIMENTS = 20  # MLflow's limit on search-datasets
+MAX_BULK_RESULTS = 2500
+
+
+def view(view_type: str | int | None) -> str:
+    found = shapes.VIEW_TYPES.get(str(view_type or "ACTIVE_ONLY"))
+    if found is None:
+        raise invalid(f"invalid view type {view_type!r}: ACTIVE_ONLY, DELETED_ONLY or ALL")
+    return found
+
+
+class SearchExperiments(BaseModel):
+    max_results: int = Field(1000, ge=1, le=MAX_RESULTS)
+    page_token: str | None = None
+    filter: str | None = None
+    order_by: list[str] = Field(default_factory=list)
+    view_type: str | int | None = None
+
+
+class SearchDatasets(BaseModel):
+    experiment_ids: list[str] = Field(default_factory=list)
+
+
+class SearchRuns(BaseModel):
+    experiment_ids: list[str] = Field(default_factory=list)
+    filter: str | None = None
+    run_view_type: str | int | None = None
+    max_results: int = Field(1000, ge=1, le=MAX_RESULTS)
+    order_by: list[str] = Field(default_factory=list)
+    page_token: str | None = None

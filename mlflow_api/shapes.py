@@ -101,3 +101,8 @@ def run(
 def mlflow_json(body: dict[str, Any]) -> Response:
     """Protobuf JSON leaves unset fields out."""
     return json_response({k: v for k, v in body.items() if v is not None})
+
+
+def ok() -> Response:
+    """The empty answer of a write that returns nothing."""
+    return mlflow_json({})

@@ -21,27 +21,26 @@ from runstream.base.errors import ContentLengthCheck, install_error_handlers
 from runstream.eventlog.base import EventLog
 from runstream.eventlog.write_marks import WriteMarks
 from runstream.ingest.gateway import gateway_router
-from runstream.lifecycle.deployments import deployment_write_router
-from runstream.lifecycle.gate_read_routes import gate_read_router
-from runstream.lifecycle.gate_write_routes import gate_write_router
-from runstream.lifecycle.monitoring_routes import monitoring_router
+from runstream.lifecycle import deployments, gate_read_routes, gate_write_routes, history_routes, monitoring_routes
 from runstream.lifecycle.promotions import Promotions
+from runstream.mlflow_api import (
+    artifact_views,
+    artifacts,
+    experiments,
+    graphql,
+    logged_models,
+    metrics,
+    model_versions,
+    multipart,
+    registered_models,
+    runs,
+    server_info,
+    webhooks,
+)
 from runstream.mlflow_api.access import mlflow_access, registry_access
-from runstream.mlflow_api.artifact_views import artifact_file_router, artifact_list_router
-from runstream.mlflow_api.artifacts import mlflow_artifacts_router
 from runstream.mlflow_api.context import MlflowContext
-from runstream.mlflow_api.graphql import graphql_router
-from runstream.mlflow_api.model_writes import model_write_router
-from runstream.mlflow_api.models import model_read_router
-from runstream.mlflow_api.multipart import multipart_router
-from runstream.mlflow_api.registry_routes import mlflow_registry_read_router, registry_history_router
-from runstream.mlflow_api.registry_writes import mlflow_registry_write_router
-from runstream.mlflow_api.routes import mlflow_read_router
-from runstream.mlflow_api.server_info import server_info_router
 from runstream.mlflow_api.web_ui import mount_mlflow_ui
-from runstream.mlflow_api.webhook_routes import webhook_read_router
-from runstream.mlflow_api.webhook_writes import mlflow_webhook_write_router
-from runstream.mlflow_api.writes import MlflowWriter, ensure_default_experiment, mlflow_write_router
+from runstream.mlflow_api.writer import MlflowWriter, ensure_default_experiment
 from runstream.server.docs import DOCS_PATHS, OPENAPI_URL, docs_router
 from runstream.server.health import Check, clickhouse_check, health_router
 from runstream.store.applied import Applied
@@ -107,39 +106,51 @@ def build_app(
 
 
 def _mount_mlflow(
-    app: FastAPI, mlflow: MlflowContext, log: EventLog | None, artifacts: ArtifactStore | None, artifact_max_size: int
+    app: FastAPI, mlflow: MlflowContext, log: EventLog | None, store: ArtifactStore | None, artifact_max_size: int
 ) -> None:
     """MLflow's tracking API: reads wherever ClickHouse is reachable; writes where the log is too,
     sharing one record of this process's writes so the client reads what it wrote; the model
     registry likewise, with its history under /api/v1; the proxied artifact service (mlflow-artifacts)
-    where there is an artifact store."""
+    where there is an artifact store. The routes are module-level, one module per entity; what they
+    are given (the read context, the writer, the artifact store) is in the app's state."""
     ctx = mlflow.reads
     access = Depends(mlflow_access(ctx.store))
     registry = Depends(registry_access)
+    app.state.mlflow = mlflow
+    app.state.artifacts = store
+    app.state.artifact_max_size = artifact_max_size
     routers = [
-        (mlflow_read_router(mlflow), access),
-        (artifact_list_router(mlflow), access),
-        (model_read_router(mlflow), access),
-        (mlflow_registry_read_router(mlflow), registry),
-        (webhook_read_router(mlflow), registry),
+        (experiments.read_routes, access),
+        (runs.read_routes, access),
+        (metrics.read_routes, access),
+        (artifact_views.list_routes, access),
+        (logged_models.read_routes, access),
+        (registered_models.read_routes, registry),
+        (model_versions.read_routes, registry),
+        (webhooks.read_routes, registry),
     ]
     writer = None
     if log is not None:
         ensure_default_experiment(log, ctx.store)
-        writer = MlflowWriter(log, mlflow)
+        app.state.mlflow_writer = writer = MlflowWriter(log, mlflow)
+        app.state.gatekeeper = Promotions(writer)
         routers += [
-            (mlflow_write_router(writer), access),
-            (model_write_router(writer), access),
-            (mlflow_registry_write_router(writer, Promotions(writer)), registry),
-            (mlflow_webhook_write_router(writer), registry),
+            (experiments.write_routes, access),
+            (runs.write_routes, access),
+            (metrics.write_routes, access),
+            (logged_models.write_routes, access),
+            (registered_models.write_routes, registry),
+            (model_versions.write_routes, registry),
+            (webhooks.write_routes, registry),
         ]
-    app.include_router(graphql_router())  # calls the routes below, which check access
-    app.include_router(server_info_router(artifacts is not None and artifacts.presigned and writer is not None))
-    if artifacts is not None:  # these check access themselves: their paths name the run or model
-        app.include_router(artifact_file_router(mlflow, artifacts))
-        artifact_routers = [mlflow_artifacts_router(mlflow, artifacts, writer, artifact_max_size)]
+    app.state.multipart_uploads = store is not None and store.presigned and writer is not None
+    app.include_router(graphql.routes)  # calls the routes below, which check access
+    app.include_router(server_info.routes)
+    if store is not None:  # these check access themselves: their paths name the run or model
+        app.include_router(artifact_views.file_routes)
+        artifact_routers = [artifacts.read_routes]
         if writer is not None:
-            artifact_routers.append(multipart_router(mlflow, artifacts, writer, artifact_max_size))
+            artifact_routers += [artifacts.write_routes, multipart.multipart_routes]
         for router in artifact_routers:
             for prefix in MLFLOW_ARTIFACT_PREFIXES:
                 app.include_router(router, prefix=prefix, include_in_schema=prefix == MLFLOW_ARTIFACT_PREFIXES[0])
@@ -148,9 +159,9 @@ def _mount_mlflow(
             app.include_router(
                 router, prefix=prefix, include_in_schema=prefix == MLFLOW_PREFIXES[0], dependencies=[check]
             )
-    app.include_router(registry_history_router(mlflow), dependencies=[registry])
-    app.include_router(gate_read_router(mlflow), dependencies=[registry])
-    app.include_router(monitoring_router(mlflow), dependencies=[registry])
+    app.include_router(history_routes.history, dependencies=[registry])
+    app.include_router(gate_read_routes.routes, dependencies=[registry])
+    app.include_router(monitoring_routes.routes, dependencies=[registry])
     if writer is not None:
-        app.include_router(gate_write_router(writer), dependencies=[registry])
-        app.include_router(deployment_write_router(writer), dependencies=[registry])
+        app.include_router(gate_write_routes.routes, dependencies=[registry])
+        app.include_router(deployments.routes, dependencies=[registry])

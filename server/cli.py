@@ -13,7 +13,6 @@ import click
 import httpx
 from clickhouse_connect.driver.exceptions import ProgrammingError
 
-from runstream.artifacts.gc import Policy, collect
 from runstream.artifacts.store import DEFAULT_MAX_SIZE
 from runstream.artifacts.stores import store_for
 from runstream.base.auth import hash_password, hash_token
@@ -27,6 +26,7 @@ from runstream.projector.replay import ReplayRefused, replay
 from runstream.projector.retention import RawPointsPolicy, parse_age
 from runstream.sdk.client import Client
 from runstream.server import roles
+from runstream.server.artifact_gc import Policy, collect
 from runstream.server.progress import ProgressBar
 from runstream.store.export import choose_runs, export
 

@@ -4,6 +4,7 @@ run's artifacts by default; a logged model's (MLflow 3) with owner="model"."""
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 from clickhouse_connect.driver.client import Client
@@ -47,3 +48,36 @@ def artifacts(client: Client, run_id: str, folder: str, recursive: bool, owner: 
         entry = entries.setdefault(path, {"path": path, "is_dir": True, "size": 0, "sha256": None})
         entry["size"] += f["size"]
     return sorted(entries.values(), key=lambda e: e["path"])
+
+
+# A run is deleted when its latest delete/restore event is a delete; restoring within the grace
+# period keeps its artifacts.
+_DELETED_RUNS = """
+SELECT run_id FROM run_events
+GROUP BY run_id
+HAVING argMaxIf(kind, (event_time, seq), kind IN ('deleted', 'restored')) = 'deleted'
+   AND maxIf(event_time, kind = 'deleted') <= {cutoff:Int64}
+ORDER BY run_id
+"""
+
+
+# A logged model, once deleted, stays deleted (MLflow has no restore for them).
+_DELETED_MODELS = """
+SELECT model_id FROM logged_model_events
+GROUP BY model_id
+HAVING maxIf(event_time, kind = 'deleted') <= {cutoff:Int64} AND countIf(kind = 'deleted') > 0
+ORDER BY model_id
+"""
+
+
+def _deleted(client: Client, sql: str, grace_s: float) -> list[str]:
+    cutoff = int((time.time() - grace_s) * 1000)
+    return [row[0] for row in client.query(sql, parameters={"cutoff": cutoff}).result_rows]
+
+
+def deleted_runs(client: Client, grace_s: float) -> list[str]:
+    return _deleted(client, _DELETED_RUNS, grace_s)
+
+
+def deleted_models(client: Client, grace_s: float) -> list[str]:
+    return _deleted(client, _DELETED_MODELS, grace_s)

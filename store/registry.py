@@ -82,6 +82,43 @@ def model_row_any(client: Client, name: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
+def _tags(client: Client, sql: str, **parameters: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in client.query(sql, parameters=parameters).result_rows}
+
+
+def model_tags(client: Client, model_id: str, prefix: str = "") -> dict[str, str]:
+    """The model's tags (those whose key starts with `prefix`)."""
+    sql = (
+        "SELECT key, value FROM registered_model_tags_view WHERE registered_model_id = {id:String} "
+        "AND startsWith(key, {prefix:String})"
+    )
+    return _tags(client, sql, id=model_id, prefix=prefix)
+
+
+def live_model_tags(client: Client, name: str, prefix: str = "") -> dict[str, str]:
+    """The tags of the live model of that name (those whose key starts with `prefix`)."""
+    sql = (
+        "SELECT key, value FROM registered_model_tags_view WHERE registered_model_id IN ("
+        "SELECT registered_model_id FROM registered_models_view WHERE deleted = 0 AND name = {name:String}) "
+        "AND startsWith(key, {prefix:String})"
+    )
+    return _tags(client, sql, name=name, prefix=prefix)
+
+
+def version_tags(client: Client, model_id: str, version: int) -> dict[str, str]:
+    sql = (
+        "SELECT key, value FROM model_version_tags_view WHERE registered_model_id = {id:String} AND version = {v:Int64}"
+    )
+    return _tags(client, sql, id=model_id, v=version)
+
+
+def model_name(client: Client, model_id: str) -> str | None:
+    rows = client.query(
+        "SELECT name FROM registered_models_view WHERE registered_model_id = {id:String}", parameters={"id": model_id}
+    ).result_rows
+    return str(rows[0][0]) if rows else None
+
+
 def creation_event(client: Client, model_id: str, version: int) -> bytes | None:
     """The event that created this version: the first to claim its number in the log."""
     rows = client.query(

@@ -24,6 +24,7 @@ from prometheus_client import Counter
 from runstream.base.clickhouse import ClickHouse
 from runstream.eventlog.base import CommitFailed, LogConsumer, LogMessage, Positions
 from runstream.schemas.codec import UndecodableEvent, decode, writer_schema
+from runstream.store import webhooks as store_webhooks
 from runstream.store.applied import Applied, caught_up
 from runstream.webhooks.payloads import SOURCES, Notice, notice
 from runstream.webhooks.send import Sender, Target
@@ -52,9 +53,7 @@ def delivery_id(n: Notice, webhook_id: str) -> str:
 
 
 def active_webhooks(store: ClickHouse) -> list[Webhook]:
-    rows = store.client.query(
-        "SELECT webhook_id, url, secret, events, creation_time FROM webhooks_view WHERE status = 'ACTIVE'"
-    ).result_rows
+    rows = store_webhooks.active_webhooks(store.client)
     return [Webhook(Target(str(i), str(u), str(s)), frozenset(e), int(t)) for i, u, s, e, t in rows]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from runstream.store import registry as rq
 from runstream.store.drift import DEFAULT_REFERENCE, BadReference, Served, drift, resolve_reference
 
 TAG_PREFIX = "runstream.drift."
@@ -38,16 +39,6 @@ def thresholds(tags: dict[str, str]) -> dict[str, float]:
     return found
 
 
-def _model_tags(client: Client, model: str) -> dict[str, str]:
-    rows = client.query(
-        "SELECT key, value FROM registered_model_tags_view WHERE registered_model_id IN ("
-        "SELECT registered_model_id FROM registered_models_view WHERE deleted = 0 AND name = {name:String}) "
-        "AND startsWith(key, {prefix:String})",
-        parameters={"name": model, "prefix": TAG_PREFIX},
-    ).result_rows
-    return {str(k): str(v) for k, v in rows}
-
-
 def _previous_window(client: Client, served: Served) -> int | None:
     rows = client.query(
         "SELECT max(window_start), count() FROM inference_windows WHERE model_name = {model:String} "
@@ -59,7 +50,7 @@ def _previous_window(client: Client, served: Served) -> int | None:
 
 def drift_payload(client: Client, r: dict[str, Any]) -> dict[str, Any] | None:
     """The alert of this window, if it crossed a threshold of its model."""
-    tags = _model_tags(client, r["model_name"])
+    tags = rq.live_model_tags(client, r["model_name"], TAG_PREFIX)
     limits = thresholds(tags)
     if not limits:
         return None

@@ -9,6 +9,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from runstream.store import registry as rq
 from runstream.webhooks.drift_alerts import EVENT as DRIFT_EVENT
 from runstream.webhooks.drift_alerts import drift_payload, window_id
 
@@ -94,30 +95,6 @@ class Notice:
     event_time: int
 
 
-def _value(client: Client, sql: str, **parameters: Any) -> Any:
-    rows = client.query(sql, parameters=parameters).result_rows
-    return rows[0][0] if rows else None
-
-
-def _tags(client: Client, sql: str, **parameters: Any) -> dict[str, str]:
-    return {str(k): str(v) for k, v in client.query(sql, parameters=parameters).result_rows}
-
-
-def _model_tags(client: Client, model_id: str) -> dict[str, str]:
-    sql = "SELECT key, value FROM registered_model_tags_view WHERE registered_model_id = {id:String}"
-    return _tags(client, sql, id=model_id)
-
-
-def _version_tags(client: Client, model_id: str, version: int) -> dict[str, str]:
-    return _tags(
-        client,
-        "SELECT key, value FROM model_version_tags_view WHERE registered_model_id = {id:String} "
-        "AND version = {v:Int64}",
-        id=model_id,
-        v=version,
-    )
-
-
 # The webhook entity of a change, for a model and for a prompt (None: MLflow sends nothing).
 _ENTITIES: dict[str, tuple[str | None, str]] = {
     "tag": (None, "prompt_tag"),
@@ -156,11 +133,10 @@ def notice(client: Client, kind: str, r: dict[str, Any]) -> Notice | None:
         payload = {"name": r["name"], "tags": tags, "description": r["description"]}  # "" if none, as MLflow's
         return _notice(f"{'prompt' if prompt else 'registered_model'}.created", payload, r)
     model_id = r["registered_model_id"]
-    sql = "SELECT name FROM registered_models_view WHERE registered_model_id = {id:String}"
-    name = _value(client, sql, id=model_id)
+    name = rq.model_name(client, model_id)
     if name is None:
         return None
-    prompt = _is_prompt(_model_tags(client, model_id))
+    prompt = _is_prompt(rq.model_tags(client, model_id))
     base: dict[str, Any] = {"name": name}
     if "version" in r:
         base["version"] = str(r["version"])
@@ -187,19 +163,13 @@ def notice(client: Client, kind: str, r: dict[str, Any]) -> Notice | None:
 
 def _version_created(client: Client, prompt: bool, base: dict[str, Any], r: dict[str, Any]) -> dict[str, Any] | None:
     """The version's payload, if this event won its number. Its tags are those the projector holds
-    now: tags given at creation are recorded once the number is won (mlflow_api/registry_writes.py), so
+    now: tags given at creation are recorded once the number is won (mlflow_api/registry_writer.py), so
     they may come after, each as a tag event too."""
     model_id, version = r["registered_model_id"], r["version"]
-    winner = _value(
-        client,
-        "SELECT creation_event FROM model_versions_view WHERE registered_model_id = {id:String} "
-        "AND version = {v:Int64}",
-        id=model_id,
-        v=version,
-    )
-    if winner is None or bytes(winner) != r["header"]["event_id"]:
+    winner = rq.creation_event(client, model_id, version)
+    if winner is None or winner != r["header"]["event_id"]:
         return None
-    tags = _version_tags(client, model_id, version)
+    tags = rq.version_tags(client, model_id, version)
     if prompt:
         return {
             **base,
