@@ -292,11 +292,12 @@ def main() -> None:
     parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=True, help="py-spy phase")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for any one phase")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, py-spy output)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the results are written")
     args = parser.parse_args()
     if args.profile and not Path(PY_SPY).exists():
         print("no py-spy on PATH (pip install py-spy): skipping the profile phase")
         args.profile = False
-    run_and_save("runstream-bench-", RESULTS, lambda workdir: run_bench(args, workdir), args.keep, table)
+    run_and_save("runstream-bench-", args.results, lambda workdir: run_bench(args, workdir), args.keep, table)
 
 
 if __name__ == "__main__":

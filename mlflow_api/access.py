@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from runstream.base.auth import Access, CurrentPrincipal, require
 from runstream.base.clickhouse import ClickHouse
-from runstream.mlflow_api.models import model_experiments
+from runstream.store.logged_models import model_experiments
 from runstream.store.queries import run_experiments
 
 # POSTs that only read

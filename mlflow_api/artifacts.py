@@ -20,13 +20,13 @@ from runstream.base.auth import Access, CurrentPrincipal, Principal, require
 from runstream.base.errors import invalid, not_found
 from runstream.eventlog.write_marks import model_entity, run_entity
 from runstream.mlflow_api.context import ArtifactMaxSize, Artifacts, Mlflow, MlflowContext
-from runstream.mlflow_api.models import logged_model
 from runstream.mlflow_api.shapes import mlflow_json
 from runstream.mlflow_api.writer import MlflowWriter, Writer
 from runstream.schemas.artifact_paths import UnsafePath, artifact_path, model_prefix, run_prefix
 from runstream.schemas.events import event
 from runstream.store import artifacts as listings
 from runstream.store.artifacts import Owner
+from runstream.store.logged_models import logged_model
 from runstream.store.queries import run_experiments
 
 _LAYOUT = "<experiment>/<run_id>/artifacts/<path> or <experiment>/models/<model_id>/artifacts/<path>"

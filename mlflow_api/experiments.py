@@ -35,7 +35,7 @@ from runstream.schemas.events import (
     DEFAULT_EXPERIMENT_ID,
     event,
 )
-from runstream.store import queries
+from runstream.store import queries, run_inputs
 from runstream.store.search.runs import search_experiments
 
 read_routes = APIRouter(tags=["mlflow"])
@@ -57,7 +57,7 @@ async def set_experiment_lifecycle(w: MlflowWriter, experiment_id: str, deleted:
     if (await w.experiment(experiment_id))["lifecycle_stage"] != ("active" if deleted else "deleted"):
         raise not_found(f"No Experiment with id={experiment_id} exists")
     await w.ctx.settled_all()  # every run this process created in it
-    run_ids = await w.ctx.query(mlflow_queries.run_ids, experiment_id, "active" if deleted else "deleted")
+    run_ids = await w.ctx.query(queries.experiment_run_ids, experiment_id, "active" if deleted else "deleted")
     run_event = "RunDeleted" if deleted else "RunRestored"
     events = [event("ExperimentDeleted" if deleted else "ExperimentRestored", experiment_id=experiment_id)]
     events += [event(run_event, run_id=run_id) for run_id in run_ids]
@@ -110,7 +110,7 @@ async def search_datasets(ctx: Mlflow, body: SearchDatasets) -> Response:
             f"Received {len(body.experiment_ids)} experiment_ids."
         )
     await ctx.settled_all()
-    found = await ctx.query(mlflow_queries.dataset_summaries, body.experiment_ids)
+    found = await ctx.query(run_inputs.dataset_summaries, body.experiment_ids)
     return mlflow_json({"dataset_summaries": found})
 
 

@@ -15,12 +15,7 @@ from pydantic import BaseModel, Field
 from runstream.base.errors import invalid, not_found
 from runstream.eventlog.write_marks import model_entity, run_entity
 from runstream.mlflow_api.context import Mlflow
-from runstream.mlflow_api.models import (
-    SearchModels,
-    logged_model,
-    model_json,
-    search_models,
-)
+from runstream.mlflow_api.models import SearchModels, model_json, search_models
 from runstream.mlflow_api.requests import (
     MAX_PARAMS_TAGS_PER_BATCH,
     KeyValue,
@@ -33,6 +28,7 @@ from runstream.mlflow_api.shapes import mlflow_json
 from runstream.mlflow_api.writer import MlflowWriter, Writer, random_run_name, tag_events
 from runstream.schemas.events import event
 from runstream.store import queries
+from runstream.store.logged_models import logged_model
 
 read_routes = APIRouter(tags=["mlflow"])
 write_routes = APIRouter(tags=["mlflow"])

@@ -11,14 +11,12 @@ from fastapi.responses import Response
 from runstream.base.auth import CurrentPrincipal, user_name
 from runstream.base.errors import unavailable
 from runstream.mlflow_api.context import Mlflow
-from runstream.mlflow_api.models import logged_model
 from runstream.mlflow_api.registry_reads import (
     Registry,
     SearchVersions,
     canonical_stage,
 )
 from runstream.mlflow_api.registry_writer import (
-    _MAX_CLAIMS,
     CreateVersion,
     Promoter,
     TransitionStage,
@@ -37,6 +35,9 @@ from runstream.mlflow_api.shapes import mlflow_json, ok
 from runstream.mlflow_api.writer import Writer
 from runstream.schemas.events import event
 from runstream.store import registry as rq
+from runstream.store.logged_models import logged_model
+
+_MAX_CLAIMS = 10  # tries at a version number that other writers keep winning
 
 read_routes = APIRouter(tags=["mlflow-registry"])
 write_routes = APIRouter(tags=["mlflow-registry"])

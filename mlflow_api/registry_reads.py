@@ -11,9 +11,9 @@ from pydantic import BaseModel, Field
 
 from runstream.base.errors import ApiError, invalid, not_found
 from runstream.mlflow_api.context import Mlflow, MlflowContext
-from runstream.mlflow_api.models import logged_model
 from runstream.schemas.validation import STAGES
 from runstream.store import registry as rq
+from runstream.store.logged_models import logged_model
 
 REGISTRY = "registry"  # the write_marks entity of every registry write: names resolve across models
 MAX_SOURCE_HOPS = 8  # a version registered from a version registered from ...: a cycle stops here

@@ -32,7 +32,6 @@ from runstream.schemas.validation import MAX_MODEL_NAME
 from runstream.store import registry as rq
 
 _RESERVED_ALIAS = "latest"
-_MAX_CLAIMS = 10
 
 
 class ModelRef(BaseModel):

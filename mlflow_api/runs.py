@@ -3,6 +3,7 @@ log-batch (params, tags and metrics in one append, durable whole or not at all).
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -36,7 +37,6 @@ from runstream.mlflow_api.requests import (
 )
 from runstream.mlflow_api.shapes import mlflow_json, ok
 from runstream.mlflow_api.writer import (
-    _RUN_ID,
     PARENT_RUN_TAG,
     RUN_NAME_TAG,
     MlflowWriter,
@@ -54,6 +54,8 @@ from runstream.schemas.events import (
 from runstream.schemas.validation import MAX_PARAM_VALUE, MAX_RUN_TAG_VALUE
 from runstream.store import queries
 from runstream.store.search.runs import search_runs
+
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 read_routes = APIRouter(tags=["mlflow"])
 write_routes = APIRouter(tags=["mlflow"])

@@ -7,7 +7,6 @@ projection's folds (the first param value wins). The routes are in the entity mo
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -43,7 +42,6 @@ from runstream.store import queries
 MAX_CACHED_RUNS = 10_000
 RUN_NAME_TAG = "mlflow.runName"
 PARENT_RUN_TAG = "mlflow.parentRunId"
-_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _LOCKS = 64
 
 Event = tuple[str, dict[str, Any]]

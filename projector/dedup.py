@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from runstream.base.clickhouse import ClickHouse, shard_slots
+from runstream.store.applied import SINGLE, held_through, run_hash
 
 METRIC_TABLES = ("metrics", "metric_rollup", "metric_summary")
 RECENT_EVENT_IDS = 200_000
 RUN_SHARDS = 100_000  # run → shard, remembered for this many runs
-SINGLE = 0  # the shard of every row on one server
 
 
 class MetricDedup:
@@ -32,13 +32,7 @@ class MetricDedup:
 
     def _stored(self, table: str, partition: int, shard: int) -> int:
         if (table, partition, shard) not in self._stored_through:
-            # the shape of the `applied` projection: no scan (per shard on a cluster)
-            by = "src_partition" if self._store.cluster is None else "src_partition, _shard_num"
-            rows = self._store.client.query(
-                f"SELECT max(src_offset), {by} FROM {table} WHERE src_partition = {{p:UInt32}} GROUP BY {by}",
-                parameters={"p": partition},
-            ).result_rows
-            held = {int(row[2]) if len(row) > 2 else SINGLE: int(row[0]) for row in rows}
+            held = held_through(self._store, table, partition)
             for each in self._shards():
                 self._stored_through[table, partition, each] = held.get(each, -1)
         return self._stored_through[table, partition, shard]
@@ -57,8 +51,7 @@ class MetricDedup:
         if shard is None:
             self._shards()
             assert self._slots is not None
-            hashed = self._store.client.query("SELECT cityHash64({r:String})", parameters={"r": run_id}).result_rows
-            shard = self._run_shards[run_id] = self._slots[int(hashed[0][0]) % len(self._slots)]
+            shard = self._run_shards[run_id] = self._slots[run_hash(self._store, run_id) % len(self._slots)]
             if len(self._run_shards) > RUN_SHARDS:
                 self._run_shards.popitem(last=False)
         return shard

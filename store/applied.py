@@ -19,6 +19,23 @@ from runstream.base.clickhouse import ClickHouse
 from runstream.eventlog.base import Positions
 
 POLL_S = 0.02  # between reads of projector_progress while waiting
+SINGLE = 0  # the shard of every row on one server
+
+
+def held_through(store: ClickHouse, table: str, partition: int) -> dict[int, int]:
+    """Per shard (SINGLE on one server), the highest log offset of `partition` that a metric table
+    holds: the shape of its `applied` projection, so no scan."""
+    by = "src_partition" if store.cluster is None else "src_partition, _shard_num"
+    rows = store.client.query(
+        f"SELECT max(src_offset), {by} FROM {table} WHERE src_partition = {{p:UInt32}} GROUP BY {by}",
+        parameters={"p": partition},
+    ).result_rows
+    return {int(row[2]) if len(row) > 2 else SINGLE: int(row[0]) for row in rows}
+
+
+def run_hash(store: ClickHouse, run_id: str) -> int:
+    """The hash the Distributed tables shard a run's rows by."""
+    return int(store.client.query("SELECT cityHash64({r:String})", parameters={"r": run_id}).result_rows[0][0])
 
 
 def applied_positions(client: Client, consumer_group: str) -> Positions:

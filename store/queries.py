@@ -264,3 +264,56 @@ def metric_history(client: Client, run_id: str, key: str, max_results: int, page
             ties += skip  # the whole page continued the previous page's ties
         token = _encode_token([int(last[0]), int(last[1]), int(last[2]), ties])
     return HistoryPage(steps, timestamps, values, ranks, token)
+
+
+# MLflow 3's sampling (SqlAlchemyStore.get_metric_history_bulk_interval), per run: its points in
+# (step, timestamp, value with NaN as 0, is NaN) order, cut into NTILE(k) buckets (the first n % k
+# buckets one point longer), the first point of each bucket but the last, and the run's last point.
+# A run of at most k points is answered whole. (rank orders points of several ranks: MLflow has none.)
+_SAMPLED = """
+SELECT run_id, step, timestamp, value FROM (
+    SELECT run_id, step, timestamp, value, i, n,
+           intDiv(n, {k:UInt64}) AS q, n % {k:UInt64} AS r, r * (q + 1) AS long_rows
+    FROM (
+        SELECT run_id, step, timestamp, value,
+               row_number() OVER (
+                   PARTITION BY run_id ORDER BY step, timestamp, if(isNaN(value), 0, value), isNaN(value), rank
+               ) - 1 AS i,
+               count() OVER (PARTITION BY run_id) AS n
+        FROM metrics FINAL
+        WHERE run_id IN {ids:Array(String)} AND key = {key:String} AND step BETWEEN {start:Int64} AND {end:Int64}
+    )
+)
+WHERE n <= {k:UInt64} OR i = n - 1 OR if(
+    i < long_rows,
+    i % (q + 1) = 0 AND intDiv(i, q + 1) < {k:UInt64} - 1,
+    (i - long_rows) % greatest(q, 1) = 0 AND r + intDiv(i - long_rows, greatest(q, 1)) < {k:UInt64} - 1
+)
+ORDER BY run_id, i
+"""
+
+
+def sampled_history(
+    client: Client, run_ids: list[str], key: str, max_results: int, start: int | None, end: int | None
+) -> list[tuple[str, int, int, float]]:
+    """(run_id, step, timestamp, value) of each run's sampled points, as MLflow 3 samples them."""
+    bounds = {"start": -(2**63), "end": 2**63 - 1} if start is None or end is None else {"start": start, "end": end}
+    rows = client.query(_SAMPLED, parameters={"ids": run_ids, "key": key, "k": max_results, **bounds}).result_rows
+    return [(str(r), int(s), int(t), float(v)) for r, s, t, v in rows]
+
+
+def experiment_run_ids(client: Client, experiment_id: str, view: str) -> list[str]:
+    result = client.query(
+        f"SELECT run_id FROM runs_view WHERE experiment_id = {{id:String}} AND {LIFECYCLE[view]}",
+        parameters={"id": experiment_id},
+    )
+    return [row[0] for row in result.result_rows]
+
+
+def run_artifact_location(client: Client, run_id: str) -> tuple[str, str | None] | None:
+    """The run's experiment and its artifact URI as recorded (its params, tags and metrics are not read)."""
+    rows = client.query(
+        "SELECT experiment_id, artifact_uri FROM runs_view WHERE run_id = {run_id:String}",
+        parameters={"run_id": run_id},
+    ).result_rows
+    return (str(rows[0][0]), rows[0][1]) if rows else None

@@ -5,60 +5,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
 from runstream.schemas.validation import STAGES
-from runstream.store.search.grammar import Clause, Dialect, Entity, Order, parse_filter, parse_order_by
-from runstream.store.search.paging import decode_page_token, encode_page_token
-from runstream.store.search.sql import Params, compare
+from runstream.store.search.compile_registry import (
+    LIVE_MODELS,
+    compile_model_version_search,
+    compile_registered_model_search,
+)
+from runstream.store.search.paging import encode_page_token
+from runstream.store.search.sql import Query
 
 MAX_MODEL_RESULTS = 1000
 MAX_VERSION_RESULTS = 200_000
-PROMPT_TAG = "mlflow.prompt.is_prompt"
-
-_MODEL_ATTRIBUTE = Entity(
-    "attribute",
-    keys={
-        "name": ("name", "listable"),
-        "timestamp": ("last_update_time", "number"),
-        "last_updated_timestamp": ("last_update_time", "number"),
-        "creation_timestamp": ("creation_time", "number"),
-    },
-)
-_VERSION_ATTRIBUTE = Entity(
-    "attribute",
-    keys={
-        "name": ("name", "string"),
-        "version_number": ("version", "number"),
-        "run_id": ("run_id", "listable"),
-        "source_path": ("source", "string"),
-        "timestamp": ("last_update_time", "number"),
-        "last_updated_timestamp": ("last_update_time", "number"),
-        "creation_timestamp": ("creation_time", "number"),
-    },
-)
-_TAG = Entity("tag", key_type="string", orderable=False)
-MODELS = Dialect(
-    entities={"tag": _TAG, "tags": _TAG, "attribute": _MODEL_ATTRIBUTE, "attributes": _MODEL_ATTRIBUTE},
-    default=_MODEL_ATTRIBUTE,
-    prefixes="tags., attributes.",
-)
-VERSIONS = Dialect(
-    entities={"tag": _TAG, "tags": _TAG, "attribute": _VERSION_ATTRIBUTE, "attributes": _VERSION_ATTRIBUTE},
-    default=_VERSION_ATTRIBUTE,
-    prefixes="tags., attributes.",
-)
-
-_LIVE_MODELS = "SELECT * FROM registered_models_view WHERE deleted = 0"
-# Versions of live models, with the model's current name (a rename carries its versions along).
-_LIVE_VERSIONS = (
-    "SELECT v.*, m.name AS name FROM model_versions_view AS v INNER JOIN "
-    "(SELECT registered_model_id, name FROM registered_models_view WHERE deleted = 0) AS m "
-    "ON v.registered_model_id = m.registered_model_id WHERE v.deleted = 0"
-)
 
 
 def _rows(client: Client, sql: str, **parameters: Any) -> list[dict[str, Any]]:
@@ -67,7 +28,7 @@ def _rows(client: Client, sql: str, **parameters: Any) -> list[dict[str, Any]]:
 
 def model_row(client: Client, name: str) -> dict[str, Any] | None:
     """The live model of that name (a row of registered_models_view)."""
-    found = _rows(client, f"{_LIVE_MODELS} AND name = {{name:String}}", name=name)
+    found = _rows(client, f"{LIVE_MODELS} AND name = {{name:String}}", name=name)
     return found[0] if found else None
 
 
@@ -268,124 +229,24 @@ def model_shape(client: Client, row: dict[str, Any]) -> dict[str, Any]:
     return _model_shapes(client, [row])[0]
 
 
-@dataclass(frozen=True)
-class _Searched:
-    base: str  # SELECT ... WHERE <live rows>
-    columns: dict[str, str]  # grammar key → column
-    model: str  # the registered_model_id column
-    owner: str  # what a tag belongs to, and its columns in `tags`
-    tags: str
-    tag_columns: str
-
-
-def _search(
-    client: Client,
-    target: _Searched,
-    clauses: list[Clause],
-    orders: list[Order],
-    max_results: int,
-    page_token: str | None,
-) -> tuple[list[dict[str, Any]], str | None]:
-    offset = decode_page_token(page_token)
-    bind = Params()
-    # MLflow 3 keeps prompts in the registry, told apart by a tag that models lack: its client adds
-    # `tags.mlflow.prompt.is_prompt != 'true'` to every search, meant as "not a prompt".
-    prompt = next((c for c in clauses if c.kind == "tag" and c.key == PROMPT_TAG), None)
-    wants_prompts = prompt is not None and (prompt.comparator, str(prompt.value).lower()) in (
-        ("=", "true"),
-        ("!=", "false"),
-    )
-    where = [
-        f"{target.model} {'' if wants_prompts else 'NOT '}IN (SELECT registered_model_id FROM {target.tags} "
-        f"WHERE key = {bind(PROMPT_TAG, 'String')} AND value = 'true')"
-    ]
-    for clause in clauses:
-        if clause is prompt:
-            continue
-        if clause.kind == "tag":
-            key, match = bind(clause.key, "String"), compare("value", clause, bind)
-            where.append(
-                f"{target.owner} IN (SELECT {target.tag_columns} FROM {target.tags} WHERE key = {key} AND {match})"
-            )
-        else:
-            where.append(compare(target.columns[clause.key], clause, bind))
-    order = [f"{target.columns[o.key]} {'ASC' if o.ascending else 'DESC'}" for o in orders]
-    sql = f"{target.base}{''.join(f' AND {w}' for w in where)} ORDER BY {', '.join(order)}"
-    sql += " LIMIT {limit:UInt64} OFFSET {offset:UInt64}"
-    rows = _rows(client, sql, **bind.values, limit=max_results + 1, offset=offset)
-    token = encode_page_token(offset + max_results) if len(rows) > max_results else None
-    return rows[:max_results], token
-
-
-_MODELS = _Searched(
-    f"SELECT * FROM ({_LIVE_MODELS}) AS m WHERE 1",
-    {"name": "m.name", "last_update_time": "m.last_update_time", "creation_time": "m.creation_time"},
-    "m.registered_model_id",
-    "m.registered_model_id",
-    "registered_model_tags_view",
-    "registered_model_id",
-)
-_VERSIONS = _Searched(
-    f"SELECT * FROM ({_LIVE_VERSIONS}) AS v WHERE 1",
-    {
-        "name": "v.name",
-        "version": "v.version",
-        "run_id": "v.run_id",
-        "source": "v.source",
-        "last_update_time": "v.last_update_time",
-        "creation_time": "v.creation_time",
-    },
-    "v.registered_model_id",
-    "(v.registered_model_id, v.version)",
-    "model_version_tags_view",
-    "registered_model_id, version",
-)
-
-
-def _with_tie_breaks(orders: list[Order], defaults: Sequence[Order]) -> list[Order]:
-    keys = {o.key for o in orders}
-    return orders + [d for d in defaults if d.key not in keys]
-
-
 def search_models(
     client: Client, filter_string: str | None, order_by: Sequence[str], max_results: int, page_token: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """MLflow's rules: name and tags.<key> (=, !=, LIKE, ILIKE); order by name (the default and tie
-    break), timestamp / last_updated_timestamp, creation_timestamp."""
-    orders = _with_tie_breaks(parse_order_by(order_by, MODELS), [Order("attribute", "name", True)])
-    rows, token = _search(
-        client,
-        _MODELS,
-        parse_filter(filter_string, MODELS),
-        orders,
-        max_results,
-        page_token,
-    )
+    rows, token = _page(client, compile_registered_model_search(filter_string, order_by, max_results, page_token))
     return _model_shapes(client, rows), token
-
-
-_VERSION_DEFAULT_ORDER = [
-    Order("attribute", "last_update_time", False),
-    Order("attribute", "name", True),
-    Order("attribute", "version", False),
-]
 
 
 def search_versions(
     client: Client, filter_string: str | None, order_by: Sequence[str], max_results: int, page_token: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """MLflow's rules: name, version_number, run_id (also IN), source_path and tags.<key>; by default
-    the most recently updated first, then name, then the highest version."""
-    orders = parse_order_by(order_by, VERSIONS) or _VERSION_DEFAULT_ORDER[:1]
-    rows, token = _search(
-        client,
-        _VERSIONS,
-        parse_filter(filter_string, VERSIONS),
-        _with_tie_breaks(orders, _VERSION_DEFAULT_ORDER[1:]),
-        max_results,
-        page_token,
-    )
+    rows, token = _page(client, compile_model_version_search(filter_string, order_by, max_results, page_token))
     return _version_shapes(client, rows), token
+
+
+def _page(client: Client, query: Query) -> tuple[list[dict[str, Any]], str | None]:
+    rows = _rows(client, query.sql, **query.parameters)
+    token = encode_page_token(query.offset + query.max_results) if len(rows) > query.max_results else None
+    return rows[: query.max_results], token
 
 
 # Every alias and stage change of a model, and the version and model events around them, in log order.

@@ -42,3 +42,13 @@ def _quantiles(buckets: list[tuple[int, int]]) -> dict[str, float]:
         while wanted and seen >= wanted[0][1] * total:
             out[wanted.pop(0)[0]] = bucket_value(bucket)
     return out
+
+
+def previous_window(client: Client, served: Served) -> int | None:
+    """The start of the window served before this one, if any."""
+    rows = client.query(
+        "SELECT max(window_start), count() FROM inference_windows WHERE model_name = {model:String} "
+        "AND version = {version:Int64} AND environment = {env:String} AND window_start < {start:Int64}",
+        parameters=served.parameters(),
+    ).result_rows
+    return int(rows[0][0]) if rows and rows[0][1] else None

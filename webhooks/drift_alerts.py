@@ -17,6 +17,7 @@ from clickhouse_connect.driver.client import Client
 
 from runstream.store import registry as rq
 from runstream.store.drift import DEFAULT_REFERENCE, BadReference, Served, drift, resolve_reference
+from runstream.store.served_windows import previous_window
 
 TAG_PREFIX = "runstream.drift."
 STATS = ("ks", "psi", "chi2")
@@ -39,15 +40,6 @@ def thresholds(tags: dict[str, str]) -> dict[str, float]:
     return found
 
 
-def _previous_window(client: Client, served: Served) -> int | None:
-    rows = client.query(
-        "SELECT max(window_start), count() FROM inference_windows WHERE model_name = {model:String} "
-        "AND version = {version:Int64} AND environment = {env:String} AND window_start < {start:Int64}",
-        parameters=served.parameters(),
-    ).result_rows
-    return int(rows[0][0]) if rows and rows[0][1] else None
-
-
 def drift_payload(client: Client, r: dict[str, Any]) -> dict[str, Any] | None:
     """The alert of this window, if it crossed a threshold of its model."""
     tags = rq.live_model_tags(client, r["model_name"], TAG_PREFIX)
@@ -62,7 +54,7 @@ def drift_payload(client: Client, r: dict[str, Any]) -> dict[str, Any] | None:
     except BadReference:
         return None  # nothing to compare with: no alert (the monitoring view says why)
     figures = drift(client, now, reference).get(start, {})
-    previous = _previous_window(client, now)
+    previous = previous_window(client, now)
     before: dict[str, dict[str, Any]] = {}
     if previous is not None:
         before = drift(client, Served(now.model, now.version, now.environment, previous, previous + 1), reference).get(

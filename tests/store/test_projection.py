@@ -12,13 +12,11 @@ import runstream.projector.migrate as migrate_module
 import runstream.projector.writer as writer_module
 from runstream.base.clickhouse import ClickHouse
 from runstream.eventlog.local import LocalLog
-from runstream.mlflow_api import models as mlflow_models
-from runstream.mlflow_api import queries as mlflow_queries
 from runstream.projector.projector import Projector
 from runstream.schemas.codec import encode
 from runstream.schemas.events import MetricColumns, event, metric_batch_fields, partition_key
 from runstream.store import artifacts as artifact_queries
-from runstream.store import queries
+from runstream.store import logged_models, queries, run_inputs
 from runstream.store import registry as rq
 from runstream.store.applied import applied_positions
 from tests.conftest import BACKENDS, new_store
@@ -361,14 +359,14 @@ def test_logged_models_fold_and_replay_changes_no_answer(log, store):
     log.append([message("LoggedModelFinalized", model_id="m-bad", status="READY", status_message=None)])
 
     def answers():
-        found = mlflow_models.logged_model(store.client, model)
+        found = logged_models.logged_model(store.client, model)
         assert found is not None
         listed = artifact_queries.artifacts(store.client, model, "", False, "model")
         return (
             {k: found[k] for k in ("status", "name", "source_run_id", "deleted", "tags", "params", "metrics")},
             [f["path"] for f in listed],
-            mlflow_queries.model_outputs(store.client, [RUN]),
-            mlflow_queries.model_inputs(store.client, [RUN]),
+            run_inputs.model_outputs(store.client, [RUN]),
+            run_inputs.model_inputs(store.client, [RUN]),
         )
 
     project(log, store)

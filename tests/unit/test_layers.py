@@ -85,6 +85,22 @@ def test_no_module_imports_itself_back() -> None:
     graphlib.TopologicalSorter(graph).prepare()  # raises CycleError, naming the circle
 
 
+# Folders whose code reads no ClickHouse table: every read of the data is the read store's (store/).
+# The projector keeps the bookkeeping of the tables it owns (migrations, pauses, replay's counts); base/
+# and server/ ask ClickHouse about itself (its cluster, whether it answers); the local log is SQLite.
+NO_SQL = ["api", "ingest", "mlflow_api", "lifecycle", "webhooks", "sdk", "artifacts", "schemas"]
+
+
+def test_reads_of_the_data_are_all_in_the_store() -> None:
+    selects = []
+    for package in NO_SQL:
+        for path in (REPO / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) and "SELECT " in node.value:
+                    selects.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not selects, "SQL outside store/: " + ", ".join(selects)
+
+
 def test_the_sdk_loads_no_server_library() -> None:
     """What training environments import: the SDK and its read client, with no server library (also
     where they are installed, as in this venv)."""
