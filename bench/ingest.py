@@ -229,7 +229,7 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         idle = bench.latency(args.samples, 0)
         loaded = bench.latency(args.samples, args.load * arrays["end_to_end_points_per_s"])
         profiled = bench.throughput("arrays", args.points, profile=True) if args.profile else None
-    settings = {k: v for k, v in vars(args).items() if k != "keep"}
+    settings = {k: v for k, v in vars(args).items() if k not in ("keep", "results")}
     return {
         "settings": {**settings, "cores": CORES, "seconds": round(time.time() - started)},
         "throughput_arrays": arrays,
