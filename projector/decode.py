@@ -4,7 +4,7 @@ it sits in the log), or the reason it cannot be one, which goes to dead_letters.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from runstream.eventlog.base import LogMessage
 from runstream.schemas.codec import UndecodableEvent, decode
@@ -29,7 +29,7 @@ class Event:
 
     @property
     def event_id(self) -> bytes:
-        return bytes(self.record["header"]["event_id"])
+        return cast(bytes, self.record["header"]["event_id"])  # fastavro decodes `fixed` as bytes
 
 
 def decode_event(message: LogMessage) -> Event:
