@@ -20,8 +20,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from runstream.api.context import After, ReadContext
-from runstream.artifacts.store import MULTIPART_THRESHOLD, ArtifactNotFound, ArtifactStore, StoreUnavailable
+from runstream.api.context import After, ArtifactMaxSize, Artifacts, ReadContext, Reads
+from runstream.artifacts.store import MULTIPART_THRESHOLD, ArtifactNotFound, StoreUnavailable
 from runstream.base.errors import ApiError, invalid, not_found, unavailable
 from runstream.base.responses import json_response
 from runstream.schemas.artifact_paths import UnsafePath, artifact_dir, object_key, run_prefix
@@ -91,75 +91,84 @@ def too_large(size: int, limit: int) -> ApiError:
     return ApiError(413, "INVALID_PARAMETER_VALUE", f"artifact of {size} bytes is over the limit of {limit} bytes")
 
 
-def artifact_write_router(store: ArtifactStore, max_size: int) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["artifacts"])
+write_routes = APIRouter(prefix="/api/v1", tags=["artifacts"])
 
-    @router.post("/runs/{run_id}/artifacts/uploads", summary="Where to PUT each file (presigned, multipart if large)")
-    async def uploads(run_id: str, body: UploadRequest, request: Request) -> Response:
-        keys = [_key(run_id, f.path) for f in body.files]
-        for f in body.files:
-            if f.size > max_size:
-                raise too_large(f.size, max_size)
-        out: list[dict[str, Any]] = []
-        started: list[tuple[str, str]] = []
-        try:
-            for f, key in zip(body.files, keys, strict=True):
-                target: dict[str, Any] = {"path": f.path, "size": f.size, "content_type": f.content_type}
-                target["uri"] = store.uri(key)
-                multipart = None
-                if store.presigned and f.size > MULTIPART_THRESHOLD:
-                    multipart = await store_call(store.start_multipart, key, f.size, f.content_type)
-                if multipart is not None:
-                    started.append((key, multipart.upload_id))
-                    urls = store.presign_parts(key, multipart.upload_id, f.size, 1, PART_URLS)
-                    target["multipart"] = {**asdict(multipart), "urls": urls}
-                else:
-                    url = store.presign_put(key, f.size, f.content_type)
-                    target["url"] = url or _content_url(request, run_id, f.path)
-                out.append(target)
-        except ApiError:
-            # The client gets no upload ids on failure: abort those started (runstream gc catches any left).
-            for key, upload_id in started:
-                with contextlib.suppress(ArtifactNotFound, StoreUnavailable):
-                    await run_in_threadpool(store.abort_multipart, key, upload_id)
-            raise
-        return json_response({"uploads": out})
 
-    @router.post("/runs/{run_id}/artifacts/multipart/urls", summary="More presigned part URLs of a multipart upload")
-    async def part_urls(run_id: str, body: PartUrlsRequest) -> Response:
-        key = _key(run_id, body.path)
-        if body.size > max_size:
-            raise too_large(body.size, max_size)
-        urls = await store_call(store.presign_parts, key, body.upload_id, body.size, body.first, body.count)
-        return json_response({"urls": urls})
+@write_routes.post("/runs/{run_id}/artifacts/uploads", summary="Where to PUT each file (presigned, multipart if large)")
+async def uploads(
+    store: Artifacts, max_size: ArtifactMaxSize, run_id: str, body: UploadRequest, request: Request
+) -> Response:
+    keys = [_key(run_id, f.path) for f in body.files]
+    for f in body.files:
+        if f.size > max_size:
+            raise too_large(f.size, max_size)
+    out: list[dict[str, Any]] = []
+    started: list[tuple[str, str]] = []
+    try:
+        for f, key in zip(body.files, keys, strict=True):
+            target: dict[str, Any] = {"path": f.path, "size": f.size, "content_type": f.content_type}
+            target["uri"] = store.uri(key)
+            multipart = None
+            if store.presigned and f.size > MULTIPART_THRESHOLD:
+                multipart = await store_call(store.start_multipart, key, f.size, f.content_type)
+            if multipart is not None:
+                started.append((key, multipart.upload_id))
+                urls = store.presign_parts(key, multipart.upload_id, f.size, 1, PART_URLS)
+                target["multipart"] = {**asdict(multipart), "urls": urls}
+            else:
+                url = store.presign_put(key, f.size, f.content_type)
+                target["url"] = url or _content_url(request, run_id, f.path)
+            out.append(target)
+    except ApiError:
+        # The client gets no upload ids on failure: abort those started (runstream gc catches any left).
+        for key, upload_id in started:
+            with contextlib.suppress(ArtifactNotFound, StoreUnavailable):
+                await run_in_threadpool(store.abort_multipart, key, upload_id)
+        raise
+    return json_response({"uploads": out})
 
-    @router.post("/runs/{run_id}/artifacts/multipart/complete", summary="Complete a multipart upload")
-    async def complete(run_id: str, body: CompleteRequest) -> Response:
-        key = _key(run_id, body.path)
-        await store_call(store.complete_multipart, key, body.upload_id, body.etags)
-        stored = await store_call(store.size, key)
-        if stored != body.size:
-            await store_call(store.delete, key)
-            raise invalid(f"the parts hold {stored} bytes, not the {body.size} declared: upload removed")
-        return json_response({"path": body.path, "size": stored, "uri": store.uri(key)})
 
-    @router.post("/runs/{run_id}/artifacts/multipart/abort", summary="Abort a multipart upload, dropping its parts")
-    async def abort(run_id: str, body: MultipartIds) -> Response:
-        await store_call(store.abort_multipart, _key(run_id, body.path), body.upload_id)
-        return json_response({"aborted": True})
+@write_routes.post("/runs/{run_id}/artifacts/multipart/urls", summary="More presigned part URLs of a multipart upload")
+async def part_urls(store: Artifacts, max_size: ArtifactMaxSize, run_id: str, body: PartUrlsRequest) -> Response:
+    key = _key(run_id, body.path)
+    if body.size > max_size:
+        raise too_large(body.size, max_size)
+    urls = await store_call(store.presign_parts, key, body.upload_id, body.size, body.first, body.count)
+    return json_response({"urls": urls})
 
-    @router.put("/runs/{run_id}/artifacts/content/{path:path}", summary="Upload one file (stores without presigning)")
-    async def put_content(
-        run_id: str, path: str, request: Request, content_length: Annotated[int | None, Header()] = None
-    ) -> Response:
-        key = _key(run_id, path)
-        if store.presigned:
-            raise ApiError(405, "INVALID_PARAMETER_VALUE", "upload through a presigned URL: POST .../artifacts/uploads")
-        body = RequestBody(request.stream(), content_length, max_size)
-        await store_call(store.upload, key, body)
-        return json_response({"path": path, "size": body.received, "uri": store.uri(key)})
 
-    return router
+@write_routes.post("/runs/{run_id}/artifacts/multipart/complete", summary="Complete a multipart upload")
+async def complete(store: Artifacts, run_id: str, body: CompleteRequest) -> Response:
+    key = _key(run_id, body.path)
+    await store_call(store.complete_multipart, key, body.upload_id, body.etags)
+    stored = await store_call(store.size, key)
+    if stored != body.size:
+        await store_call(store.delete, key)
+        raise invalid(f"the parts hold {stored} bytes, not the {body.size} declared: upload removed")
+    return json_response({"path": body.path, "size": stored, "uri": store.uri(key)})
+
+
+@write_routes.post("/runs/{run_id}/artifacts/multipart/abort", summary="Abort a multipart upload, dropping its parts")
+async def abort(store: Artifacts, run_id: str, body: MultipartIds) -> Response:
+    await store_call(store.abort_multipart, _key(run_id, body.path), body.upload_id)
+    return json_response({"aborted": True})
+
+
+@write_routes.put("/runs/{run_id}/artifacts/content/{path:path}", summary="Upload one file (stores without presigning)")
+async def put_content(
+    store: Artifacts,
+    max_size: ArtifactMaxSize,
+    run_id: str,
+    path: str,
+    request: Request,
+    content_length: Annotated[int | None, Header()] = None,
+) -> Response:
+    key = _key(run_id, path)
+    if store.presigned:
+        raise ApiError(405, "INVALID_PARAMETER_VALUE", "upload through a presigned URL: POST .../artifacts/uploads")
+    body = RequestBody(request.stream(), content_length, max_size)
+    await store_call(store.upload, key, body)
+    return json_response({"path": path, "size": body.received, "uri": store.uri(key)})
 
 
 class RequestBody:
@@ -247,62 +256,72 @@ def verified(chunks: Iterator[bytes], path: str, sha256: str) -> Iterator[bytes]
     yield held
 
 
-def artifact_read_router(ctx: ReadContext, store: ArtifactStore) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["artifacts"])
+read_routes = APIRouter(prefix="/api/v1", tags=["artifacts"])
 
-    async def recorded(run_id: str, path: str, after: str | None) -> dict[str, Any]:
-        key = _key(run_id, path)
-        await ctx.consistent(after)
-        found = await ctx.query(queries.artifact, run_id, path)
-        if found is None:
-            raise not_found(f"run {run_id!r} has no artifact {path!r}")
-        return {**found, "key": key}
 
-    @router.get("/runs/{run_id}/artifacts", summary="A run's artifacts: a folder's entries, or every file under it")
-    async def list_artifacts(
-        request: Request,
-        run_id: str,
-        path: str = "",
-        recursive: bool = False,
-        urls: Annotated[bool, Query(description="add a short-lived URL to GET each file")] = False,
-        after: After = None,
-    ) -> Response:
-        try:
-            folder = artifact_dir(path)
-            prefix = run_prefix(run_id)
-        except UnsafePath as exc:
-            raise invalid(str(exc)) from exc
-        await ctx.consistent(after)
-        files = await ctx.query(queries.artifacts, run_id, folder, recursive)
-        if urls:  # a folder download in one call; presigning is local work, no request to S3 per file
-            for f in files:
-                if not f["is_dir"]:
-                    f["url"] = store.presign_get(f"{prefix}/{f['path']}") or _content_url(request, run_id, f["path"])
-        return json_response({"root_uri": store.uri(prefix), "files": files})
+async def recorded(ctx: ReadContext, run_id: str, path: str, after: str | None) -> dict[str, Any]:
+    key = _key(run_id, path)
+    await ctx.consistent(after)
+    found = await ctx.query(queries.artifact, run_id, path)
+    if found is None:
+        raise not_found(f"run {run_id!r} has no artifact {path!r}")
+    return {**found, "key": key}
 
-    @router.get("/runs/{run_id}/artifacts/download", summary="Size, sha256 and a short-lived URL to GET one file")
-    async def download(run_id: str, path: str, request: Request, after: After = None) -> Response:
-        found = await recorded(run_id, path, after)
-        await store_call(store.size, found["key"])  # a missing object is a 404 now, not at the GET
-        url = store.presign_get(found["key"]) or _content_url(request, run_id, path)
-        return json_response({"path": path, "size": found["size"], "sha256": found["sha256"], "url": url})
 
-    @router.get("/runs/{run_id}/artifacts/content/{path:path}", summary="One file's bytes (Range supported)")
-    async def get_content(
-        run_id: str, path: str, range: Annotated[str | None, Header()] = None, after: After = None
-    ) -> Response:
-        found = await recorded(run_id, path, after)
-        size = await store_call(store.size, found["key"])
-        span = _byte_range(range, size)
-        start, length = span or (0, size)
-        chunks = await store_call(store.read, found["key"], start, length)
-        headers = {"accept-ranges": "bytes", "content-length": str(length), SHA256_HEADER: found["sha256"]}
-        if span is None:
-            chunks = verified(chunks, path, found["sha256"])
-        else:
-            headers["content-range"] = f"bytes {start}-{start + length - 1}/{size}"
-        return StreamingResponse(
-            chunks, status_code=206 if span else 200, headers=headers, media_type="application/octet-stream"
-        )
+@read_routes.get("/runs/{run_id}/artifacts", summary="A run's artifacts: a folder's entries, or every file under it")
+async def list_artifacts(
+    ctx: Reads,
+    store: Artifacts,
+    request: Request,
+    run_id: str,
+    path: str = "",
+    recursive: bool = False,
+    urls: Annotated[bool, Query(description="add a short-lived URL to GET each file")] = False,
+    after: After = None,
+) -> Response:
+    try:
+        folder = artifact_dir(path)
+        prefix = run_prefix(run_id)
+    except UnsafePath as exc:
+        raise invalid(str(exc)) from exc
+    await ctx.consistent(after)
+    files = await ctx.query(queries.artifacts, run_id, folder, recursive)
+    if urls:  # a folder download in one call; presigning is local work, no request to S3 per file
+        for f in files:
+            if not f["is_dir"]:
+                f["url"] = store.presign_get(f"{prefix}/{f['path']}") or _content_url(request, run_id, f["path"])
+    return json_response({"root_uri": store.uri(prefix), "files": files})
 
-    return router
+
+@read_routes.get("/runs/{run_id}/artifacts/download", summary="Size, sha256 and a short-lived URL to GET one file")
+async def download(
+    ctx: Reads, store: Artifacts, run_id: str, path: str, request: Request, after: After = None
+) -> Response:
+    found = await recorded(ctx, run_id, path, after)
+    await store_call(store.size, found["key"])  # a missing object is a 404 now, not at the GET
+    url = store.presign_get(found["key"]) or _content_url(request, run_id, path)
+    return json_response({"path": path, "size": found["size"], "sha256": found["sha256"], "url": url})
+
+
+@read_routes.get("/runs/{run_id}/artifacts/content/{path:path}", summary="One file's bytes (Range supported)")
+async def get_content(
+    ctx: Reads,
+    store: Artifacts,
+    run_id: str,
+    path: str,
+    range: Annotated[str | None, Header()] = None,
+    after: After = None,
+) -> Response:
+    found = await recorded(ctx, run_id, path, after)
+    size = await store_call(store.size, found["key"])
+    span = _byte_range(range, size)
+    start, length = span or (0, size)
+    chunks = await store_call(store.read, found["key"], start, length)
+    headers = {"accept-ranges": "bytes", "content-length": str(length), SHA256_HEADER: found["sha256"]}
+    if span is None:
+        chunks = verified(chunks, path, found["sha256"])
+    else:
+        headers["content-range"] = f"bytes {start}-{start + length - 1}/{size}"
+    return StreamingResponse(
+        chunks, status_code=206 if span else 200, headers=headers, media_type="application/octet-stream"
+    )

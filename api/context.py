@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, cast
 
-from fastapi import Query
+from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from runstream.artifacts.store import ArtifactStore
 from runstream.base.auth import Principal, require
 from runstream.base.clickhouse import ClickHouse
 from runstream.base.errors import invalid, unavailable
@@ -54,3 +55,22 @@ class ReadContext:
         if principal is not None:
             owners = await self.query(queries.run_experiments, run_ids)
             require(principal, "read", owners.values())
+
+
+def _reads(request: Request) -> ReadContext:
+    return cast(ReadContext, request.app.state.reads)
+
+
+def _artifacts(request: Request) -> ArtifactStore:
+    return cast(ArtifactStore, request.app.state.artifacts)
+
+
+def _artifact_max_size(request: Request) -> int:
+    return cast(int, request.app.state.artifact_max_size)
+
+
+# What a read route is given (server/app.py puts it in the app's state): the read context, where the
+# artifact routes keep files and the largest file they take.
+Reads = Annotated[ReadContext, Depends(_reads)]
+Artifacts = Annotated[ArtifactStore, Depends(_artifacts)]
+ArtifactMaxSize = Annotated[int, Depends(_artifact_max_size)]

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from runstream.api.context import After, ReadContext, View
+from runstream.api.context import After, Reads, View
 from runstream.base.auth import CurrentPrincipal, readable, require
 from runstream.base.errors import invalid
 from runstream.base.responses import json_response
@@ -39,37 +39,36 @@ class ExperimentSearch(_Search):
     pass
 
 
-def search_router(ctx: ReadContext) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["search"])
+routes = APIRouter(prefix="/api/v1", tags=["search"])
 
-    @router.post("/runs/search", summary="Runs matching an MLflow filter, ordered and paged")
-    async def runs(body: RunSearch, principal: CurrentPrincipal, after: After = None) -> Response:
-        require(principal, "read", body.experiment_ids)
-        if body.offset is not None and body.page_token:
-            raise invalid("give offset or page_token, not both")
-        page_token = encode_page_token(body.offset) if body.offset is not None else body.page_token
-        await ctx.consistent(after)
-        found, token, total = await ctx.query(
-            search_runs_counted,
-            body.experiment_ids,
-            body.filter,
-            body.order_by,
-            body.view,
-            body.max_results,
-            page_token,
-            body.count,
-        )
-        answer: dict[str, Any] = {"runs": found, "next_page_token": token}
-        if body.count:
-            answer["total_count"] = total
-        return json_response(answer)
 
-    @router.post("/experiments/search", summary="Experiments matching an MLflow filter, ordered and paged")
-    async def experiments(body: ExperimentSearch, principal: CurrentPrincipal, after: After = None) -> Response:
-        await ctx.consistent(after)
-        found, token = await ctx.query(
-            search_experiments, body.view, body.filter, body.order_by, body.max_results, body.page_token
-        )
-        return json_response({"experiments": readable(principal, found), "next_page_token": token})
+@routes.post("/runs/search", summary="Runs matching an MLflow filter, ordered and paged")
+async def runs(ctx: Reads, body: RunSearch, principal: CurrentPrincipal, after: After = None) -> Response:
+    require(principal, "read", body.experiment_ids)
+    if body.offset is not None and body.page_token:
+        raise invalid("give offset or page_token, not both")
+    page_token = encode_page_token(body.offset) if body.offset is not None else body.page_token
+    await ctx.consistent(after)
+    found, token, total = await ctx.query(
+        search_runs_counted,
+        body.experiment_ids,
+        body.filter,
+        body.order_by,
+        body.view,
+        body.max_results,
+        page_token,
+        body.count,
+    )
+    answer: dict[str, Any] = {"runs": found, "next_page_token": token}
+    if body.count:
+        answer["total_count"] = total
+    return json_response(answer)
 
-    return router
+
+@routes.post("/experiments/search", summary="Experiments matching an MLflow filter, ordered and paged")
+async def experiments(ctx: Reads, body: ExperimentSearch, principal: CurrentPrincipal, after: After = None) -> Response:
+    await ctx.consistent(after)
+    found, token = await ctx.query(
+        search_experiments, body.view, body.filter, body.order_by, body.max_results, body.page_token
+    )
+    return json_response({"experiments": readable(principal, found), "next_page_token": token})

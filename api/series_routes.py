@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from runstream.api.context import After, ReadContext
+from runstream.api.context import After, Reads
 from runstream.base.auth import CurrentPrincipal
 from runstream.base.responses import accepts_arrow, arrow_response, json_response
 from runstream.schemas.wire import ARROW_STREAM, json_floats, split_series
@@ -90,46 +90,51 @@ def _aggregate(client: Client, request: AggregateRequest) -> dict[str, Any]:
     return {**grid.as_dict(), "key": request.key, "groups": out}
 
 
-def series_router(ctx: ReadContext) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["charts"])
+routes = APIRouter(prefix="/api/v1", tags=["charts"])
 
-    @router.post("/series", summary="Downsampled metric series of one or many runs on one x grid")
-    async def get_series(
-        request: SeriesRequest,
-        principal: CurrentPrincipal,
-        after: After = None,
-        accept: Annotated[str | None, Header(description=f"{ARROW_STREAM}: the bucket rows as Arrow IPC")] = None,
-    ) -> Response:
-        await ctx.consistent(after)
-        await ctx.allow_runs(principal, request.run_ids)
-        if accepts_arrow(accept):
-            grid, table = await ctx.query(_series_table, request)
-            return arrow_response(table, grid.as_dict())
-        return json_response(await ctx.query(_series, request))
 
-    @router.post("/runs/summary", summary="Per run and key: latest value and step, min, max, count")
-    async def summary(request: SummaryRequest, principal: CurrentPrincipal, after: After = None) -> Response:
-        await ctx.consistent(after)
-        await ctx.allow_runs(principal, request.run_ids)
-        rows = await ctx.query(series.summaries, request.run_ids, request.keys)
-        return json_response({"summaries": rows})
+@routes.post("/series", summary="Downsampled metric series of one or many runs on one x grid")
+async def get_series(
+    ctx: Reads,
+    request: SeriesRequest,
+    principal: CurrentPrincipal,
+    after: After = None,
+    accept: Annotated[str | None, Header(description=f"{ARROW_STREAM}: the bucket rows as Arrow IPC")] = None,
+) -> Response:
+    await ctx.consistent(after)
+    await ctx.allow_runs(principal, request.run_ids)
+    if accepts_arrow(accept):
+        grid, table = await ctx.query(_series_table, request)
+        return arrow_response(table, grid.as_dict())
+    return json_response(await ctx.query(_series, request))
 
-    @router.post("/aggregate", summary="Mean, std, min, max, median and count across the runs of each group")
-    async def aggregate(request: AggregateRequest, principal: CurrentPrincipal, after: After = None) -> Response:
-        await ctx.consistent(after)
-        await ctx.allow_runs(principal, request.run_ids)
-        return json_response(await ctx.query(_aggregate, request))
 
-    @router.get("/runs/{run_id}/children", summary="Runs whose parent is this run")
-    async def children(run_id: str, principal: CurrentPrincipal, after: After = None) -> Response:
-        await ctx.consistent(after)
-        await ctx.allow_runs(principal, [run_id])
-        return json_response({"run_ids": await ctx.query(hierarchy.children, run_id)})
+@routes.post("/runs/summary", summary="Per run and key: latest value and step, min, max, count")
+async def summary(ctx: Reads, request: SummaryRequest, principal: CurrentPrincipal, after: After = None) -> Response:
+    await ctx.consistent(after)
+    await ctx.allow_runs(principal, request.run_ids)
+    rows = await ctx.query(series.summaries, request.run_ids, request.keys)
+    return json_response({"summaries": rows})
 
-    @router.get("/runs/{run_id}/parents", summary="The parent chain of a run, nearest first")
-    async def parents(run_id: str, principal: CurrentPrincipal, after: After = None) -> Response:
-        await ctx.consistent(after)
-        await ctx.allow_runs(principal, [run_id])
-        return json_response({"run_ids": await ctx.query(hierarchy.parents, run_id)})
 
-    return router
+@routes.post("/aggregate", summary="Mean, std, min, max, median and count across the runs of each group")
+async def aggregate(
+    ctx: Reads, request: AggregateRequest, principal: CurrentPrincipal, after: After = None
+) -> Response:
+    await ctx.consistent(after)
+    await ctx.allow_runs(principal, request.run_ids)
+    return json_response(await ctx.query(_aggregate, request))
+
+
+@routes.get("/runs/{run_id}/children", summary="Runs whose parent is this run")
+async def children(ctx: Reads, run_id: str, principal: CurrentPrincipal, after: After = None) -> Response:
+    await ctx.consistent(after)
+    await ctx.allow_runs(principal, [run_id])
+    return json_response({"run_ids": await ctx.query(hierarchy.children, run_id)})
+
+
+@routes.get("/runs/{run_id}/parents", summary="The parent chain of a run, nearest first")
+async def parents(ctx: Reads, run_id: str, principal: CurrentPrincipal, after: After = None) -> Response:
+    await ctx.consistent(after)
+    await ctx.allow_runs(principal, [run_id])
+    return json_response({"run_ids": await ctx.query(hierarchy.parents, run_id)})

@@ -470,9 +470,9 @@ def loading_summary(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def git_state() -> str:
+def git_state(repo: Path = REPO) -> str:
     """The commit measured, and the files that differ from it (others may be editing the tree)."""
-    git = ["git", "-C", str(REPO)]
+    git = ["git", "-C", str(repo)]
     head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
     changed = [line[3:] for line in dirty.stdout.splitlines()]

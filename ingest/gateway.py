@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Annotated, cast
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from prometheus_client import Counter, Histogram
@@ -94,44 +95,57 @@ class RunOwners:
         return owners
 
 
-def gateway_router(log: EventLog, store: ClickHouse | None = None, marks: WriteMarks | None = None) -> APIRouter:
-    """With auth on, a write needs write access to every experiment it touches. `marks` records what
-    each write touched, so that MLflow's API in this process reads a run the SDK just wrote to."""
-    owners = RunOwners(store)
-    router = APIRouter(prefix="/api/v1", tags=["write"])
+@dataclass
+class Gateway:
+    """What the write route is given (server/app.py puts it in the app's state): the log, who owns the
+    runs written to, and `marks`, the record of what each write touched, so that MLflow's API in this
+    process reads a run the SDK just wrote to."""
 
-    @router.post(
-        "/events",
-        summary="Append events (framed Avro single-object messages) to the log",
-        openapi_extra={"requestBody": {"content": {CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}}}},
-    )
-    async def post_events(request: Request, principal: CurrentPrincipal) -> Response:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    log: EventLog
+    owners: RunOwners
+    marks: WriteMarks | None = None
+
+
+def _gateway(request: Request) -> Gateway:
+    return cast(Gateway, request.app.state.gateway)
+
+
+routes = APIRouter(prefix="/api/v1", tags=["write"])
+
+
+@routes.post(
+    "/events",
+    summary="Append events (framed Avro single-object messages) to the log",
+    openapi_extra={"requestBody": {"content": {CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def post_events(
+    gateway: Annotated[Gateway, Depends(_gateway)], request: Request, principal: CurrentPrincipal
+) -> Response:
+    # With auth on, a write needs write access to every experiment it touches.
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ApiError(413, "INVALID_PARAMETER_VALUE", f"body larger than {MAX_BODY_BYTES} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
             raise ApiError(413, "INVALID_PARAMETER_VALUE", f"body larger than {MAX_BODY_BYTES} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                raise ApiError(413, "INVALID_PARAMETER_VALUE", f"body larger than {MAX_BODY_BYTES} bytes")
-        try:
-            checked = await run_in_threadpool(keyed_events, bytes(body))
-            if principal is not None:
-                require(principal, "write", await run_in_threadpool(owners.of, checked))
-        except ApiError:
-            REFUSED.inc()
-            raise
-        keyed = checked.keyed
-        try:
-            with APPEND_SECONDS.time():
-                positions = await run_in_threadpool(log.append, keyed)
-        except AppendFailed as exc:
-            raise unavailable(f"the event log did not acknowledge the write: {exc}") from exc
-        if marks is not None:
-            runs = map(run_entity, checked.runs | checked.created.keys())
-            marks.record(positions, *runs, *map(experiment_entity, checked.experiments))
-        EVENTS.inc(len(keyed))
-        REQUEST_EVENTS.observe(len(keyed))
-        return json_response({"events": len(keyed), "token": format_token(positions)})
-
-    return router
+    try:
+        checked = await run_in_threadpool(keyed_events, bytes(body))
+        if principal is not None:
+            require(principal, "write", await run_in_threadpool(gateway.owners.of, checked))
+    except ApiError:
+        REFUSED.inc()
+        raise
+    keyed = checked.keyed
+    try:
+        with APPEND_SECONDS.time():
+            positions = await run_in_threadpool(gateway.log.append, keyed)
+    except AppendFailed as exc:
+        raise unavailable(f"the event log did not acknowledge the write: {exc}") from exc
+    if gateway.marks is not None:
+        runs = map(run_entity, checked.runs | checked.created.keys())
+        gateway.marks.record(positions, *runs, *map(experiment_entity, checked.experiments))
+    EVENTS.inc(len(keyed))
+    REQUEST_EVENTS.observe(len(keyed))
+    return json_response({"events": len(keyed), "token": format_token(positions)})

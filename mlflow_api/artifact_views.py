@@ -14,11 +14,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from runstream.api.context import Artifacts
 from runstream.base.auth import CurrentPrincipal, Principal, require
 from runstream.base.errors import invalid, not_found
 from runstream.mlflow_api import queries as mlflow_queries
 from runstream.mlflow_api.artifacts import Target, file_response, owner_experiment, target
-from runstream.mlflow_api.context import Artifacts, Mlflow, MlflowContext
+from runstream.mlflow_api.context import Mlflow, MlflowContext
 from runstream.mlflow_api.registry_reads import Registry
 from runstream.mlflow_api.shapes import mlflow_json, run_id_param
 from runstream.store import artifacts as listings

@@ -15,11 +15,12 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response, StreamingResponse
 
 from runstream.api.artifact_routes import SHA256_HEADER, RequestBody, store_call, verified
+from runstream.api.context import ArtifactMaxSize, Artifacts
 from runstream.artifacts.store import ArtifactStore
 from runstream.base.auth import Access, CurrentPrincipal, Principal, require
 from runstream.base.errors import invalid, not_found
 from runstream.eventlog.write_marks import model_entity, run_entity
-from runstream.mlflow_api.context import ArtifactMaxSize, Artifacts, Mlflow, MlflowContext
+from runstream.mlflow_api.context import Mlflow, MlflowContext
 from runstream.mlflow_api.shapes import mlflow_json
 from runstream.mlflow_api.writer import MlflowWriter, Writer
 from runstream.schemas.artifact_paths import UnsafePath, artifact_path, model_prefix, run_prefix

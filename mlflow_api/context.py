@@ -9,7 +9,6 @@ from typing import Annotated, Any, TypeVar, cast
 from fastapi import Depends, Request
 
 from runstream.api.context import WAIT_S, ReadContext
-from runstream.artifacts.store import ArtifactStore
 from runstream.base.errors import unavailable
 from runstream.eventlog.base import Positions
 from runstream.eventlog.write_marks import WriteMarks
@@ -43,16 +42,3 @@ def _mlflow(request: Request) -> MlflowContext:
 
 # What a route of MLflow's API is given to read with (server/app.py puts it in the app's state).
 Mlflow = Annotated[MlflowContext, Depends(_mlflow)]
-
-
-def _artifacts(request: Request) -> ArtifactStore:
-    return cast(ArtifactStore, request.app.state.artifacts)
-
-
-def _artifact_max_size(request: Request) -> int:
-    return cast(int, request.app.state.artifact_max_size)
-
-
-# Where the artifact routes keep files, and the largest file they take.
-Artifacts = Annotated[ArtifactStore, Depends(_artifacts)]
-ArtifactMaxSize = Annotated[int, Depends(_artifact_max_size)]

@@ -17,11 +17,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from runstream.api.artifact_routes import store_call, too_large
+from runstream.api.context import ArtifactMaxSize, Artifacts
 from runstream.artifacts.store import ArtifactStore
 from runstream.base.auth import CurrentPrincipal, Principal
 from runstream.base.errors import ApiError, invalid
 from runstream.mlflow_api.artifacts import Target, owned, record_file, target
-from runstream.mlflow_api.context import ArtifactMaxSize, Artifacts, Mlflow, MlflowContext
+from runstream.mlflow_api.context import Mlflow, MlflowContext
 from runstream.mlflow_api.shapes import mlflow_json
 from runstream.mlflow_api.writer import Writer
 

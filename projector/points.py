@@ -15,7 +15,16 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from runstream.store.tables import ROLLUP_BLOCK
+from runstream.store.tables import METRIC_TABLES, ROLLUP_BLOCK
+
+
+def _catalogued(table: str, columns: dict[str, pa.Array | np.ndarray]) -> pa.Table:
+    """The columns in the catalog's order (store/tables.py); a column built but not listed, or listed
+    but not built, is a KeyError here rather than a surprise in the insert."""
+    names = METRIC_TABLES[table]
+    if set(columns) != set(names):
+        raise KeyError(f"{table}: built {sorted(columns)}, catalogued {sorted(names)}")
+    return pa.table({name: columns[name] for name in names})
 
 
 @dataclass
@@ -40,7 +49,8 @@ class Points:
         return pa.DictionaryArray.from_arrays(indices, pa.array(names, pa.string()))
 
     def metrics_table(self) -> pa.Table:
-        return pa.table(
+        return _catalogued(
+            "metrics",
             {
                 "run_id": self._names(self.run, self.run_ids),
                 "key": self._names(self.key, self.keys),
@@ -51,7 +61,7 @@ class Points:
                 "node": self._names(self.node, self.nodes),
                 "src_partition": self.partition,
                 "src_offset": self.offset,
-            }
+            },
         )
 
     def _order(self, *columns: np.ndarray) -> np.ndarray:
@@ -107,7 +117,8 @@ class Points:
 
         with np.errstate(invalid="ignore"):  # +inf and -inf in one bucket: the sum (and mean) is NaN
             total = np.add.reduceat(np.where(nan, 0.0, s["value"]), starts)
-        return pa.table(
+        return _catalogued(
+            "metric_rollup",
             {
                 "run_id": self._names(self.run[order][starts], self.run_ids),
                 "key": self._names(self.key[order][starts], self.keys),
@@ -121,7 +132,7 @@ class Points:
                 "finite": np.add.reduceat((~nan).astype(np.uint64), starts),
                 "points": np.diff(np.r_[starts, len(order)]).astype(np.uint64),
                 **self._source(order, starts),
-            }
+            },
         )
 
     def summary_table(self) -> pa.Table:
@@ -129,7 +140,8 @@ class Points:
         starts, _ = self._groups(order, self.key, self.run)
         last = np.r_[starts[1:], len(order)] - 1  # the greatest (step, timestamp, value): MLflow's latest
         value = self.value[order]
-        return pa.table(
+        return _catalogued(
+            "metric_summary",
             {
                 "key": self._names(self.key[order][starts], self.keys),
                 "run_id": self._names(self.run[order][starts], self.run_ids),
@@ -140,5 +152,5 @@ class Points:
                 "max_value": np.fmax.reduceat(value, starts),
                 "points": np.diff(np.r_[starts, len(order)]).astype(np.uint64),
                 **self._source(order, starts),
-            }
+            },
         )

@@ -7,20 +7,18 @@ from pathlib import Path
 from fastapi import Depends, FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 
+from runstream.api import artifact_routes, routes, search_routes, series_routes
 from runstream.api.access import run_access
-from runstream.api.artifact_routes import artifact_read_router, artifact_write_router
 from runstream.api.context import ReadContext
 from runstream.api.dashboard.routes import dashboard_router
-from runstream.api.routes import read_router
-from runstream.api.search_routes import search_router
-from runstream.api.series_routes import series_router
 from runstream.artifacts.store import DEFAULT_MAX_SIZE, ArtifactStore
 from runstream.base.auth import PROBES, AuthMiddleware, Users
 from runstream.base.clickhouse import ClickHouse
 from runstream.base.errors import ContentLengthCheck, install_error_handlers
 from runstream.eventlog.base import EventLog
 from runstream.eventlog.write_marks import WriteMarks
-from runstream.ingest.gateway import gateway_router
+from runstream.ingest.gateway import Gateway, RunOwners
+from runstream.ingest.gateway import routes as gateway_routes
 from runstream.lifecycle import deployments, gate_read_routes, gate_write_routes, history_routes, monitoring_routes
 from runstream.lifecycle.promotions import Promotions
 from runstream.mlflow_api import (
@@ -77,26 +75,30 @@ def build_app(
         app.add_middleware(AuthMiddleware, users=users, open_paths=PROBES | {OPENAPI_URL} | DOCS_PATHS)
     probes = dict(checks or {})
     marks = WriteMarks()  # this process's writes, native and MLflow's: MLflow reads wait for both
+    # What the module-level routes are given by their dependencies (api/context.py, ingest/gateway.py).
+    app.state.artifacts = artifacts
+    app.state.artifact_max_size = artifact_max_size
     if log is not None:
-        app.include_router(gateway_router(log, store, marks))
+        app.state.gateway = Gateway(log, RunOwners(store), marks)
+        app.include_router(gateway_routes)
         probes["event_log"] = log.check
     if store is not None:
         probes["clickhouse"] = clickhouse_check(store)
         if reads:
-            ctx = ReadContext(store, consumer_group, applied)
-            app.include_router(read_router(ctx))
-            app.include_router(series_router(ctx))
-            app.include_router(search_router(ctx))
-            _mount_mlflow(app, MlflowContext(ctx, marks), log, artifacts, artifact_max_size)
+            app.state.reads = ctx = ReadContext(store, consumer_group, applied)
+            app.include_router(routes.routes)
+            app.include_router(series_routes.routes)
+            app.include_router(search_routes.routes)
+            _mount_mlflow(app, MlflowContext(ctx, marks), log, artifacts)
             app.include_router(dashboard_router())
             if mlflow_ui is not None:
                 mount_mlflow_ui(app, mlflow_ui)
             if artifacts is not None:
                 reading = Depends(run_access(store, "read"))
-                app.include_router(artifact_read_router(ctx, artifacts), dependencies=[reading])
+                app.include_router(artifact_routes.read_routes, dependencies=[reading])
     if artifacts is not None:
         writing = Depends(run_access(store, "write"))
-        app.include_router(artifact_write_router(artifacts, artifact_max_size), dependencies=[writing])
+        app.include_router(artifact_routes.write_routes, dependencies=[writing])
     app.include_router(health_router(role, VERSION, probes))
     Instrumentator(excluded_handlers=["/metrics"]).instrument(app, metric_namespace="runstream").expose(
         app, include_in_schema=False
@@ -105,9 +107,7 @@ def build_app(
     return app
 
 
-def _mount_mlflow(
-    app: FastAPI, mlflow: MlflowContext, log: EventLog | None, store: ArtifactStore | None, artifact_max_size: int
-) -> None:
+def _mount_mlflow(app: FastAPI, mlflow: MlflowContext, log: EventLog | None, store: ArtifactStore | None) -> None:
     """MLflow's tracking API: reads wherever ClickHouse is reachable; writes where the log is too,
     sharing one record of this process's writes so the client reads what it wrote; the model
     registry likewise, with its history under /api/v1; the proxied artifact service (mlflow-artifacts)
@@ -117,8 +117,6 @@ def _mount_mlflow(
     access = Depends(mlflow_access(ctx.store))
     registry = Depends(registry_access)
     app.state.mlflow = mlflow
-    app.state.artifacts = store
-    app.state.artifact_max_size = artifact_max_size
     routers = [
         (experiments.read_routes, access),
         (runs.read_routes, access),

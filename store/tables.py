@@ -1,5 +1,5 @@
 """The tables' shapes, written once: the columns the projector inserts into each table, in the order
-its rows are built (projector/project.py and beside it), and the grids the reads share. The migrations
+its rows are built (projector/project.py, points.py and beside them), and the grids the reads share. The migrations
 (projector/migrations/) create the tables; tests/store/test_tables.py checks these lists against
 them: every column listed exists, and every column left out is filled by the table itself."""
 
@@ -190,6 +190,28 @@ STATE_TABLES: dict[str, list[str]] = {
     "run_state": ["run_id", "created", "start_time", "name_set", "status_set", "end_set", "lifecycle"],
     "param_state": ["key", "run_id", "first"],
     "tag_state": ["key", "run_id", "latest"],
+}
+
+# A batch's metric points and what the projector derives from them (projector/points.py builds
+# its Arrow tables in these columns' order).
+METRIC_TABLES: dict[str, list[str]] = {
+    "metrics": ["run_id", "key", "step", "timestamp", "rank", "value", "node", "src_partition", "src_offset"],
+    "metric_rollup": [
+        "run_id",
+        "key",
+        "rank",
+        "block",
+        "first_point",
+        "last_point",
+        "low_point",
+        "high_point",
+        "total",
+        "finite",
+        "points",
+        "src_partition",
+        "src_offset",
+    ],
+    "metric_summary": ["key", "run_id", "latest", "min_value", "max_value", "points", "src_partition", "src_offset"],
 }
 
 PROGRESS = ["consumer_group", "partition", "offset", "updated_at"]  # projector_progress

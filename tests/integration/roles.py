@@ -18,20 +18,30 @@ class Role(ManagedProcess):
     stop_grace = 60.0
 
     def __init__(
-        self, workdir: Path, role: str, *args: str, env: dict[str, str] | None = None, python: Path | None = None
+        self,
+        workdir: Path,
+        role: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        python: Path | None = None,
+        tree: Path = REPO,
     ) -> None:
         super().__init__()
         self.python = python or Path(sys.executable)
         self.role = role
         self.args = list(args)
         self.env = {**os.environ, **(env or {})}
+        self.tree = tree  # the checkout whose runstream runs (`python -m` imports from the working dir)
         self.log_file = workdir / f"{role}-{free_port()}.log"
         self.start()
 
     def start(self, timeout: float = 90.0) -> None:
         start = self.log_file.stat().st_size if self.log_file.exists() else 0
         proc = self._proc = spawn(
-            [str(self.python), "-m", "runstream", self.role, *self.args], cwd=REPO, log_path=self.log_file, env=self.env
+            [str(self.python), "-m", "runstream", self.role, *self.args],
+            cwd=self.tree,
+            log_path=self.log_file,
+            env=self.env,
         )
 
         def ready() -> bool:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from runstream.store.tables import EVENT_TABLES, PROGRESS, STATE_TABLES
+from runstream.store.tables import EVENT_TABLES, METRIC_TABLES, PROGRESS, STATE_TABLES
 from tests.conftest import new_store
 
-CATALOG = {**EVENT_TABLES, **STATE_TABLES, "projector_progress": PROGRESS}
+CATALOG = {**EVENT_TABLES, **STATE_TABLES, **METRIC_TABLES, "projector_progress": PROGRESS}
 
 
 def test_every_inserted_column_exists_and_every_other_is_filled_by_its_table(request: pytest.FixtureRequest) -> None:
