@@ -5,7 +5,9 @@
 Each run has 5 params, 3 tags and 3 metrics. runstream: `runstream serve` (embedded: gateway, projector and
 API in one process); the SDK does `with runstream.start_run(...)` per run, sequentially in one process,
 from `--threads` threads of one process, and from `--processes` processes; every run's events are
-durable when its `with` block ends. MLflow's client (MLflow 3.17.2, its venv from
+durable when its `with` block ends. Then sequentially with `wait_on_end=False` (a sweep that does not
+wait at each run's end) and one `runstream.flush()` after the last run, timed until it returns.
+MLflow's client (MLflow 3.17.2, its venv from
 bench/requirements-mlflow.txt; bench/mlflow_client_calls.py `create-runs`: create_run, one log_batch,
 set_terminated) from 1 and 8 writer processes for `--seconds`, against runstream and against `mlflow
 server --workers 1` on sqlite and PostgreSQL. Then a check that every SDK run reads back FINISHED.
@@ -35,15 +37,19 @@ RESULTS = Path(__file__).resolve().parent / "results" / "run_creation.json"
 EXPERIMENT = "run-creation"
 
 
-def sdk_runs(uri: str, first: int, count: int) -> list[str]:
-    """`count` runs, one after another, as a sweep's loop makes them; their ids."""
+def sdk_runs(uri: str, first: int, count: int, wait_on_end: bool = True) -> list[str]:
+    """`count` runs, one after another, as a sweep's loop makes them; their ids. Without `wait_on_end`,
+    `runstream.flush()` after the last: every run is durable when this returns, either way."""
     ids = []
     for i in range(first, first + count):
         tags = {f"t{j}": i for j in range(3)}
-        with runstream.start_run(experiment=EXPERIMENT, run_name=f"r{i}", tags=tags, tracking_uri=uri) as run:
+        with runstream.start_run(
+            experiment=EXPERIMENT, run_name=f"r{i}", tags=tags, tracking_uri=uri, wait_on_end=wait_on_end
+        ) as run:
             run.log_params({f"p{j}": i + j for j in range(5)})
             run.log_metrics({f"m{j}": float(i) for j in range(3)})
         ids.append(run.run_id)
+    runstream.flush()
     return ids
 
 
@@ -59,6 +65,8 @@ def measure_sdk(uri: str, args: argparse.Namespace) -> tuple[dict[str, Any], lis
     sdk_runs(uri, 0, 20)  # warm: the sender's connection, the server's first requests
     seconds, done = _timed(lambda: sdk_runs(uri, 0, n))
     figures["sequential_runs_per_s"], ids = round(n / seconds), ids + done
+    seconds, done = _timed(lambda: sdk_runs(uri, 3 * n, n, wait_on_end=False))
+    figures["sequential_unwaited_runs_per_s"], ids = round(n / seconds), ids + done
     share = n // args.threads
     with ThreadPoolExecutor(args.threads) as pool:
         seconds, done = _timed(

@@ -30,7 +30,19 @@ EXPERIMENT_EVENTS = frozenset(
 
 @cache
 def client_identity() -> dict[str, Any]:
-    """Who produces events from this process (one random client id per process)."""
+    """Who produces events from this process (one random client id per process; a forked child is
+    another process, with its own id and pid). Every event's header carries it."""
+    identity = _identity.get(os.getpid())
+    if identity is None:
+        _identity.clear()
+        identity = _identity[os.getpid()] = _new_identity()
+    return identity
+
+
+_identity: dict[int, dict[str, Any]] = {}
+
+
+def _new_identity() -> dict[str, Any]:
     try:
         user = getpass.getuser()
     except Exception:  # no passwd entry in some containers

@@ -127,20 +127,24 @@ class Client:
         found = self._get("/api/v1/experiments", name=name, view="all", after=after)["experiments"]
         return found[0] if found else None
 
-    def list_experiments(self, view: str = "active", run_counts: bool = False) -> list[dict[str, Any]]:
+    def list_experiments(
+        self, view: str = "active", run_counts: bool = False, after: str | None = None
+    ) -> list[dict[str, Any]]:
         """With `run_counts`, each experiment carries `run_count` (its runs in the same view)."""
-        found = self._get("/api/v1/experiments", view=view, run_counts=str(run_counts).lower())
+        found = self._get("/api/v1/experiments", view=view, run_counts=str(run_counts).lower(), after=after)
         return found["experiments"]  # type: ignore[no-any-return]
 
-    def get_experiment_keys(self, experiment_id: str) -> dict[str, list[str]]:
+    def get_experiment_keys(self, experiment_id: str, after: str | None = None) -> dict[str, list[str]]:
         """The param, tag and metric keys any run of the experiment has: {"params", "tags", "metrics"}."""
-        return self._get(f"/api/v1/experiments/{experiment_id}/keys")  # type: ignore[no-any-return]
+        return self._get(f"/api/v1/experiments/{experiment_id}/keys", after=after)  # type: ignore[no-any-return]
 
     def get_read_position(self) -> str:
         """A consistency token of what is queryable now; it changes when newly written data is."""
         return self._get("/api/v1/read-position")["token"]  # type: ignore[no-any-return]
 
-    def count_runs(self, experiment_ids: list[str], filter_string: str = "", view: str = "active") -> int:
+    def count_runs(
+        self, experiment_ids: list[str], filter_string: str = "", view: str = "active", after: str | None = None
+    ) -> int:
         """How many runs an MLflow filter matches."""
         body = {
             "experiment_ids": experiment_ids,
@@ -149,16 +153,18 @@ class Client:
             "max_results": 1,
             "count": True,
         }
-        return self._post("/api/v1/runs/search", body)["total_count"]  # type: ignore[no-any-return]
+        return self._post("/api/v1/runs/search", body, after=after)["total_count"]  # type: ignore[no-any-return]
 
     def get_run(self, run_id: str, after: str | None = None) -> dict[str, Any]:
         return self._get(f"/api/v1/runs/{run_id}", after=after)  # type: ignore[no-any-return]
 
-    def list_runs(self, experiment_ids: list[str], view: str = "active") -> list[dict[str, Any]]:
+    def list_runs(
+        self, experiment_ids: list[str], view: str = "active", after: str | None = None
+    ) -> list[dict[str, Any]]:
         runs: list[dict[str, Any]] = []
         token = None
         while True:
-            page = self._get("/api/v1/runs", experiment_id=experiment_ids, view=view, page_token=token)
+            page = self._get("/api/v1/runs", experiment_id=experiment_ids, view=view, page_token=token, after=after)
             runs += page["runs"]
             token = page["next_page_token"]
             if not token:
@@ -210,17 +216,25 @@ class Client:
         table, grid = self._arrow("POST", "/api/v1/series", body, after=after)
         return {**grid, "series": split_series(table, run_ids, keys, per_rank, column=lambda c: c)}
 
-    def get_run_summaries(self, run_ids: list[str], keys: list[str] | None = None) -> list[dict[str, Any]]:
+    def get_run_summaries(
+        self, run_ids: list[str], keys: list[str] | None = None, after: str | None = None
+    ) -> list[dict[str, Any]]:
         """Per run and key: last value and step, min, max, count (a dashboard's runs table)."""
-        return self._post("/api/v1/runs/summary", {"run_ids": run_ids, "keys": keys})["summaries"]  # type: ignore[no-any-return]
+        return self._post("/api/v1/runs/summary", {"run_ids": run_ids, "keys": keys}, after=after)["summaries"]  # type: ignore[no-any-return]
 
     def aggregate_runs(
-        self, run_ids: list[str], key: str, group_by: list[str], max_points: int = 500, x_axis: str = "step"
+        self,
+        run_ids: list[str],
+        key: str,
+        group_by: list[str],
+        max_points: int = 500,
+        x_axis: str = "step",
+        after: str | None = None,
     ) -> list[dict[str, Any]]:
         """Per group of runs (equal values of group_by, e.g. ["params.lr"]) and x bucket: mean, std,
         min, max, median and count across the group's runs."""
         body = {"run_ids": run_ids, "key": key, "group_by": group_by, "max_points": max_points, "x_axis": x_axis}
-        return self._post("/api/v1/aggregate", body)["groups"]  # type: ignore[no-any-return]
+        return self._post("/api/v1/aggregate", body, after=after)["groups"]  # type: ignore[no-any-return]
 
     def search_runs(
         self,
@@ -231,6 +245,7 @@ class Client:
         view: str = "active",
         page_token: str | None = None,
         offset: int | None = None,
+        after: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of runs matching an MLflow filter; pass the returned token for the next page, or
         an `offset` (the row to start at) instead."""
@@ -243,7 +258,7 @@ class Client:
             "page_token": page_token,
             "offset": offset,
         }
-        page = self._post("/api/v1/runs/search", body)
+        page = self._post("/api/v1/runs/search", body, after=after)
         return page["runs"], page["next_page_token"]
 
     def search_runs_frame(
@@ -277,24 +292,24 @@ class Client:
         return frame[columns + prefixed]
 
     def search_experiments(
-        self, filter_string: str = "", order_by: list[str] | None = None, view: str = "active"
+        self, filter_string: str = "", order_by: list[str] | None = None, view: str = "active", after: str | None = None
     ) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         token = None
         while True:
             body = {"filter": filter_string, "order_by": order_by or [], "view": view, "page_token": token}
-            page = self._post("/api/v1/experiments/search", body)
+            page = self._post("/api/v1/experiments/search", body, after=after)
             found += page["experiments"]
             token = page["next_page_token"]
             if not token:
                 return found
 
-    def get_child_runs(self, run_id: str) -> list[str]:
-        return self._get(f"/api/v1/runs/{run_id}/children")["run_ids"]  # type: ignore[no-any-return]
+    def get_child_runs(self, run_id: str, after: str | None = None) -> list[str]:
+        return self._get(f"/api/v1/runs/{run_id}/children", after=after)["run_ids"]  # type: ignore[no-any-return]
 
-    def get_parent_runs(self, run_id: str) -> list[str]:
+    def get_parent_runs(self, run_id: str, after: str | None = None) -> list[str]:
         """The parent chain, nearest first."""
-        return self._get(f"/api/v1/runs/{run_id}/parents")["run_ids"]  # type: ignore[no-any-return]
+        return self._get(f"/api/v1/runs/{run_id}/parents", after=after)["run_ids"]  # type: ignore[no-any-return]
 
     def _raw_history(self, run_id: str, key: str, after: str | None) -> MetricHistory:
         pages: list[pa.Table] = []

@@ -15,7 +15,6 @@ import numpy as np
 
 from runstream.schemas.artifact_paths import artifact_dir, join
 from runstream.schemas.events import client_identity, experiment_id_for_name, now_ms
-from runstream.sdk import written
 from runstream.sdk.artifacts import ArtifactClient
 from runstream.sdk.buffer import OnFull
 from runstream.sdk.profiles import summarize_all
@@ -43,6 +42,7 @@ class Run:
         batch_points: int,
         max_buffered_points: int,
         on_full: OnFull,
+        wait_on_end: bool = True,
     ) -> None:
         self.run_id = run_id
         self.experiment_id = experiment_id
@@ -54,6 +54,7 @@ class Run:
             OutboxSettings(flush_interval, batch_points, max_buffered_points, on_full),
         )
         self._buffer = self._outbox.buffer
+        self._wait_on_end = wait_on_end
         self._end_token: str | None = None
         self._artifacts: ArtifactClient | None = None
         self._system_metrics: SystemMetrics | None = None
@@ -150,25 +151,32 @@ class Run:
 
     def flush(self, timeout: float | None = None) -> str:
         """Blocks until everything logged so far is durable; returns a consistency token for reads."""
-        token = self._outbox.flush(timeout)
-        written.record(self.tracking_uri, token)
-        return token
+        return self._outbox.flush(timeout)
 
-    def end(self, status: str = "FINISHED") -> str:
-        """Sends what is buffered; rank 0 also marks the run ended. Returns the last consistency token."""
+    def end(self, status: str = "FINISHED", wait: bool | None = None) -> str:
+        """Sends what is buffered; rank 0 also marks the run ended. Waits until that is durable and
+        returns the last consistency token. With `wait=False` (default: the run's `wait_on_end`) it
+        returns at once, with the token of what was durable by then: the rest goes out with the
+        process's next send, so a sweep of many small runs shares sends instead of waiting a round
+        trip per run; `runstream.flush()` waits for it, and the process does at exit."""
         if self._end_token is not None:
             return self._end_token
         if self._system_metrics is not None:
             self._system_metrics.stop()  # its last sample goes out with the rest
+        waited = False
         try:
             if self.rank == 0:  # the end mark after the metrics, in the same send
                 fields = {"status": status, "end_time": now_ms(), "run_name": None}
                 self._outbox.enqueue("RunUpdated", last=True, run_id=self.run_id, **fields)
-            self._end_token = self._outbox.flush()
-            written.record(self.tracking_uri, self._end_token)
+            if self._wait_on_end if wait is None else wait:
+                self._end_token = self._outbox.flush()
+                waited = True
+            else:
+                self._end_token = self._outbox.end_without_waiting()
             return self._end_token
         finally:
-            self._outbox.close()
+            if waited or self._end_token is None:  # an outbox ended without waiting is the sender's to drop
+                self._outbox.close()
             if self._artifacts is not None:
                 self._artifacts.close()
 
@@ -196,10 +204,13 @@ def start_run(
     on_full: OnFull = "block",
     log_system_metrics: bool = False,
     system_metrics_interval: float = 10.0,
+    wait_on_end: bool = True,
 ) -> Run:
     """Starts a run, or joins it when `run_id` (else $RUNSTREAM_RUN_ID) names one: N ranks starting
     the same id make one run. `rank` defaults to $RANK, else 0; only rank 0 ends the run.
-    `log_system_metrics` samples the machine into the run (see Run.start_system_metrics)."""
+    `log_system_metrics` samples the machine into the run (see Run.start_system_metrics).
+    `wait_on_end=False`: leaving the `with` block (or `end()`) does not wait for the run's events to
+    be durable; `runstream.flush()` does, for every run of the process (see Run.end)."""
     run_id = run_id or os.environ.get("RUNSTREAM_RUN_ID") or uuid.uuid4().hex
     if not _RUN_ID.match(run_id):
         raise ValueError(f"run id {run_id!r} is not 32 lowercase hex characters")
@@ -216,6 +227,7 @@ def start_run(
         batch_points=batch_points,
         max_buffered_points=max_buffered_points,
         on_full=on_full,
+        wait_on_end=wait_on_end,
     )
     run.announce(experiment, run_name, tags or {}, parent_run_id)
     if log_system_metrics:

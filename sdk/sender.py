@@ -8,6 +8,7 @@ to the run whose events the server refused."""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -19,6 +20,7 @@ from typing import Any
 from runstream.eventlog.base import Positions, format_token, merge_positions
 from runstream.schemas.codec import encode
 from runstream.schemas.events import MetricColumns, event, metric_batch_fields, partition_key
+from runstream.sdk import written
 from runstream.sdk.buffer import MetricBuffer, OnFull
 from runstream.sdk.transport import RejectedEvents, Transport
 
@@ -70,12 +72,15 @@ class Outbox:
         self.last_send = time.monotonic()
         self.positions: Positions = {}
         self.error: BaseException | None = None
+        self.ended = False  # ended without waiting: sent at once, then dropped by the sender
 
     def waiting(self) -> bool:
         return bool(self.events or self.last or len(self.buffer))
 
     def due_in(self, now: float) -> float | None:
         """Seconds until this outbox wants a send (<= 0: now), None when it holds nothing."""
+        if self.ended:  # sent (if anything waits) and dropped at the sender's next turn
+            return 0.0
         if not self.waiting():
             return None
         if len(self.buffer) >= self.batch_points or len(self.buffer) >= self.buffer.capacity:
@@ -118,6 +123,15 @@ class Outbox:
         with self.sender.state:
             self.raise_error()
 
+    def end_without_waiting(self) -> str:
+        """What is waiting goes out with the sender's next send, then the outbox is dropped; a refusal
+        is logged, and raised by the next `flush_all`. Returns the token of what was sent so far."""
+        with self.sender.state:
+            self.raise_error()
+            self.ended = True
+            self.sender.state.notify_all()
+            return format_token(self.positions)
+
 
 class Sender:
     def __init__(self, uri: str, transport_for: Callable[[str], Transport]) -> None:
@@ -127,6 +141,7 @@ class Sender:
         self._outboxes: list[Outbox] = []
         self._requested = 0  # flush requests made / served: a flush waits until served >= its number
         self._served = 0
+        self._refused: list[BaseException] = []  # of outboxes ended without waiting, until flush_all
         self._thread = threading.Thread(target=self._loop, name="runstream-sender", daemon=True)
         self._thread.start()
 
@@ -141,13 +156,14 @@ class Sender:
             if outbox in self._outboxes:
                 self._outboxes.remove(outbox)
 
-    def flush(self, outbox: Outbox, timeout: float | None) -> None:
+    def flush(self, outbox: Outbox | None, timeout: float | None) -> None:
+        """Returns once everything enqueued so far (by `outbox`; None: by every outbox) is sent."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.state:
             self._requested += 1
             ticket = self._requested
             self.state.notify_all()
-            while self._served < ticket and outbox.error is None:
+            while self._served < ticket and (outbox is None or outbox.error is None):
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError("runstream flush did not finish in time")
@@ -169,10 +185,23 @@ class Sender:
                 ticket = self._requested
                 now = time.monotonic()
                 batch = [(o, o.take(now)) for o in self._outboxes if o.waiting()]
+                self._outboxes = [o for o in self._outboxes if not o.ended]  # what they held is in `batch`
             self._send([(o, m) for o, m in batch if m])
             with self.state:
+                for outbox, _ in batch:
+                    if outbox.ended and outbox.error is not None:
+                        log.error("runstream: events of an ended run were refused: %s", outbox.error)
+                        self._refused.append(outbox.error)
                 self._served = ticket
                 self.state.notify_all()
+
+    def flush_all(self, timeout: float | None) -> None:
+        """Sends what every outbox holds; raises what was refused of runs ended without waiting."""
+        self.flush(None, timeout)
+        with self.state:
+            refused, self._refused = self._refused, []
+        if refused:
+            raise RuntimeError(f"runstream could not deliver events of {len(refused)} run(s): {refused[0]}")
 
     def _send(self, batch: list[tuple[Outbox, Messages]]) -> None:
         """One request for every outbox's messages; if refused, each outbox's alone, so that only the
@@ -191,6 +220,7 @@ class Sender:
         with self.state:
             for outbox, _ in batch:
                 merge_positions(outbox.positions, positions)
+        written.record(self._uri, format_token(positions))  # reads in this process wait for it
 
     def _deliver(self, messages: Messages) -> Positions:
         while True:
@@ -217,3 +247,26 @@ def sender_for(uri: str, transport_for: Callable[[str], Transport]) -> Sender:
 
 
 os.register_at_fork(after_in_child=_senders.clear)  # a forked child has no sender thread: it starts its own
+
+
+def flush(timeout: float | None = None) -> None:
+    """Blocks until everything this process logged, to every tracking URI, is durable: the events of
+    runs ended with `wait=False` too."""
+    with _senders_lock:
+        senders = list(_senders.values())
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for sender in senders:
+        sender.flush_all(None if deadline is None else max(deadline - time.monotonic(), 0.0))
+
+
+EXIT_FLUSH_S = 60.0
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """What is still waiting when the interpreter exits (runs ended without waiting, runs never
+    ended) is sent first; bounded, so an unreachable server does not hold the exit forever."""
+    try:
+        flush(EXIT_FLUSH_S)
+    except Exception as exc:  # at exit nobody can catch it: say what was lost
+        log.error("runstream: events not delivered at exit: %s", exc)

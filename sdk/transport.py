@@ -169,14 +169,30 @@ def close_kafka_transports() -> None:
     _kafka_transport.cache_clear()
 
 
+_http_transports: list[HttpTransport] = []
+
+
 @functools.cache
 def _http_transport(uri: str) -> HttpTransport:
     transport = HttpTransport(uri)
-    atexit.register(transport.close)
+    _http_transports.append(transport)
     return transport
 
 
-os.register_at_fork(after_in_child=_http_transport.cache_clear)  # a child opens connections of its own
+@atexit.register
+def _close_http_transports() -> None:
+    # Registered at import, so it runs after the sender's exit flush (atexit runs last-registered first).
+    for transport in _http_transports:
+        transport.close()
+
+
+def _forget_http_transports() -> None:
+    """A forked child opens connections of its own."""
+    _http_transports.clear()
+    _http_transport.cache_clear()
+
+
+os.register_at_fork(after_in_child=_forget_http_transports)
 
 
 def transport_for(uri: str) -> Transport:

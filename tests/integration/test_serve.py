@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -11,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import runstream
+from runstream.schemas.events import experiment_id_for_name
 from tests.integration.roles import REPO
 
 INVALID = "INVALID_PARAMETER_VALUE"
@@ -88,6 +92,54 @@ def test_many_short_runs_in_threads_all_end_finished_with_their_data(serve: str)
             "m1": (i + 0.5, i),
             "m2": (-i, i),
         }
+
+
+def test_runs_ended_without_waiting_are_all_durable_after_flush(serve: str) -> None:
+    """A sweep that does not wait at each run's end (wait_on_end=False): `runstream.flush()` returns once
+    every run's events are durable, and reads in this process then see them all, FINISHED, with no token."""
+    ids = []
+    for i in range(300):
+        with runstream.start_run(experiment="unwaited", run_name=f"u{i}", tracking_uri=serve, wait_on_end=False) as run:
+            run.log_params({"i": i})
+            run.log_metrics({"m": i}, step=i)
+        ids.append(run.run_id)
+    runstream.flush(timeout=60)
+    runs, _ = runstream.Client(serve).search_runs([run.experiment_id], max_results=1000)
+    got = {r["run_id"]: r for r in runs}
+    assert set(got) == set(ids)
+    for i, run_id in enumerate(ids):
+        r = got[run_id]
+        assert (r["run_name"], r["status"], r["params"], r["metrics"]["m"]["value"]) == (
+            f"u{i}",
+            "FINISHED",
+            {"i": str(i)},
+            i,
+        )
+
+
+def test_what_a_process_leaves_unsent_goes_out_at_exit(serve: str) -> None:
+    """A script that ends runs without waiting, and one run it never ends, then exits: nothing is lost."""
+    script = f"""
+import runstream
+uri = {serve!r}
+for i in range(50):
+    with runstream.start_run(experiment="exit-flush", run_name=f"e{{i}}", tracking_uri=uri, wait_on_end=False) as run:
+        run.log_metric("m", i)
+never_ended = runstream.start_run(experiment="exit-flush", run_name="open", tracking_uri=uri, flush_interval=3600)
+never_ended.log_params({{"left": "open"}})
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    client = runstream.Client(serve)
+    experiment_id = experiment_id_for_name("exit-flush")
+    deadline = time.monotonic() + 60  # another process wrote them: no token here to wait on
+    while True:
+        runs = client.search_runs([experiment_id], max_results=100)[0]
+        if (len(runs) == 51 and all(r["metrics"] or r["params"] for r in runs)) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    finished = sorted(r["run_name"] for r in runs if r["status"] == "FINISHED" and r["metrics"])
+    assert finished == sorted(f"e{i}" for i in range(50))
+    assert [r["params"] for r in runs if r["run_name"] == "open"] == [{"left": "open"}]
 
 
 def test_history_and_runs_as_data_frames(serve: str) -> None:
