@@ -417,9 +417,15 @@ clause_values = st.tuples(
 def test_sql_text_depends_only_on_the_filter_structure(shapes, values, order_keys, experiment_ids, seed):
     rng = random.Random(seed)
     wild = [fill(shape, *values[i]) for i, shape in enumerate(shapes)]
-    tame = [fill(shape, "k", "v", 1.0, ["v"]) for shape in shapes]
     wild_orders = [Order(kind, key, asc) for kind, key, asc in order_keys]
-    tame_orders = [Order(kind, f"k{i}", asc) for i, (kind, _, asc) in enumerate(order_keys)]
+    # A metric named twice is joined once: the text follows which metric keys repeat, not what they are.
+    metric_keys: dict[str, str] = {}
+
+    def tame_key(kind: str, wild_key: str, plain: str) -> str:
+        return metric_keys.setdefault(wild_key, f"m{len(metric_keys)}") if kind == "metric" else plain
+
+    tame = [fill(shape, tame_key(c.kind, c.key, "k"), "v", 1.0, ["v"]) for shape, c in zip(shapes, wild, strict=True)]
+    tame_orders = [Order(o.kind, tame_key(o.kind, o.key, f"k{i}"), o.ascending) for i, o in enumerate(wild_orders)]
     # Rendered as text and parsed back, arbitrary keys and values survive exactly.
     assert parse_filter(sc.render_filter(wild, rng)) == wild
     assert parse_order_by([sc.render_order(o, rng) for o in wild_orders]) == wild_orders
@@ -615,3 +621,11 @@ def test_search_routes(store, corpus):
     assert [e["experiment_id"] for e in r.json()["experiments"]] == ["2", "1"]
     r = http.post("/api/v1/experiments/search", json={"filter": "metrics.a > 1"})
     assert r.status_code == 400 and "entity type" in r.json()["message"]
+
+
+def test_a_metric_filtered_and_ordered_by_is_joined_once():
+    once = compile_run_search(parse_filter("metrics.acc > 0.5"), parse_order_by(["metrics.acc DESC"]), ["1"])
+    assert once.sql.count(" JOIN ") == 1 and "INNER JOIN" in once.sql
+    # Ordered by alone it stays a LEFT join (runs without the metric are kept, last); two keys, two joins.
+    left = compile_run_search(parse_filter("metrics.loss < 1"), parse_order_by(["metrics.acc DESC"]), ["1"])
+    assert left.sql.count("INNER JOIN") == 1 and left.sql.count("LEFT JOIN") == 1
