@@ -7,7 +7,7 @@ VmRSS, sampled every `--sample-s`) must stay bounded and flat however long the b
 One Kafka broker and one ClickHouse server on 127.0.0.1 (bench/stack.py). The producers log the noisy
 decaying loss curve of bench/producers.py through the SDK (`log_metric_arrays`, 10,000 points a call)
 and are done, acknowledged by Kafka, before the projector starts. What bounds the projector's memory:
-each of its lanes holds one batch being filled and one being written, each at most `max_rows` (1M)
+each of its lanes holds one batch being filled and one being written, each at most `--batch-points`
 points, and librdkafka's prefetch queue is capped (`queued.max.messages.kbytes`, 64 MiB by default).
 Results: bench/results/backlog.json.
 """
@@ -94,7 +94,8 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             client = clickhouse_connect.get_client(dsn=services.clickhouse.url, compress=False)
             return int(client.query(sql, parameters={"db": services.database}).result_rows[0][0] or 0)
 
-        projector = services.start_role("projector", "--port", str(free_port()))
+        batch = ("--batch-points", str(args.batch_points)) if args.batch_points else ()
+        projector = services.start_role("projector", "--port", str(free_port()), *batch)
         assert projector.pid is not None
         sampler = Sampler(projector.pid, rows, args.sample_s)
         deadline = time.monotonic() + args.timeout
@@ -115,7 +116,7 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         within = [r for _, r, stored in samples if (tenth - 1) * expected / 10 <= stored < tenth * expected / 10]
         tenths.append(round(max(within) / MIB) if within else None)
     return {
-        "settings": {**vars(args), "expected_points": expected},
+        "settings": {**vars(args), "results": str(args.results), "expected_points": expected},
         "log_seconds": round(produced, 1),
         "catch_up_seconds": round(took, 1),
         "catch_up_points_per_s": round(expected / took),
@@ -147,11 +148,13 @@ def main() -> None:
     parser.add_argument("--producers", type=int, default=2, help="producer processes")
     parser.add_argument("--runs", type=int, default=8, help="runs each producer logs to")
     parser.add_argument("--partitions", type=int, default=8, help="partitions of the topic")
+    parser.add_argument("--batch-points", type=int, default=None, help="the projector's (default: its own)")
     parser.add_argument("--sample-s", type=float, default=0.5, help="seconds between RSS samples")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds the projector may take")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the results are written")
     args = parser.parse_args()
-    run_and_save("runstream-backlog-", RESULTS, lambda workdir: run_bench(args, workdir), args.keep, summary)
+    run_and_save("runstream-backlog-", args.results, lambda workdir: run_bench(args, workdir), args.keep, summary)
 
 
 if __name__ == "__main__":

@@ -244,6 +244,23 @@ def _expect(what: str, want: Any, got: Any) -> str | None:
     return None if want == got else f"{what}: expected {want!r}, got {got!r}"
 
 
+def all_runs(client: runstream.Client, experiment_ids: list[str]) -> list[dict[str, Any]]:
+    """Every run of the experiments, page after page as MLflow's client pages."""
+    runs: list[dict[str, Any]] = []
+    token = None
+    while True:
+        page, token = client.search_runs(experiment_ids, max_results=ALL_RUNS_PAGE, page_token=token)
+        runs.extend(page)
+        if token is None:
+            return runs
+
+
+def whole(sizes: Sizes, runs: list[dict[str, Any]]) -> str | None:
+    """all_runs' check: every search run, each with its params, tags and metrics."""
+    complete = all(len(r["params"]) == 5 and len(r["tags"]) >= 3 and len(r["metrics"]) == 3 for r in runs)
+    return _expect("runs with 5 params, 3 tags, 3 metrics", sizes.search_runs, len(runs) if complete else -1)
+
+
 def time_runstream(url: str, sizes: Sizes, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """Figures over HTTP, and the time window of each (for the server's query log)."""
     runs = history_runs(sizes)
@@ -260,18 +277,6 @@ def time_runstream(url: str, sizes: Sizes, args: argparse.Namespace) -> tuple[di
         found, _ = client.search_runs(search_exp, SEARCH_FILTER, SEARCH_ORDER, SEARCH_RESULTS)
         return [r["run_id"] for r in found]
 
-    def all_runs() -> list[dict[str, Any]]:
-        runs, token = [], None
-        while True:
-            page, token = client.search_runs(search_exp, max_results=ALL_RUNS_PAGE, page_token=token)
-            runs.extend(page)
-            if token is None:
-                return runs
-
-    def whole(runs: list[dict[str, Any]]) -> str | None:
-        complete = all(len(r["params"]) == 5 and len(r["tags"]) >= 3 and len(r["metrics"]) == 3 for r in runs)
-        return _expect("runs with 5 params, 3 tags, 3 metrics", sizes.search_runs, len(runs) if complete else -1)
-
     calls: dict[str, tuple[Callable[[], Any], Check]] = {
         "downsampled": (
             lambda: client.get_metric_history(big, KEY, max_points=n),
@@ -287,7 +292,7 @@ def time_runstream(url: str, sizes: Sizes, args: argparse.Namespace) -> tuple[di
             lambda g: _expect("groups", groups, len(g)),
         ),
         "search": (search, lambda found: _expect("run ids", expected, found)),
-        "all_runs": (all_runs, whole),
+        "all_runs": (lambda: all_runs(client, search_exp), lambda runs: whole(sizes, runs)),
     }
     figures: dict[str, Any] = {}
     windows: dict[str, tuple[float, float]] = {}

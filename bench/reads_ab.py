@@ -5,7 +5,8 @@
 
 Loads bench.queries' dataset once (SDK → Kafka → projector → ClickHouse server), waits for the merges,
 then starts `runstream api` from the `--before` tree and from this tree in turn, `--rounds` times,
-and times bench.queries' figures (all but `all_runs`, which takes half a minute a call) on each.
+and times bench.queries' figures on each (`all_runs` with `--all-runs`: pages through the whole search
+experiment, so it is for a `--search-runs 10000` dataset, the issue's size).
 Timing both against one database removes what separate loads differ in (parts, merges), the largest
 spread between two bench.queries runs. Results: bench/results/reads_ab.json, p50 per figure and
 round, and after/before ratios of the medians over the rounds.
@@ -38,7 +39,7 @@ from bench.dataset import (
     expected_search,
     history_runs,
 )
-from bench.queries import git_state, load_runstream, measure
+from bench.queries import all_runs, git_state, load_runstream, measure, whole
 from bench.stack import Stack
 from runstream.schemas.events import experiment_id_for_name
 from tests.integration.roles import Role
@@ -46,9 +47,10 @@ from tests.services.ports import free_port
 
 RESULTS = Path(__file__).resolve().parent / "results" / "reads_ab.json"
 FIGURES = ["downsampled", "raw", "compare", "aggregate", "search"]
+ALL_RUNS = "all_runs"
 
 
-def time_figures(url: str, sizes: Sizes, reps: int) -> dict[str, float]:
+def time_figures(url: str, sizes: Sizes, reps: int, figures: list[str]) -> dict[str, float]:
     """p50 seconds per figure, each call checked once as bench.queries checks it."""
     runs = history_runs(sizes)
     big, raw, ids = runs[0].run_id, runs[1].run_id, compare_run_ids(sizes)
@@ -72,9 +74,10 @@ def time_figures(url: str, sizes: Sizes, reps: int) -> dict[str, float]:
         ),
         "aggregate": (lambda: client.aggregate_runs(ids, KEY, [GROUP_BY], max_points=sizes.buckets), lambda g: None),
         "search": (search, lambda found: None if found == expected else "run ids"),
+        ALL_RUNS: (lambda: all_runs(client, search_exp), lambda runs: whole(sizes, runs)),
     }
     out = {}
-    for name in FIGURES:
+    for name in figures:
         call, check = calls[name]
         figure = measure(call, check, reps, budget=120.0, min_reps=reps)
         if figure.get("check") != "ok":
@@ -89,8 +92,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="times each checkout's API is started and timed")
     parser.add_argument("--reps", type=int, default=15, help="timed calls per figure and round")
     parser.add_argument("--search-runs", type=int, default=None, help=f"default {Sizes().search_runs:,}")
+    parser.add_argument("--all-runs", action="store_true", help="also time every run of the search experiment")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the results are written")
     args = parser.parse_args()
+    figures = [*FIGURES, ALL_RUNS] if args.all_runs else FIGURES
     sizes = replace(Sizes(), **({"search_runs": args.search_runs} if args.search_runs else {}))
     # What load_runstream reads of bench.queries' options, at its defaults.
     load_args = argparse.Namespace(loaders=2, chunk=100_000, merge_wait=180.0)
@@ -115,24 +120,24 @@ def main() -> None:
                         workdir, "api", "--host", "127.0.0.1", "--port", str(port), env=pipeline.env, tree=trees[label]
                     )
                     try:
-                        figures = time_figures(f"http://127.0.0.1:{port}", sizes, args.reps)
+                        timed = time_figures(f"http://127.0.0.1:{port}", sizes, args.reps, figures)
                     finally:
                         role.stop()
-                    rounds[label].append(figures)
-                    print(f"round {r + 1} {label}: " + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in figures.items()))
+                    rounds[label].append(timed)
+                    print(f"round {r + 1} {label}: " + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in timed.items()))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    medians = {label: {name: statistics.median(f[name] for f in rounds[label]) for name in FIGURES} for label in rounds}
+    medians = {label: {name: statistics.median(f[name] for f in rounds[label]) for name in figures} for label in rounds}
     results.update(
         rounds=rounds,
         median_p50_s=medians,
-        after_over_before={name: round(medians["after"][name] / medians["before"][name], 3) for name in FIGURES},
+        after_over_before={name: round(medians["after"][name] / medians["before"][name], 3) for name in figures},
         uptime_after=os.popen("uptime").read().strip(),
     )
     args.results.parent.mkdir(exist_ok=True)
     args.results.write_text(json.dumps(results, indent=2) + "\n")
     print("after / before, median of the rounds' p50s:")
-    for name in FIGURES:
+    for name in figures:
         before, after = medians["before"][name], medians["after"][name]
         print(f"  {name:12} {before * 1000:8.1f} ms → {after * 1000:8.1f} ms  ({after / before:.3f})")
     print(f"(results in {args.results}; {time.strftime('%H:%M')})")

@@ -4,6 +4,7 @@ points stay columns from the message bytes to the Arrow tables that are inserted
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from runstream.projector.registry_rows import Rows
 from runstream.schemas.events import MetricColumns
 from runstream.store.tables import EVENT_TABLES
 
+_BUILDING = threading.Lock()
+
 
 @dataclass
 class Batch:
@@ -36,6 +39,7 @@ class Batch:
     next_offsets: Positions = field(default_factory=dict)
     first_offsets: Positions = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    _tables: dict[str, pa.Table] | None = None
 
     def covers(self, message: LogMessage) -> None:
         """The message is this batch's, whatever becomes of it: its offset is committed with the batch."""
@@ -60,12 +64,25 @@ class Batch:
             self.metric_points += len(columns)
 
     def metric_tables(self) -> dict[str, pa.Table]:
-        """The points each metric table still needs, as Arrow tables (points, rollup, summary)."""
+        """The points each metric table still needs, as Arrow tables (points, rollup, summary). Built
+        once, one batch at a time in the process, and then the messages' columns are let go: a
+        retry inserts the same tables, and the lanes' batches never hold their columns twice or
+        build at once (bench.backlog: the peaks of memory a backlog reaches)."""
+        with _BUILDING:
+            if self._tables is None:
+                self._tables = self._build_metric_tables()
+                self.metrics = []
+        return self._tables
+
+    def _build_metric_tables(self) -> dict[str, pa.Table]:
         out = {}
+        built: dict[tuple[int, ...], Points] = {}  # tables that need the same messages share their points
         for t, table in enumerate(METRIC_TABLES):
-            chosen = [(c, p, o) for c, p, o, needed in self.metrics if needed[t]]
+            chosen = tuple(i for i, (*_, needed) in enumerate(self.metrics) if needed[t])
             if chosen:
-                points = _points(chosen)
+                if chosen not in built:
+                    built[chosen] = _points([self.metrics[i][:3] for i in chosen])
+                points = built[chosen]
                 out[table] = {
                     "metrics": points.metrics_table,
                     "metric_rollup": points.rollup_table,

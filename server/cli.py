@@ -22,6 +22,7 @@ from runstream.eventlog.kafka import TopicSpec, events_topic
 from runstream.eventlog.ranges import KafkaRanges, LocalRanges, LogRanges
 from runstream.eventlog.segments import CorruptSegment, LogGap
 from runstream.mlflow_api.web_ui import MlflowUiMissing, mlflow_ui_build
+from runstream.projector.projector import BATCH_POINTS, BATCH_POINTS_MAX
 from runstream.projector.replay import ReplayRefused, replay
 from runstream.projector.retention import RawPointsPolicy, parse_age
 from runstream.sdk.client import Client
@@ -292,6 +293,14 @@ def gateway(
     default=2,
     help="batches written at once, each for its own share of the partitions",
 )
+@_option(
+    "--batch-points",
+    envvar="RUNSTREAM_BATCH_POINTS",
+    type=click.IntRange(min=1000, max=BATCH_POINTS_MAX),
+    default=BATCH_POINTS,
+    help="metric points per insert at most: a backlog is worked off in batches this big, and the"
+    " projector's memory grows with it (README: Memory)",
+)
 @keep_raw_points
 def projector(
     host: str,
@@ -303,6 +312,7 @@ def projector(
     consumer_group: str,
     topic_spec: TopicSpec,
     inserts_in_flight: int,
+    batch_points: int,
     raw_points: RawPointsPolicy | None,
 ) -> None:
     """Kafka → ClickHouse (run several: they share the partitions)."""
@@ -317,6 +327,7 @@ def projector(
         topic_spec,
         inserts_in_flight,
         raw_points,
+        batch_points,
     )
 
 

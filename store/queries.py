@@ -110,6 +110,10 @@ _RUN_DATA = (
     "SELECT kind, run_id, key, param.3, tag.4, metric.1, metric.2, metric.3 FROM run_details FINAL "
     "WHERE run_id IN {ids:Array(String)} AND (kind != 1 OR tag.3 = 0)"
 )
+# Granules (64 rows) less than 16 apart are read through rather than sought one by one: a page of
+# 1,000 of an experiment's 10,000 runs touches most granules, where seeking cost ~2x reading all of
+# them; 100 runs of 100,000 are far apart and still sought.
+_RUN_DATA_SETTINGS = {"merge_tree_min_rows_for_seek": 1024}
 RunData = dict[str, dict[str, Any]]
 
 
@@ -117,7 +121,7 @@ def _run_data(client: Client, run_ids: list[str]) -> tuple[RunData, RunData, Run
     """Per run: params, tags, and the latest point of each metric (MLflow's rule)."""
     data: tuple[RunData, RunData, RunData] = ({}, {}, {})
     if run_ids:
-        rows = client.query(_RUN_DATA, parameters={"ids": run_ids}).result_rows
+        rows = client.query(_RUN_DATA, parameters={"ids": run_ids}, settings=_RUN_DATA_SETTINGS).result_rows
         for kind, run_id, key, param, tag, step, timestamp, number in rows:
             if kind == 2:
                 value = {"value": json_float(number), "timestamp": timestamp, "step": step}

@@ -18,9 +18,23 @@ from runstream.projector.migrate import migrate
 from tests.services.clickhouse_cluster import ClickHouseCluster, start_clickhouse_cluster
 from tests.services.clickhouse_server import ClickHouseServer, start_clickhouse
 from tests.services.s3_server import S3Server, start_seaweedfs
+from tests.venvs import prebuild
 
 BACKENDS = ["embedded", "server"]
 CLUSTER_BACKENDS = [*BACKENDS, "cluster"]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Starts building the cached venvs (tests/venvs.py) the collected tests will ask for, named by
+    their modules' CACHED_VENVS, in the order the tests come."""
+    if session.config.option.collectonly:
+        return
+    wanted: dict[Path, None] = {}
+    for item in session.items:
+        for requirements in getattr(getattr(item, "module", None), "CACHED_VENVS", ()):
+            wanted.setdefault(requirements)
+    if wanted:
+        prebuild(list(wanted))
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,8 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO_TESTS = Path(__file__).resolve().parent
@@ -48,6 +50,21 @@ def cached_python(requirements: Path) -> Path:
             install(new_venv(venv), "-r", str(requirements))
             done.write_text(requirements.read_text())
     return python
+
+
+def prebuild(requirements: Sequence[Path]) -> threading.Thread:
+    """Builds the cached venvs of `requirements` one after another on a thread, while the tests that
+    come first run: on a new machine their builds (minutes, mostly downloads) overlap that work
+    instead of adding to it. A test that needs one still being built waits for it (the lock above);
+    one whose build failed here is built again by the test, which then reports the failure."""
+    thread = threading.Thread(target=_build_each, args=(requirements,), name="venv-prebuild", daemon=True)
+    thread.start()
+    return thread
+
+
+def _build_each(requirements: Sequence[Path]) -> None:
+    for each in requirements:
+        cached_python(each)
 
 
 def layered_python(path: Path, base: Path, *requirements: str) -> Path:

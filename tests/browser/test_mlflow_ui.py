@@ -26,6 +26,7 @@ from tests.venvs import cached_python, joined_python
 
 REPO = Path(__file__).resolve().parents[2]
 MLFLOW_REQUIREMENTS = REPO / "bench" / "requirements-mlflow.txt"  # mlflow 3.17.2 with its web app
+CACHED_VENVS = [MLFLOW_REQUIREMENTS]  # built ahead (tests/conftest.py)
 SEED = Path(__file__).with_name("mlflow_ui_seed.py")
 # What runstream does not serve: MLflow's GenAI features, and the user endpoint of its auth app (MLflow
 # without auth answers 404 there too).

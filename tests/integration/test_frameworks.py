@@ -20,6 +20,7 @@ from tests.integration.roles import REPO
 from tests.venvs import REPO_TESTS, cached_python, layered_python
 
 FRAMEWORKS = REPO_TESTS / "frameworks"
+CACHED_VENVS = [FRAMEWORKS / "requirements.txt"]  # built ahead (tests/conftest.py)
 FRAMEWORK_MODULES = ("torch", "lightning", "transformers", "keras", "psutil", "pynvml")
 SYSTEM_KEYS = ("system/cpu_utilization_percentage", "system/system_memory_usage_megabytes")
 

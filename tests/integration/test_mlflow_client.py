@@ -28,6 +28,7 @@ from tests.services.s3_server import S3Server
 from tests.venvs import REPO_TESTS, cached_python
 
 MLFLOW_CLIENT = REPO_TESTS / "mlflow_client"
+CACHED_VENVS = [MLFLOW_CLIENT / f"requirements-{major}.txt" for major in ("3", "2")]  # built ahead (tests/conftest.py)
 API = "/api/2.0/mlflow"
 INVALID = "INVALID_PARAMETER_VALUE"
 MISSING = "RESOURCE_DOES_NOT_EXIST"

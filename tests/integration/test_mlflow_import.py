@@ -24,6 +24,7 @@ from tests.venvs import cached_python, layered_python
 
 HERE = REPO / "tests" / "mlflow_import"
 MLFLOW_REQUIREMENTS = REPO / "bench" / "requirements-mlflow.txt"  # mlflow 3.17.2, the server too
+CACHED_VENVS = [MLFLOW_REQUIREMENTS]  # built ahead (tests/conftest.py)
 FILE_STORE_ALLOWED = {**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true"}  # MLflow 3 refuses mlruns unless told
 
 

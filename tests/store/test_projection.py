@@ -224,6 +224,20 @@ def test_a_crash_between_the_metric_inserts_is_repaired_exactly(log, store):
     assert client.query("SELECT sum(points) FROM metric_rollup").result_rows[0][0] == 200
 
 
+def test_a_batch_streamed_in_slices_lands_in_one_part(log, store):
+    """Readers see a batch's points all at once: its insert, sent in slices, is one part."""
+    points = writer_module.STREAM_SLICE_ROWS * 2 + 10
+    steps = np.arange(points)
+    store.client.command("SYSTEM STOP MERGES metrics")  # parts as inserted
+    log.append([metrics(RUN, 0, ["m"], [0] * points, steps * 0.5, steps, np.ones(points))])
+    project(log, store)
+    parts = store.client.query(
+        "SELECT count(), sum(rows) FROM system.parts "
+        "WHERE database = currentDatabase() AND table = 'metrics' AND active"
+    ).result_rows[0]
+    assert parts == (1, points)
+
+
 def test_a_resent_event_is_stored_once(log, store):
     batch = metrics(RUN, 0, ["m"], [0, 0, 0], [1, 2, 3], [0, 1, 2], [5, 5, 5])
     log.append([batch])

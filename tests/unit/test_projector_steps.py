@@ -94,6 +94,14 @@ def test_consume_batches_points_as_columns_and_bad_messages_as_dead_letters() ->
     assert sorted(set(tables["metrics"].column("key").to_pylist())) == ["acc", "loss"]
 
 
+def test_a_batch_builds_its_tables_once_and_lets_the_columns_go() -> None:
+    batch = Batch("g")
+    consume(message(points(10), offset=5), batch, None)
+    tables = batch.metric_tables()
+    assert batch.metrics == []  # a retry of the write inserts the same tables
+    assert batch.metric_tables() is tables and tables["metrics"].num_rows == 10
+
+
 def test_points_a_table_already_holds_are_left_out_of_it() -> None:
     batch = Batch("g")
     decoded = decode_event(message(points(4)))
