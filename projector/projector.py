@@ -55,7 +55,7 @@ POLL_S = 0.05  # the longest a poll waits for messages
 BUSY_POLL_S = 0.005  # ... while a write is in flight
 # Metric points per batch at most: a lane holds one batch being filled and one being written (its
 # columns and the tables built from them), so this bounds the memory of working off a backlog. 250k:
-# a 50M-point backlog peaks at ~410 MiB, and steady ingest stays within ~10% of 1M's (bench.backlog,
+# a 50M-point backlog peaks at 410-456 MiB, and steady ingest stays within ~10% of 1M's (bench.backlog,
 # bench.scale; README: Memory).
 BATCH_POINTS = 250_000
 BATCH_POINTS_MAX = 1_000_000  # writer.INSERT_BLOCK_ROWS holds one such batch and a message

@@ -30,7 +30,7 @@ log = logging.getLogger("runstream")
 EMBEDDED_GROUP = "embedded"
 # librdkafka prefetches up to 64 MiB of messages by default; the projector decodes them into batches
 # of its own, so with a backlog waiting that queue is memory held twice. 16 MiB: the same catch-up
-# rate, ~90 MiB less at the peak (bench.backlog; README: Memory).
+# rate, ~140 MiB less at the peak (bench.backlog; README: Memory).
 PREFETCH = {"queued.max.messages.kbytes": 16 * 1024}
 
 

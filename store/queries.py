@@ -111,7 +111,7 @@ _RUN_DATA = (
     "WHERE run_id IN {ids:Array(String)} AND (kind != 1 OR tag.3 = 0)"
 )
 # Granules (64 rows) less than 16 apart are read through rather than sought one by one: a page of
-# 1,000 of an experiment's 10,000 runs touches most granules, where seeking cost ~2x reading all of
+# 1,000 of an experiment's 10,000 runs touches most granules, where seeking cost ~1.7x reading all of
 # them; 100 runs of 100,000 are far apart and still sought.
 _RUN_DATA_SETTINGS = {"merge_tree_min_rows_for_seek": 1024}
 RunData = dict[str, dict[str, Any]]
