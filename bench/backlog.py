@@ -8,7 +8,7 @@ One Kafka broker and one ClickHouse server on 127.0.0.1 (bench/stack.py). The pr
 decaying loss curve of bench/producers.py through the SDK (`log_metric_arrays`, 10,000 points a call)
 and are done, acknowledged by Kafka, before the projector starts. What bounds the projector's memory:
 each of its lanes holds one batch being filled and one being written, each at most `--batch-points`
-points, and librdkafka's prefetch queue is capped (`queued.max.messages.kbytes`, 64 MiB by default).
+points, and librdkafka's prefetch queue is capped (`queued.max.messages.kbytes`, 16 MiB: server/roles.py).
 Results: bench/results/backlog.json.
 """
 
@@ -29,6 +29,7 @@ from bench.producers import Job, producers
 from bench.report import run_and_save
 from bench.stack import Stack
 from runstream.eventlog.kafka import TopicSpec, ensure_topic, events_topic
+from runstream.projector.projector import BATCH_POINTS
 from tests.services.ports import free_port
 
 RESULTS = Path(__file__).resolve().parent / "results" / "backlog.json"
@@ -94,8 +95,9 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             client = clickhouse_connect.get_client(dsn=services.clickhouse.url, compress=False)
             return int(client.query(sql, parameters={"db": services.database}).result_rows[0][0] or 0)
 
-        batch = ("--batch-points", str(args.batch_points)) if args.batch_points else ()
-        projector = services.start_role("projector", "--port", str(free_port()), *batch)
+        projector = services.start_role(
+            "projector", "--port", str(free_port()), "--batch-points", str(args.batch_points)
+        )
         assert projector.pid is not None
         sampler = Sampler(projector.pid, rows, args.sample_s)
         deadline = time.monotonic() + args.timeout
@@ -148,7 +150,7 @@ def main() -> None:
     parser.add_argument("--producers", type=int, default=2, help="producer processes")
     parser.add_argument("--runs", type=int, default=8, help="runs each producer logs to")
     parser.add_argument("--partitions", type=int, default=8, help="partitions of the topic")
-    parser.add_argument("--batch-points", type=int, default=None, help="the projector's (default: its own)")
+    parser.add_argument("--batch-points", type=int, default=BATCH_POINTS, help="the projector's --batch-points")
     parser.add_argument("--sample-s", type=float, default=0.5, help="seconds between RSS samples")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds the projector may take")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")

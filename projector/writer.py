@@ -20,6 +20,8 @@ from runstream.store.tables import EVENT_TABLES, PROGRESS, STATE_TABLES
 INSERTS_AT_ONCE = 8  # per batch: its metric tables and the few others a batch usually has rows for
 INSERT_BLOCK_ROWS = 4_000_000  # > max_rows + one message: a batch's points land in one part
 STREAM_SLICE_ROWS = 65_536
+# Slices (and a batch of up to max_rows points and a message) are squashed into one block: one part.
+ONE_BLOCK = {"max_insert_block_size": INSERT_BLOCK_ROWS, "min_insert_block_size_rows": INSERT_BLOCK_ROWS}
 
 
 class BatchWriter:
@@ -75,11 +77,10 @@ class BatchWriter:
         client.insert(table, rows, column_names=columns, column_type_names=types, settings=settings)
 
     def _insert_arrow(self, table: str, rows: pa.Table, settings: dict[str, Any]) -> None:
-        # Sent a slice at a time, which ClickHouse squashes into one block, so one part: a batch's
-        # encoding is never held whole beside its columns (bench.backlog; README: Memory).
-        one_block = {"max_insert_block_size": INSERT_BLOCK_ROWS, "min_insert_block_size_rows": INSERT_BLOCK_ROWS}
+        # Sent a slice at a time: a batch's encoding is never held whole beside its columns
+        # (bench.backlog; README: Memory).
         stream = arrow_stream(rows)
-        self.store.client.raw_insert(table, rows.column_names, stream, {**one_block, **settings}, "ArrowStream")
+        self.store.client.raw_insert(table, rows.column_names, stream, {**ONE_BLOCK, **settings}, "ArrowStream")
 
 
 def arrow_stream(table: pa.Table, rows: int = STREAM_SLICE_ROWS) -> Generator[bytes, None, None]:
