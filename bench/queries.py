@@ -66,9 +66,9 @@ FIGURES = {  # name: (what, goal for runstream's p50 in s)
     "compare": ("compare {compare_runs} runs x {compare_points:,} points, {buckets:,} each", 0.150),
     "aggregate": ("aggregate {compare_runs} runs grouped by params.lr (mean/std per bucket)", None),
     "search": ("search {search_runs:,} runs: metric + param filter, order_by, 100 results", 0.100),
-    "all_runs": ("every run of an experiment of {search_runs:,}, params, tags, latest metrics, pages of 1,000", None),
+    "all_runs": ("every run of an experiment of {search_runs:,}, params, tags, latest metrics, pages of 10,000", None),
 }
-ALL_RUNS_PAGE = 1_000  # MLflow's client's page
+ALL_RUNS_PAGE = 10_000  # the page of mlflow.search_runs, MLflow's one call for every run
 FOLDED = ("metric_summary", "run_state", "param_state", "tag_state", "run_details")  # read with FINAL by searches
 Check = Callable[[Any], str | None]
 EQUIVALENTS = [

@@ -20,6 +20,7 @@ from runstream.sdk.artifacts import ArtifactClient
 from runstream.sdk.transport import api_uri, http_auth, http_retrying
 
 HISTORY_PAGE = 500_000
+FRAME_PAGE = 10_000  # as mlflow.search_runs pages: fewer calls, each one read of the page's details
 
 
 class NotFound(LookupError):
@@ -277,7 +278,7 @@ class Client:
         rows: list[dict[str, Any]] = []
         token = None
         while max_results is None or len(rows) < max_results:
-            page_size = 1000 if max_results is None else min(1000, max_results - len(rows))
+            page_size = FRAME_PAGE if max_results is None else min(FRAME_PAGE, max_results - len(rows))
             runs, token = self.search_runs(experiment_ids, filter_string, order_by, page_size, view, token)
             rows += [_frame_row(run) for run in runs]
             if not token:

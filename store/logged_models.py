@@ -9,15 +9,17 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from runstream.store import queries
+from runstream.store.id_sets import query_by_ids
 from runstream.store.search.paging import encode_page_token
 from runstream.store.search.sql import Query
 
 
 def model_experiments(client: Client, model_ids: list[str]) -> dict[str, str]:
     """The experiment of each logged model that exists."""
-    rows = client.query(
+    rows = query_by_ids(
+        client,
         "SELECT model_id, experiment_id FROM logged_models_view WHERE model_id IN {ids:Array(String)}",
-        parameters={"ids": model_ids},
+        model_ids,
     ).result_rows
     return {model_id: experiment_id for model_id, experiment_id in rows}
 
@@ -33,8 +35,8 @@ def logged_models(client: Client, model_ids: list[str]) -> dict[str, dict[str, A
     """Models by id (deleted ones too), each with its tags and params."""
     if not model_ids:
         return {}
-    rows = client.query(
-        "SELECT * FROM logged_models_view WHERE model_id IN {ids:Array(String)}", parameters={"ids": model_ids}
+    rows = query_by_ids(
+        client, "SELECT * FROM logged_models_view WHERE model_id IN {ids:Array(String)}", model_ids
     ).named_results()
     found = {r["model_id"]: r for r in rows}
     for kind in ("tags", "params"):
@@ -45,7 +47,7 @@ def logged_models(client: Client, model_ids: list[str]) -> dict[str, dict[str, A
         )
         for model_id, model in found.items():
             model[kind] = grouped.get(model_id, {})
-    metrics = client.query(_METRICS, parameters={"ids": list(found)}).named_results()
+    metrics = query_by_ids(client, _METRICS, list(found)).named_results()
     for model in found.values():
         model["metrics"] = []
     for point in metrics:

@@ -12,6 +12,7 @@ from clickhouse_connect.driver.client import Client
 
 from runstream.base.errors import InvalidRequest
 from runstream.schemas.wire import json_float
+from runstream.store.id_sets import query_by_ids
 
 LIFECYCLE = {"active": "deleted = 0", "deleted": "deleted = 1", "all": "1"}
 
@@ -68,10 +69,11 @@ def experiment(client: Client, experiment_id: str) -> dict[str, Any] | None:
 
 def run_counts(client: Client, experiment_ids: list[str], view: str) -> dict[str, int]:
     """Runs per experiment, in the given lifecycle view."""
-    rows = client.query(
+    rows = query_by_ids(
+        client,
         f"SELECT experiment_id, count() FROM runs_view WHERE experiment_id IN {{ids:Array(String)}} "
         f"AND {LIFECYCLE[view]} GROUP BY experiment_id",
-        parameters={"ids": experiment_ids},
+        experiment_ids,
     ).result_rows
     return {experiment_id: int(count) for experiment_id, count in rows}
 
@@ -99,7 +101,7 @@ def _grouped(client: Client, sql: str, ids: list[str]) -> dict[str, dict[str, st
     """Key/value rows per id, for a query taking {ids:Array(String)}."""
     out: dict[str, dict[str, str]] = {}
     if ids:
-        for owner, key, value in client.query(sql, parameters={"ids": ids}).result_rows:
+        for owner, key, value in query_by_ids(client, sql, ids).result_rows:
             out.setdefault(owner, {})[key] = value
     return out
 
@@ -121,7 +123,7 @@ def _run_data(client: Client, run_ids: list[str]) -> tuple[RunData, RunData, Run
     """Per run: params, tags, and the latest point of each metric (MLflow's rule)."""
     data: tuple[RunData, RunData, RunData] = ({}, {}, {})
     if run_ids:
-        rows = client.query(_RUN_DATA, parameters={"ids": run_ids}, settings=_RUN_DATA_SETTINGS).result_rows
+        rows = query_by_ids(client, _RUN_DATA, run_ids, settings=_RUN_DATA_SETTINGS).result_rows
         for kind, run_id, key, param, tag, step, timestamp, number in rows:
             if kind == 2:
                 value = {"value": json_float(number), "timestamp": timestamp, "step": step}
@@ -181,8 +183,8 @@ def with_details(client: Client, rows: list[dict[str, Any]]) -> list[dict[str, A
 
 def run_experiments(client: Client, run_ids: list[str]) -> dict[str, str]:
     """The experiment of each run that exists."""
-    rows = client.query(
-        "SELECT run_id, experiment_id FROM runs_view WHERE run_id IN {ids:Array(String)}", parameters={"ids": run_ids}
+    rows = query_by_ids(
+        client, "SELECT run_id, experiment_id FROM runs_view WHERE run_id IN {ids:Array(String)}", run_ids
     ).result_rows
     return {run_id: experiment_id for run_id, experiment_id in rows}
 

@@ -10,6 +10,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from runstream.schemas.validation import STAGES
+from runstream.store.id_sets import query_by_ids
 from runstream.store.search.compile_registry import (
     LIVE_MODELS,
     compile_model_version_search,
@@ -101,10 +102,11 @@ def max_version(client: Client, model_id: str) -> int:
 
 def _alias_rows(client: Client, ids: list[str]) -> list[tuple[str, str, int]]:
     """(model id, alias, version) of these models, by alias."""
-    rows = client.query(
+    rows = query_by_ids(
+        client,
         "SELECT registered_model_id, alias, version FROM registered_model_aliases_view "
         "WHERE registered_model_id IN {ids:Array(String)} ORDER BY alias",
-        parameters={"ids": ids},
+        ids,
     ).result_rows
     return [(str(model), str(alias), int(version)) for model, alias, version in rows]
 
@@ -117,10 +119,11 @@ def _version_shapes(
     tags: dict[tuple[str, int], list[dict[str, str]]] = {}
     aliases: dict[tuple[str, int], list[str]] = {}
     if ids:
-        for model, version, key, value in client.query(
+        for model, version, key, value in query_by_ids(
+            client,
             "SELECT registered_model_id, version, key, value FROM model_version_tags_view "
             "WHERE registered_model_id IN {ids:Array(String)} ORDER BY key",
-            parameters={"ids": ids},
+            ids,
         ).result_rows:
             tags.setdefault((model, version), []).append({"key": key, "value": value})
         for model, alias, version in _alias_rows(client, ids) if alias_rows is None else alias_rows:
@@ -163,7 +166,8 @@ def _live_version_rows(client: Client, names: dict[str, str], numbers: Sequence[
     sql = "SELECT * FROM model_versions_view WHERE deleted = 0 AND registered_model_id IN {ids:Array(String)}"
     if numbers is not None:
         sql += " AND version IN {numbers:Array(Int64)}"
-    rows = _rows(client, sql + " ORDER BY version DESC", ids=list(names), numbers=list(numbers or []))
+    sql += " ORDER BY version DESC"
+    rows = list(query_by_ids(client, sql, list(names), parameters={"numbers": list(numbers or [])}).named_results())
     for row in rows:
         row["name"] = names[row["registered_model_id"]]
     return rows
@@ -197,10 +201,11 @@ def _model_shapes(client: Client, rows: list[dict[str, Any]]) -> list[dict[str, 
     aliases: dict[str, list[dict[str, str]]] = {}
     held: dict[str, list[dict[str, Any]]] = {}
     if ids:
-        for model, key, value in client.query(
+        for model, key, value in query_by_ids(
+            client,
             "SELECT registered_model_id, key, value FROM registered_model_tags_view "
             "WHERE registered_model_id IN {ids:Array(String)} ORDER BY key",
-            parameters={"ids": ids},
+            ids,
         ).result_rows:
             tags.setdefault(model, []).append({"key": key, "value": value})
         alias_rows = _alias_rows(client, ids)

@@ -7,6 +7,8 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from runstream.store.id_sets import query_by_ids
+
 _INPUTS = (
     "SELECT run_id, name, digest, source_type, source, schema, profile, tags FROM run_inputs FINAL "
     "WHERE run_id IN {ids:Array(String)} ORDER BY run_id, event_time, seq LIMIT 1 BY run_id, name, digest"
@@ -18,8 +20,8 @@ def dataset_inputs(client: Client, run_ids: list[str]) -> dict[str, list[dict[st
     as {"tags": {...}, "dataset": {...}}."""
     out: dict[str, list[dict[str, Any]]] = {}
     if run_ids:
-        for run_id, name, digest, source_type, source, schema, profile, tags in client.query(
-            _INPUTS, parameters={"ids": run_ids}
+        for run_id, name, digest, source_type, source, schema, profile, tags in query_by_ids(
+            client, _INPUTS, run_ids
         ).result_rows:
             dataset = {"name": name, "digest": digest, "source_type": source_type, "source": source}
             dataset |= {k: v for k, v in (("schema", schema), ("profile", profile)) if v is not None}
@@ -62,7 +64,7 @@ def _per_run(client: Client, sql: str, run_ids: list[str]) -> dict[str, list[dic
     """A query's rows per run, each without its run_id."""
     out: dict[str, list[dict[str, Any]]] = {}
     if run_ids:
-        for row in client.query(sql, parameters={"ids": run_ids}).named_results():
+        for row in query_by_ids(client, sql, run_ids).named_results():
             out.setdefault(row.pop("run_id"), []).append(row)
     return out
 

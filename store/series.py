@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from runstream.store.id_sets import query_by_ids
 from runstream.store.tables import ROLLUP_BLOCK
 
 if TYPE_CHECKING:
@@ -190,11 +191,14 @@ def group_aggregates(selection: Selection, grid: Grid, group_of_run: list[int]) 
 def summaries(client: Client, run_ids: list[str], keys: list[str] | None) -> list[dict[str, Any]]:
     """The runs table: per run by key the latest point (MLflow's rule), min, max and count."""
     key_filter = "" if keys is None else " AND key IN {keys:Array(String)}"
-    result = client.query(
+    result = query_by_ids(
+        client,
         "SELECT run_id, key, max(latest) AS l, min(min_value), max(max_value), sum(points) "
         f"FROM metric_summary WHERE run_id IN {{runs:Array(String)}}{key_filter} GROUP BY run_id, key "
         "ORDER BY run_id, key",
-        parameters={"runs": run_ids, "keys": keys or []},
+        run_ids,
+        parameters={"keys": keys or []},
+        name="runs",
     )
     return [
         {"run_id": r, "key": k, "last": v, "last_step": s, "last_timestamp": t, "min": lo, "max": hi, "count": n}

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from runstream.eventlog.local import LocalLog
 from runstream.server.app import build_app
-from runstream.store import queries
+from runstream.store import queries, series
 from runstream.store.search import InvalidSearch, parse_filter, parse_order_by
 from runstream.store.search.compile import compile_run_search
 from runstream.store.search.compile_experiments import compile_experiment_search
@@ -131,6 +131,22 @@ def test_search_runs_returns_runs_as_get_run_does(store, corpus):
     )
     assert [r["run_id"] for r in found + rest] == expected
     assert search_runs(client, ["999"]) == ([], None)
+
+
+def test_id_sets_past_what_a_query_parameter_carries(store, corpus):
+    """A page of MLflow's search_runs (10,000 runs) names more ids than an HTTP form field holds
+    (128 KiB: ~3,600 run ids); every read of a page's or a request's ids takes such a set."""
+    client = store.client
+    runs = [r for r in corpus.runs if not r.deleted][:20]
+    ids = [f"{i:032x}" for i in range(6000)] + [r.run_id for r in runs]  # the made-up ids match nothing
+    assert queries.run_experiments(client, ids) == {r.run_id: r.experiment_id for r in runs}
+    rows = [{"run_id": run_id} | dict.fromkeys(queries.RUN_COLUMNS[1:]) for run_id in ids]
+    details = {d["run_id"]: d for d in queries.with_details(client, rows) if d["params"] or d["metrics"]}
+    assert {k: (d["params"], d["tags"]) for k, d in details.items()} == {
+        r.run_id: (r.params, r.tags) for r in runs if r.params or r.metrics
+    }
+    summaries = {s["run_id"] for s in series.summaries(client, ids, None)}
+    assert summaries == {r.run_id for r in runs if r.metrics}
 
 
 def test_nan_fails_every_comparison_but_not_equal_and_sorts_before_missing(store, corpus):
