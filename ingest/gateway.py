@@ -21,12 +21,11 @@ from runstream.eventlog.base import AppendFailed, EventLog, format_token
 from runstream.eventlog.write_marks import WriteMarks, experiment_entity, run_entity
 from runstream.schemas.codec import UndecodableEvent, decode
 from runstream.schemas.events import partition_key
-from runstream.schemas.framing import CONTENT_TYPE, unframe
+from runstream.schemas.framing import CONTENT_TYPE, MAX_EVENTS, unframe
 from runstream.schemas.validation import InvalidEvent, validate
 from runstream.store.queries import run_experiments
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
-MAX_EVENTS = 10_000
 
 EVENTS = Counter("runstream_gateway_events", "Events written to the log (acknowledged)")
 REFUSED = Counter("runstream_gateway_refused_requests", "Write requests refused whole (4xx)")

@@ -7,6 +7,7 @@ import struct
 from collections.abc import Iterable
 
 CONTENT_TYPE = "application/vnd.runstream.events"
+MAX_EVENTS = 10_000  # in one body: the gateway refuses more (413); the SDK splits its sends to fit
 _LENGTH = struct.Struct(">I")
 
 

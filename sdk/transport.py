@@ -14,7 +14,7 @@ import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from runstream.eventlog.base import Positions, parse_token
-from runstream.schemas.framing import CONTENT_TYPE, frame
+from runstream.schemas.framing import CONTENT_TYPE, MAX_EVENTS, frame
 
 DEFAULT_TRACKING_URI = "http://127.0.0.1:5000"
 _tracking_uri: str | None = None  # set_tracking_uri's, over the environment's
@@ -104,7 +104,7 @@ class HttpTransport:
         chunk: list[bytes] = []
         size = 0
         for _, message in messages:
-            if chunk and size + len(message) > _REQUEST_BYTES:
+            if chunk and (size + len(message) > _REQUEST_BYTES or len(chunk) == MAX_EVENTS):
                 positions.update(self._post(frame(chunk)))
                 chunk, size = [], 0
             chunk.append(message)

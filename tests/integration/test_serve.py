@@ -14,7 +14,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import runstream
-from runstream.schemas.events import experiment_id_for_name
+from runstream.eventlog.base import format_token
+from runstream.schemas.codec import encode
+from runstream.schemas.events import event, experiment_id_for_name, partition_key
+from runstream.schemas.framing import MAX_EVENTS
+from runstream.sdk.transport import HttpTransport
 from tests.integration.roles import REPO
 
 INVALID = "INVALID_PARAMETER_VALUE"
@@ -115,6 +119,19 @@ def test_runs_ended_without_waiting_are_all_durable_after_flush(serve: str) -> N
             {"i": str(i)},
             i,
         )
+
+
+def test_a_send_of_more_events_than_one_request_takes_is_split(serve: str) -> None:
+    """A sweep's sender can hold more events than the gateway takes in one request (a few thousand
+    small runs ended without waiting): they go out as several requests, none refused."""
+    with runstream.start_run(experiment="split", tracking_uri=serve) as run:
+        pass
+    events = [event("TagsSet", run_id=run.run_id, tags={"t": str(i)}) for i in range(MAX_EVENTS + 500)]
+    transport = HttpTransport(serve)
+    positions = transport.send([(partition_key(*e), encode(*e)) for e in events])
+    transport.close()
+    client = runstream.Client(serve)
+    assert client.get_run(run.run_id, after=format_token(positions))["tags"]["t"] == str(MAX_EVENTS + 499)
 
 
 def test_what_a_process_leaves_unsent_goes_out_at_exit(serve: str) -> None:
@@ -323,3 +340,10 @@ def test_health_readiness_and_metrics(serve: str) -> None:
     events_route = frozenset({("handler", "/api/v1/events"), ("method", "POST")})
     assert grew("runstream_http_request_duration_seconds_count", events_route) >= 1
     assert ("runstream_projector_lag_messages", frozenset({("partition", "0")})) in after
+    # The embedded engine's share of serve's memory: it holds the parts' primary keys, and a read
+    # of their marks caches them.
+    engine = {
+        dict(labels)["kind"]: value for (name, labels), value in after.items() if name.startswith("runstream_engine")
+    }
+    assert engine.keys() >= {"tracked", "mark_cache", "primary_keys"}
+    assert engine["primary_keys"] > 0 and engine["mark_cache"] > 0 and engine["tracked"] > 0
