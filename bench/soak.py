@@ -25,7 +25,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 
 import runstream
 from bench.backlog import MIB, rss_bytes
@@ -94,6 +96,30 @@ class Reader(threading.Thread):
             self.rounds.append((began, time.monotonic() - began))
 
 
+def engine_memory(url: str) -> dict[str, int]:
+    """serve's embedded engine's memory by kind (bytes), from its /metrics."""
+    families = text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=30).text)
+    return {
+        s.labels["kind"]: int(s.value)
+        for family in families
+        if family.name == "runstream_engine_memory_bytes"
+        for s in family.samples
+    }
+
+
+def _memory_figures(samples: list[tuple[float, int]], warmup_s: float, seconds: float) -> dict[str, Any]:
+    """After warm-up, at the end, the peak and the trends of one memory series."""
+    warm = [s for s in samples if s[0] >= warmup_s]
+    return {
+        "after_warmup": round(warm[0][1] / MIB),
+        "end": round(samples[-1][1] / MIB),
+        "peak": round(max(r for _, r in samples) / MIB),
+        "trend_after_warmup_mib_per_hour": _trend_mib_per_hour(warm),
+        "trend_second_half_mib_per_hour": _trend_mib_per_hour([s for s in samples if s[0] >= seconds / 2]),
+        "over_time": {f"{int(t)}s": round(r / MIB) for t, r in samples[:: max(1, len(samples) // 12)]},
+    }
+
+
 def _trend_mib_per_hour(samples: list[tuple[float, int]]) -> float:
     t = np.array([s for s, _ in samples])
     rss = np.array([r for _, r in samples], dtype=np.float64) / MIB
@@ -110,27 +136,31 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     jobs = Jobs(url, args, stop)
     reader = Reader(url, jobs, stop)
     samples: list[tuple[float, int]] = []
+    engine: dict[str, list[tuple[float, int]]] = {}  # kind -> samples
     start = time.monotonic()
     try:
         jobs.start()
         reader.start()
         while (elapsed := time.monotonic() - start) < args.seconds:
             samples.append((elapsed, rss_bytes(serve.pid)))
+            for kind, value in engine_memory(url).items():
+                engine.setdefault(kind, []).append((elapsed, value))
             if len(samples) % 30 == 0:
-                print(f"  {elapsed:.0f} s: RSS {samples[-1][1] / MIB:.0f} MiB, {jobs.points:,} points", flush=True)
+                rss, tracked = samples[-1][1] / MIB, engine["tracked"][-1][1] / MIB
+                print(
+                    f"  {elapsed:.0f} s: RSS {rss:.0f} MiB (engine {tracked:.0f}), {jobs.points:,} points", flush=True
+                )
             time.sleep(args.sample_s)
     finally:
         stop.set()
         jobs.join(timeout=120)
         reader.join(timeout=120)
         serve.stop()
-    warm = [s for s in samples if s[0] >= args.warmup_s]
     tenths = []
     for tenth in range(10):
         lo, hi = start + args.seconds * tenth / 10, start + args.seconds * (tenth + 1) / 10
         took = [took for began, took in reader.rounds if lo <= began < hi]
         tenths.append(round(statistics.median(took) * 1000, 1) if took else None)
-    rss_at = {f"{int(t)}s": round(r / MIB) for t, r in samples[:: max(1, len(samples) // 12)]}
     return {
         "settings": vars(args),
         "uptime_before": args.uptime,
@@ -140,14 +170,9 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "read_rounds": len(reader.rounds),
         "read_errors": sum(reader.errors.values()),
         "read_errors_by_kind": dict(reader.errors.most_common(5)),
-        "rss_mib": {
-            "after_warmup": round(warm[0][1] / MIB),
-            "end": round(samples[-1][1] / MIB),
-            "peak": round(max(r for _, r in samples) / MIB),
-            "trend_after_warmup_mib_per_hour": _trend_mib_per_hour(warm),
-            "trend_second_half_mib_per_hour": _trend_mib_per_hour([s for s in samples if s[0] >= args.seconds / 2]),
-            "over_time": rss_at,
-        },
+        "rss_mib": _memory_figures(samples, args.warmup_s, args.seconds),
+        # The engine's part of that RSS (serve's /metrics), by kind: where growth comes from.
+        "engine_mib": {kind: _memory_figures(series, args.warmup_s, args.seconds) for kind, series in engine.items()},
         "read_round_p50_ms_per_tenth": tenths,
     }
 
@@ -162,6 +187,12 @@ def summary(results: dict[str, Any]) -> str:
             f"trend {rss['trend_after_warmup_mib_per_hour']} MiB/h after warm-up, "
             f"{rss['trend_second_half_mib_per_hour']} MiB/h in the second half",
             f"RSS over time (MiB): {rss['over_time']}",
+            *(
+                f"engine {kind}: {e['after_warmup']} MiB after warm-up, {e['end']} at the end, "
+                f"trend {e['trend_after_warmup_mib_per_hour']} MiB/h "
+                f"({e['trend_second_half_mib_per_hour']} in the second half)"
+                for kind, e in results.get("engine_mib", {}).items()
+            ),
             f"read round p50 per tenth of the run (ms): {results['read_round_p50_ms_per_tenth']}",
         ]
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import uvicorn
+from prometheus_client import REGISTRY
 
 from runstream.artifacts.store import DEFAULT_MAX_SIZE, ArtifactStore
 from runstream.artifacts.stores import store_for
@@ -20,6 +21,7 @@ from runstream.projector.pauses import Pauses
 from runstream.projector.projector import BATCH_POINTS, Projector
 from runstream.projector.retention import RawPointsPolicy
 from runstream.server.app import build_app
+from runstream.server.engine_memory import EngineMemory
 from runstream.server.health import thread_check
 from runstream.store.applied import AppliedWatch, PolledApplied, applied_positions
 from runstream.webhooks.deliverer import Deliverer
@@ -130,6 +132,8 @@ def serve(
     }
     for worker in workers.values():
         worker.start()
+    engine_memory = EngineMemory(store)
+    REGISTRY.register(engine_memory)
     try:
         checks = {name: thread_check(name, worker.is_alive) for name, worker in workers.items()}
         app = build_app(
@@ -146,6 +150,7 @@ def serve(
         )
         _serve_http(app, host, port, f"runstream serve listening on http://{host}:{port} (data in {data_dir})")
     finally:
+        REGISTRY.unregister(engine_memory)
         projector.stop()
         deliverer.stop()
         for worker in workers.values():
