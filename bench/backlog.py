@@ -36,11 +36,16 @@ RESULTS = Path(__file__).resolve().parent / "results" / "backlog.json"
 MIB = 1024**2
 
 
-def rss_bytes(pid: int) -> int:
+def status_bytes(pid: int, field: str) -> int:
+    """One memory figure of /proc/PID/status (VmRSS, RssAnon, RssFile, ...), in bytes."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
-    raise ValueError(f"no VmRSS for pid {pid}")
+    raise ValueError(f"no {field} for pid {pid}")
+
+
+def rss_bytes(pid: int) -> int:
+    return status_bytes(pid, "VmRSS")
 
 
 class Sampler:

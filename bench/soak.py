@@ -30,7 +30,7 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 import runstream
-from bench.backlog import MIB, rss_bytes
+from bench.backlog import MIB, rss_bytes, status_bytes
 from bench.report import run_and_save
 from tests.integration.roles import Role
 from tests.services.ports import free_port
@@ -38,6 +38,7 @@ from tests.services.ports import free_port
 RESULTS = Path(__file__).resolve().parent / "results" / "soak.json"
 KEYS = ("loss", "acc", "lr", "grad_norm")
 EXPERIMENT = "soak"
+RSS_PARTS = ("RssAnon", "RssFile")  # what VmRSS is made of: heaps and stacks; mapped files (libraries, the log)
 
 
 class Jobs(threading.Thread):
@@ -137,12 +138,15 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     reader = Reader(url, jobs, stop)
     samples: list[tuple[float, int]] = []
     engine: dict[str, list[tuple[float, int]]] = {}  # kind -> samples
+    parts: dict[str, list[tuple[float, int]]] = {}  # RSS_PARTS -> samples
     start = time.monotonic()
     try:
         jobs.start()
         reader.start()
         while (elapsed := time.monotonic() - start) < args.seconds:
             samples.append((elapsed, rss_bytes(serve.pid)))
+            for part in RSS_PARTS:
+                parts.setdefault(part, []).append((elapsed, status_bytes(serve.pid, part)))
             for kind, value in engine_memory(url).items():
                 engine.setdefault(kind, []).append((elapsed, value))
             if len(samples) % 30 == 0:
@@ -171,6 +175,7 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "read_errors": sum(reader.errors.values()),
         "read_errors_by_kind": dict(reader.errors.most_common(5)),
         "rss_mib": _memory_figures(samples, args.warmup_s, args.seconds),
+        "rss_parts_mib": {part: _memory_figures(series, args.warmup_s, args.seconds) for part, series in parts.items()},
         # The engine's part of that RSS (serve's /metrics), by kind: where growth comes from.
         "engine_mib": {kind: _memory_figures(series, args.warmup_s, args.seconds) for kind, series in engine.items()},
         "read_round_p50_ms_per_tenth": tenths,
@@ -188,10 +193,13 @@ def summary(results: dict[str, Any]) -> str:
             f"{rss['trend_second_half_mib_per_hour']} MiB/h in the second half",
             f"RSS over time (MiB): {rss['over_time']}",
             *(
-                f"engine {kind}: {e['after_warmup']} MiB after warm-up, {e['end']} at the end, "
+                f"{what}: {e['after_warmup']} MiB after warm-up, {e['end']} at the end, "
                 f"trend {e['trend_after_warmup_mib_per_hour']} MiB/h "
                 f"({e['trend_second_half_mib_per_hour']} in the second half)"
-                for kind, e in results.get("engine_mib", {}).items()
+                for what, e in [
+                    *results.get("rss_parts_mib", {}).items(),
+                    *((f"engine {kind}", e) for kind, e in results.get("engine_mib", {}).items()),
+                ]
             ),
             f"read round p50 per tenth of the run (ms): {results['read_round_p50_ms_per_tenth']}",
         ]
