@@ -29,10 +29,14 @@ class BatchWriter:
         self.store = store
         self.group = consumer_group
         # The tables are independent (each metric table records what it holds, the others collapse
-        # replayed rows), so the inserts run at once: a batch takes as long as its slowest insert
-        # instead of their sum, which is what a reader of its writes waits. Each thread has a client
-        # of its own, which on the embedded engine is a handle of its own: chdb runs them in parallel.
-        self._inserts = ThreadPoolExecutor(concurrent_batches * INSERTS_AT_ONCE, thread_name_prefix="insert")
+        # replayed rows), so a server's inserts run at once: a batch takes as long as its slowest
+        # insert instead of their sum, which is what a reader of its writes waits. The embedded engine
+        # takes one query at a time, so there they go one after another without the threads' handoffs.
+        self._inserts = (
+            None
+            if store.url.embedded
+            else ThreadPoolExecutor(concurrent_batches * INSERTS_AT_ONCE, thread_name_prefix="insert")
+        )
         # Without the column types an insert first asks for the table's (a DESCRIBE: a second query
         # per table per batch, ~40% of a one-row insert's time here). The types are asked once.
         self._types: dict[tuple[str, tuple[str, ...]], list[str]] = {}
@@ -46,17 +50,22 @@ class BatchWriter:
         ]
         for columns, tables in ((EVENT_TABLES, batch.rows), (STATE_TABLES, state_rows(batch.rows))):
             inserts.extend(partial(self._insert, t, rows, columns[t], settings) for t, rows in tables.items() if rows)
-        # All of them end before an error is raised: a retry never overlaps an insert still running.
-        futures = [self._inserts.submit(insert) for insert in inserts]
-        wait(futures)
-        for done in futures:
-            done.result()
+        if self._inserts is None:
+            for insert in inserts:
+                insert()
+        else:
+            # All of them end before an error is raised: a retry never overlaps an insert still running.
+            futures = [self._inserts.submit(insert) for insert in inserts]
+            wait(futures)
+            for done in futures:
+                done.result()
         now = datetime.now(UTC)
         progress = [[self.group, p, offset - 1, now] for p, offset in batch.next_offsets.items()]
         self._insert("projector_progress", progress, PROGRESS, settings)
 
     def close(self) -> None:
-        self._inserts.shutdown()
+        if self._inserts is not None:
+            self._inserts.shutdown()
 
     def _insert(self, table: str, rows: list[Any], columns: list[str], settings: dict[str, Any]) -> None:
         client = self.store.client
