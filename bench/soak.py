@@ -39,6 +39,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "soak.json"
 KEYS = ("loss", "acc", "lr", "grad_norm")
 EXPERIMENT = "soak"
 RSS_PARTS = ("RssAnon", "RssFile")  # what VmRSS is made of: heaps and stacks; mapped files (libraries, the log)
+OUTSIDE_ENGINE = "RssAnon outside the engine's allocator"
 
 
 class Jobs(threading.Thread):
@@ -160,6 +161,12 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         jobs.join(timeout=120)
         reader.join(timeout=120)
         serve.stop()
+    # What is left of the anonymous memory once the engine's allocator is taken out: Python's and
+    # glibc's heaps, thread stacks (both series are sampled in the same instant).
+    parts[OUTSIDE_ENGINE] = [
+        (t, anon - resident)
+        for (t, anon), (_, resident) in zip(parts["RssAnon"], engine["allocator_resident"], strict=True)
+    ]
     tenths = []
     for tenth in range(10):
         lo, hi = start + args.seconds * tenth / 10, start + args.seconds * (tenth + 1) / 10
