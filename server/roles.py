@@ -21,7 +21,7 @@ from runstream.projector.pauses import Pauses
 from runstream.projector.projector import BATCH_POINTS, Projector
 from runstream.projector.retention import RawPointsPolicy
 from runstream.server.app import build_app
-from runstream.server.engine_memory import AllocatorPurge, EngineMemory
+from runstream.server.engine_memory import EngineMemory
 from runstream.server.health import thread_check
 from runstream.store.applied import AppliedWatch, PolledApplied, applied_positions
 from runstream.webhooks.deliverer import Deliverer
@@ -132,10 +132,6 @@ def serve(
     }
     for worker in workers.values():
         worker.start()
-    # The engine lives in this process: its allocator's free pages are this process's memory.
-    purge = AllocatorPurge(store)
-    purging = threading.Thread(target=purge.run, name="allocator-purge", daemon=True)
-    purging.start()
     engine_memory = EngineMemory(store)
     REGISTRY.register(engine_memory)
     try:
@@ -155,7 +151,6 @@ def serve(
         _serve_http(app, host, port, f"runstream serve listening on http://{host}:{port} (data in {data_dir})")
     finally:
         REGISTRY.unregister(engine_memory)
-        purge.stop()
         projector.stop()
         deliverer.stop()
         for worker in workers.values():
