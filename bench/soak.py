@@ -162,7 +162,7 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         reader.join(timeout=120)
         serve.stop()
     # What is left of the anonymous memory once the engine's allocator is taken out: Python's and
-    # glibc's heaps, thread stacks (both series are sampled in the same instant).
+    # glibc's heaps, thread stacks (one loop samples both, tens of milliseconds apart: a noisy series).
     parts[OUTSIDE_ENGINE] = [
         (t, anon - resident)
         for (t, anon), (_, resident) in zip(parts["RssAnon"], engine["allocator_resident"], strict=True)
