@@ -5,12 +5,14 @@ ClickHouse and the embedded log all live in that process) is sampled every `--sa
 warm-up (caches filling) it must stay flat: the bench prints its trend in MiB per hour and the read
 latency per tenth of the run.
 
-    .venv/bin/python -m bench.soak [--seconds 3600] [--steps-per-s 250] [--run-s 60]
+    .venv/bin/python -m bench.soak [--seconds 3600] [--steps-per-s 250] [--run-s 60] [--write-s S]
 
 Each job is one run of `--run-s` seconds logging 4 keys per step at `--steps-per-s` steps/s, with 5
 params and 3 tags. The reader, once a second: search the experiment ordered by a metric (100 runs), a
 downsampled history of the running job, a comparison of the last 10 runs, and the running job's run.
-Results: bench/results/soak.json.
+With `--write-s`, the jobs stop after that many seconds and the reader goes on alone over data that
+no longer grows (set `--warmup-s` to it to take the trend of the reads alone). Results:
+bench/results/soak.json, or `--results`.
 """
 
 from __future__ import annotations
@@ -134,8 +136,8 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     url = f"http://127.0.0.1:{port}"
     serve = Role(workdir, "serve", "--port", str(port), "--data-dir", str(workdir / "data"))
     assert serve.pid is not None
-    stop = threading.Event()
-    jobs = Jobs(url, args, stop)
+    stop, writes_stop = threading.Event(), threading.Event()
+    jobs = Jobs(url, args, writes_stop)
     reader = Reader(url, jobs, stop)
     samples: list[tuple[float, int]] = []
     engine: dict[str, list[tuple[float, int]]] = {}  # kind -> samples
@@ -145,6 +147,8 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         jobs.start()
         reader.start()
         while (elapsed := time.monotonic() - start) < args.seconds:
+            if args.write_s is not None and elapsed >= args.write_s:
+                writes_stop.set()  # the reader goes on over data that no longer grows
             samples.append((elapsed, rss_bytes(serve.pid)))
             for part in RSS_PARTS:
                 parts.setdefault(part, []).append((elapsed, status_bytes(serve.pid, part)))
@@ -158,6 +162,7 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             time.sleep(args.sample_s)
     finally:
         stop.set()
+        writes_stop.set()
         jobs.join(timeout=120)
         reader.join(timeout=120)
         serve.stop()
@@ -173,7 +178,7 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         took = [took for began, took in reader.rounds if lo <= began < hi]
         tenths.append(round(statistics.median(took) * 1000, 1) if took else None)
     return {
-        "settings": vars(args),
+        "settings": {**vars(args), "results": str(args.results)},
         "uptime_before": args.uptime,
         "uptime_after": os.popen("uptime").read().strip(),
         "runs": len(jobs.run_ids),
@@ -220,10 +225,14 @@ def main() -> None:
     parser.add_argument("--run-s", type=float, default=60.0, help="seconds each job (run) lasts")
     parser.add_argument("--sample-s", type=float, default=5.0, help="seconds between RSS samples")
     parser.add_argument("--warmup-s", type=float, default=300.0, help="seconds before the trend is taken")
+    parser.add_argument(
+        "--write-s", type=float, help="seconds the jobs log for, then only the reader goes on (default: all along)"
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the results are written")
     parser.add_argument("--keep", action="store_true", help="keep the work dir")
     args = parser.parse_args()
     args.uptime = os.popen("uptime").read().strip()
-    run_and_save("runstream-soak-", RESULTS, lambda workdir: run_bench(args, workdir), args.keep, summary)
+    run_and_save("runstream-soak-", args.results, lambda workdir: run_bench(args, workdir), args.keep, summary)
 
 
 if __name__ == "__main__":
