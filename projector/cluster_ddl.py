@@ -8,6 +8,9 @@ table of the same name over them, which the code reads and writes. A table is sh
 a replay's copies of them, meet on one shard, so ReplacingMergeTree/AggregatingMergeTree collapses and
 FINAL stay right per shard, and materialized views and backfills run local table to local table.
 Views (plain) read the Distributed tables; this engine refuses ON CLUSTER, so each node gets its DDL.
+A backfill from such a view (`INSERT ... FROM name_source`) runs there too, writing through the
+Distributed table: each node runs it as it is migrated, over the shards migrated so far (the others
+have no tables yet), so the last one covers every shard; the target's fold keeps one row of the copies.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ _CREATE_TABLE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+) \(\s*(\w+)", re.S
 _ENGINE = re.compile(r"ENGINE = (\w*)MergeTree(?:\(([^)]*)\))?")
 _LOCAL = re.compile(r"^(CREATE MATERIALIZED VIEW|INSERT|ALTER)\b")
 _VIEW = re.compile(r"^CREATE (OR REPLACE )?VIEW\b")
+_FROM_VIEW = re.compile(r"^INSERT INTO \w+ SELECT .* FROM \w+_source\b", re.S)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,9 @@ class ClusterLayout:
                     f"ENGINE = Distributed({self.cluster}, {self.local_database}, {name}, cityHash64({key}))",
                 ),
             ]
+        if _FROM_VIEW.match(statement):
+            settings = "distributed_foreground_insert = 1, skip_unavailable_shards = 1"
+            return [(self.database, f"{statement} SETTINGS {settings}")]
         if _LOCAL.match(statement):
             return [(self.local_database, statement)]
         if _VIEW.match(statement):

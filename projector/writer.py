@@ -1,6 +1,7 @@
-"""One batch → ClickHouse: every table it has rows for, at once, then the log positions it covers
-(projector_progress, which read-your-writes waits on). Safe to call again with the same batch after
-an error: rows collapse or are skipped by their insert token (see migrations and dedup)."""
+"""One batch → ClickHouse: every table it has rows for, at once, then the search rows of the runs it
+touched (search_rows.py), then the log positions it covers (projector_progress, which read-your-writes
+waits on). Safe to call again with the same batch after an error: rows collapse or are skipped by
+their insert token (see migrations and dedup)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pyarrow as pa
 
 from runstream.base.clickhouse import ClickHouse
 from runstream.projector.batch import Batch
+from runstream.projector.search_rows import touched_runs, write_search_rows
 from runstream.projector.state import state_rows
 from runstream.store.tables import EVENT_TABLES, PROGRESS, STATE_TABLES
 
@@ -45,10 +47,11 @@ class BatchWriter:
         # A retry of a failed write sends the same rows with the same token: on a cluster, shards that
         # got them the first time add nothing (a Distributed insert writes each shard separately).
         settings = self.store.insert_settings(batch.token)
+        metric_tables, state = batch.metric_tables(), state_rows(batch.rows)
         inserts: list[Callable[[], None]] = [
-            partial(self._insert_arrow, table, points, settings) for table, points in batch.metric_tables().items()
+            partial(self._insert_arrow, table, points, settings) for table, points in metric_tables.items()
         ]
-        for columns, tables in ((EVENT_TABLES, batch.rows), (STATE_TABLES, state_rows(batch.rows))):
+        for columns, tables in ((EVENT_TABLES, batch.rows), (STATE_TABLES, state)):
             inserts.extend(partial(self._insert, t, rows, columns[t], settings) for t, rows in tables.items() if rows)
         if self._inserts is None:
             for insert in inserts:
@@ -59,6 +62,7 @@ class BatchWriter:
             wait(futures)
             for done in futures:
                 done.result()
+        write_search_rows(self.store.client, touched_runs(state, metric_tables), settings)
         now = datetime.now(UTC)
         progress = [[self.group, p, offset - 1, now] for p, offset in batch.next_offsets.items()]
         self._insert("projector_progress", progress, PROGRESS, settings)

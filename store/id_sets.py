@@ -30,12 +30,26 @@ def query_by_ids(
     name: str = "ids",
 ) -> QueryResult:
     """Runs `sql`, whose filter is `IN {<name>:Array(String)}`, for this set of ids."""
+    sql, parameters, table = _with_ids(client, sql, ids, parameters, name)
+    return client.query(sql, parameters=parameters, settings=settings, external_data=table)
+
+
+def command_by_ids(client: Client, sql: str, ids: Sequence[str], settings: dict[str, Any] | None = None) -> None:
+    """Runs the statement `sql` (an INSERT ... SELECT), whose filter is `IN {ids:Array(String)}`, for this set."""
+    sql, parameters, table = _with_ids(client, sql, ids, None, "ids")
+    client.command(sql, parameters=parameters, settings=settings, external_data=table)
+
+
+def _with_ids(
+    client: Client, sql: str, ids: Sequence[str], parameters: dict[str, Any] | None, name: str
+) -> tuple[str, dict[str, Any] | None, ExternalData | None]:
+    """The statement, its parameters and its external table, with the set as one or the other."""
     parameter = f"{{{name}:Array(String)}}"
     if parameter not in sql:
         raise ValueError(f"the query takes no {parameter}")
     if len(ids) <= MAX_AS_PARAMETER or not isinstance(client, HttpClient):
-        return client.query(sql, parameters={**(parameters or {}), name: list(ids)}, settings=settings)
+        return sql, {**(parameters or {}), name: list(ids)}, None
     table = ExternalData(
         data=orjson.dumps({"id": list(ids)}), file_name=name, fmt="JSONColumns", structure=["id String"]
     )
-    return client.query(sql.replace(parameter, name), parameters=parameters, settings=settings, external_data=table)
+    return sql.replace(parameter, name), parameters, table

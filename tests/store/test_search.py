@@ -22,7 +22,7 @@ from runstream.eventlog.local import LocalLog
 from runstream.server.app import build_app
 from runstream.store import queries, series
 from runstream.store.search import InvalidSearch, parse_filter, parse_order_by
-from runstream.store.search.compile import compile_run_search
+from runstream.store.search.compile import compile_run_search, key_path
 from runstream.store.search.compile_experiments import compile_experiment_search
 from runstream.store.search.grammar import EXPERIMENTS, Clause, Order
 from runstream.store.search.paging import decode_page_token, encode_page_token
@@ -434,29 +434,36 @@ def test_sql_text_depends_only_on_the_filter_structure(shapes, values, order_key
     rng = random.Random(seed)
     wild = [fill(shape, *values[i]) for i, shape in enumerate(shapes)]
     wild_orders = [Order(kind, key, asc) for kind, key, asc in order_keys]
-    # A metric named twice is joined once: the text follows which metric keys repeat, not what they are.
-    metric_keys: dict[str, str] = {}
-
-    def tame_key(kind: str, wild_key: str, plain: str) -> str:
-        return metric_keys.setdefault(wild_key, f"m{len(metric_keys)}") if kind == "metric" else plain
-
-    tame = [fill(shape, tame_key(c.kind, c.key, "k"), "v", 1.0, ["v"]) for shape, c in zip(shapes, wild, strict=True)]
-    tame_orders = [Order(o.kind, tame_key(o.kind, o.key, f"k{i}"), o.ascending) for i, o in enumerate(wild_orders)]
+    # The same keys with tame values: the same text. Keys name the JSON paths read, in hex.
+    tame = [fill(shape, c.key, "v", 1.0, ["v"]) for shape, c in zip(shapes, wild, strict=True)]
     # Rendered as text and parsed back, arbitrary keys and values survive exactly.
     assert parse_filter(sc.render_filter(wild, rng)) == wild
     assert parse_order_by([sc.render_order(o, rng) for o in wild_orders]) == wild_orders
     wild_query = compile_run_search(wild, wild_orders, experiment_ids, "all", 10, encode_page_token(seed))
-    tame_query = compile_run_search(tame, tame_orders, ["1"], "all", 10, None)
+    tame_query = compile_run_search(tame, wild_orders, ["1"], "all", 10, None)
     assert wild_query.sql == tame_query.sql
     assert wild_query.parameters.keys() == tame_query.parameters.keys()
+    # With every key's path taken out, the text is that of one fixed key: a key enters only as a path.
+    fixed = compile_run_search(
+        [fill(shape, "k", "v", 1.0, ["v"]) for shape in shapes],
+        [Order(o.kind, "k", o.ascending) for o in wild_orders],
+        ["1"],
+        "all",
+        10,
+    )
+    assert _without_paths(wild_query.sql) == _without_paths(fixed.sql)
     bound = list(wild_query.parameters.values())
     for c in wild:
         if c.kind in ("metric", "param", "tag"):
-            assert c.key in bound
+            assert key_path(c.kind, c.key) in wild_query.sql
         if isinstance(c.value, float) or (isinstance(c.value, str) and c.comparator in ("=", "!=")):
             assert c.value in bound
         if isinstance(c.value, tuple):
             assert list(c.value) in bound
+
+
+def _without_paths(sql: str) -> str:
+    return re.sub(r"\.k[0-9A-F]*\.:String", ".PATH", sql)
 
 
 # Parameter binding is the same SQL on every backend: the cluster (slow per query) is left out here.
@@ -639,9 +646,14 @@ def test_search_routes(store, corpus):
     assert r.status_code == 400 and "entity type" in r.json()["message"]
 
 
-def test_a_metric_filtered_and_ordered_by_is_joined_once():
-    once = compile_run_search(parse_filter("metrics.acc > 0.5"), parse_order_by(["metrics.acc DESC"]), ["1"])
-    assert once.sql.count(" JOIN ") == 1 and "INNER JOIN" in once.sql
-    # Ordered by alone it stays a LEFT join (runs without the metric are kept, last); two keys, two joins.
-    left = compile_run_search(parse_filter("metrics.loss < 1"), parse_order_by(["metrics.acc DESC"]), ["1"])
-    assert left.sql.count("INNER JOIN") == 1 and left.sql.count("LEFT JOIN") == 1
+def test_a_search_reads_one_table_and_the_paths_it_names():
+    query = compile_run_search(
+        parse_filter("metrics.acc > 0.5 AND params.`a.b` = 'x' AND tags.t IS NULL"),
+        parse_order_by(["metrics.acc DESC"]),
+        ["1"],
+    )
+    assert " JOIN " not in query.sql and query.sql.count(" FROM ") == 1 and "FROM run_search AS r FINAL" in query.sql
+    # `k` + the key's UTF-8 in hex: a dot in a key names no nested path.
+    paths = set(re.findall(r"r\.(\w+)\.(k[0-9A-F]*)\.:String", query.sql))
+    assert paths == {("metrics", "k616363"), ("params", "k612E62"), ("tags", "k74")}
+    assert key_path("param", "") == "r.params.k.:String" and key_path("tag", "é") == "r.tags.kC3A9.:String"

@@ -35,15 +35,29 @@ def test_every_table_gets_a_replicated_local_table_and_a_distributed_one_by_its_
     )
     [summary] = [s for s in tables if "TABLE IF NOT EXISTS metric_summary" in s]
     assert LAYOUT.place(summary)[1][1].endswith("cityHash64(run_id))")  # its key starts with `key`
+    [search] = [s for s in tables if "TABLE IF NOT EXISTS run_search " in s]
+    assert LAYOUT.place(search)[1][1].endswith("cityHash64(run_id))")  # ordered by experiment first
+    assert (
+        "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', version)"
+        in (LAYOUT.place(search)[0][1])
+    )
 
 
 def test_views_read_the_distributed_tables_and_the_rest_runs_on_the_local_ones():
+    backfills_from_views = 0
     for statement in ALL:
         places = LAYOUT.place(statement)
         if re.match(r"CREATE (OR REPLACE )?VIEW", statement):
             assert places == [("db", statement)]
+        elif re.match(r"INSERT INTO \w+ SELECT \* FROM \w+_source$", statement):
+            # Through the Distributed tables, done before the migration is recorded, over the shards
+            # migrated so far.
+            settings = "distributed_foreground_insert = 1, skip_unavailable_shards = 1"
+            assert places == [("db", f"{statement} SETTINGS {settings}")]
+            backfills_from_views += 1
         elif not statement.startswith("CREATE TABLE"):
             assert places == [("db_local", statement)]
+    assert backfills_from_views == 1  # run_search's, from run_search_source
 
 
 def test_without_keeper_local_tables_keep_insert_tokens():
