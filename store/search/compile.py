@@ -75,12 +75,12 @@ def _order(orders: Sequence[Order]) -> list[str]:
             if order.key in ("start_time", "end_time"):
                 terms.append(f"isNull({column})")  # runs without an end time last
             terms.append(f"{column} {direction}")
-        elif order.kind == "metric":
-            value = _value(order.kind, order.key)
-            terms += [f"multiIf(isNull({value}), 2, isNaN({value}), 1, 0)", f"{value} {direction}"]
         else:
             value = _value(order.kind, order.key)
-            terms += [f"isNull({value})", f"{value} {direction}"]
+            missing = f"isNull({value})"
+            if order.kind == "metric":  # NaN just before the runs without the key
+                missing = f"multiIf({missing}, 2, isNaN({value}), 1, 0)"
+            terms += [missing, f"{value} {direction}"]
     if not any(o.kind == "attribute" and o.key == "start_time" for o in orders):
         terms.append("r.start_time DESC")
     terms.append("r.run_id ASC")
