@@ -128,12 +128,15 @@ class ClickHouse:
             settings = {**settings, "distributed_product_mode": "global"}
         return {**options, "settings": settings} if settings else options
 
-    def insert_settings(self, token: str) -> dict[str, Any]:
-        """Settings of an insert that may be retried with the same rows: on a cluster it returns once
-        every shard holds its rows, and a retry with the same token adds nothing where they landed."""
+    def insert_settings(self, token: str | None = None) -> dict[str, Any]:
+        """Settings of an insert: on a cluster it returns once every shard holds its rows, and a retry
+        with the same token (of the same rows) adds nothing where they landed. An INSERT ... SELECT
+        takes no token: with one, a shard dropped some of its rows (projector/search_rows.py's
+        refresh of several runs lost a run's row about once in 20 sweeps of 5 runs)."""
         if self.cluster is None:
             return {}
-        return {"distributed_foreground_insert": 1, "insert_deduplication_token": token}
+        settings: dict[str, Any] = {"distributed_foreground_insert": 1}
+        return settings if token is None else {**settings, "insert_deduplication_token": token}
 
     def nodes(self) -> list[Node]:
         """Every server of the cluster. system.clusters names their native ports; each node is asked

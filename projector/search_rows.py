@@ -1,7 +1,8 @@
 """The search table's rows (migrations/014): once a batch's state rows are in, every run the batch
 touched is written again, whole, from the state tables (the view run_search_source), so a search
 reads one row per run. A row read after a write holds it; of two rows of a run the later read wins
-(its version is when it was read), so lanes writing one run at once leave its newest state."""
+(its version is when it was read), so lanes writing one run at once leave its newest state. A retry
+writes the rows again, which changes nothing, so the statement carries no insert token."""
 
 from __future__ import annotations
 

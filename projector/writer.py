@@ -62,7 +62,7 @@ class BatchWriter:
             wait(futures)
             for done in futures:
                 done.result()
-        write_search_rows(self.store.client, touched_runs(state, metric_tables), settings)
+        write_search_rows(self.store.client, touched_runs(state, metric_tables), self.store.insert_settings())
         now = datetime.now(UTC)
         progress = [[self.group, p, offset - 1, now] for p, offset in batch.next_offsets.items()]
         self._insert("projector_progress", progress, PROGRESS, settings)
