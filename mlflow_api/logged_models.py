@@ -27,7 +27,6 @@ from runstream.mlflow_api.requests import (
 from runstream.mlflow_api.shapes import mlflow_json
 from runstream.mlflow_api.writer import MlflowWriter, Writer, random_run_name, tag_events
 from runstream.schemas.events import event
-from runstream.store import queries
 from runstream.store.logged_models import logged_model
 
 read_routes = APIRouter(tags=["mlflow"])
@@ -218,8 +217,7 @@ async def log_model(w: Writer, body: LogModel) -> Response:
     run_id = body.id
     async with w.lock(run_id):  # read-modify-write of the tag, atomic per run
         await w.active_run(run_id)
-        await w.ctx.settled(run_entity(run_id))
-        found = await w.ctx.query(queries.run, run_id)
+        found = await w.ctx.run(run_id)
         assert found is not None  # checked above; runs are never removed
         try:
             history = json.loads(found["tags"].get(LOGGED_MODELS_TAG, "[]"))

@@ -26,11 +26,6 @@ def runs_with_inputs(client: Client, runs: list[dict[str, Any]]) -> list[dict[st
     ]
 
 
-def run(client: Client, run_id: str) -> dict[str, Any] | None:
-    found = queries.run(client, run_id)
-    return runs_with_inputs(client, [found])[0] if found else None
-
-
 def artifact_uri(client: Client, run_id: str) -> str | None:
     found = queries.run_artifact_location(client, run_id)
     return shapes.run_artifact_uri(found[0], run_id, found[1]) if found else None

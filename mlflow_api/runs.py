@@ -52,7 +52,6 @@ from runstream.schemas.events import (
     now_ms,
 )
 from runstream.schemas.validation import MAX_PARAM_VALUE, MAX_RUN_TAG_VALUE
-from runstream.store import queries
 from runstream.store.search.runs import search_runs
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -73,8 +72,7 @@ async def set_lifecycle(w: MlflowWriter, run_id: str, name: str, deleted: bool) 
 @read_routes.get("/runs/get")
 async def get_run(ctx: Mlflow, run_id: str | None = None, run_uuid: str | None = None) -> Response:
     run_id = shapes.run_id_param(run_id, run_uuid)
-    await ctx.settled(run_entity(run_id))
-    found = await ctx.query(mlflow_queries.run, run_id)
+    found = await ctx.mlflow_run(run_id)
     if found is None:
         raise not_found(f"Run with id={run_id} not found")
     return mlflow_json({"run": found})
@@ -146,8 +144,7 @@ async def update_run(w: Writer, body: UpdateRun) -> Response:
             changed = {"status": body.status, "end_time": body.end_time, "run_name": body.run_name}
             facts.info = {**facts.info, **{k: v for k, v in changed.items() if v is not None}}
             return mlflow_json({"run_info": shapes.run_info(facts.info)})
-    await w.ctx.settled(run_entity(run_id))
-    found = await w.ctx.query(queries.run, run_id)
+    found = await w.ctx.run(run_id)
     assert found is not None  # checked above; runs are never removed
     return mlflow_json({"run_info": shapes.run_info(found)})
 
@@ -192,8 +189,7 @@ async def set_tag(w: Writer, body: SetTag) -> Response:
 async def delete_tag(w: Writer, body: DeleteTag) -> Response:
     run_id = body.id
     await w.active_run(run_id)
-    await w.ctx.settled(run_entity(run_id))
-    found = await w.ctx.query(queries.run, run_id)
+    found = await w.ctx.run(run_id)
     if found is None or body.key not in found["tags"]:
         raise not_found(f"No tag with name: {body.key} in run with id {run_id}")
     await w.append([event("TagDeleted", run_id=run_id, key=body.key)], run_entity(run_id))

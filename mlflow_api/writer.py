@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from runstream.base.clickhouse import ClickHouse
 from runstream.base.errors import ApiError, invalid, not_found, unavailable
 from runstream.eventlog.base import AppendFailed, EventLog
-from runstream.eventlog.write_marks import experiment_entity, run_entity
+from runstream.eventlog.write_marks import experiment_entity
 from runstream.mlflow_api import queries as mlflow_queries
 from runstream.mlflow_api import shapes
 from runstream.mlflow_api.context import MlflowContext
@@ -40,6 +41,9 @@ from runstream.schemas.validation import InvalidEvent, validate
 from runstream.store import queries
 
 MAX_CACHED_RUNS = 10_000
+# How long the writes into an experiment (a run's creation) trust what they read of it. Another
+# process's deletion is refused from after this (plus the projector's lag); this process's at once.
+EXPERIMENT_TRUSTED_S = 1.0
 RUN_NAME_TAG = "mlflow.runName"
 PARENT_RUN_TAG = "mlflow.parentRunId"
 _LOCKS = 64
@@ -139,6 +143,8 @@ class MlflowWriter:
         self.log = log
         self.ctx = ctx
         self._runs: OrderedDict[str, RunFacts] = OrderedDict()  # most recently used last
+        # By experiment: when it was read, this process's writes to it by then, what was read.
+        self._experiments: dict[str, tuple[float, int, dict[str, Any]]] = {}
         self._locks = [asyncio.Lock() for _ in range(_LOCKS)]  # a run's check-then-append is atomic
         self.registry_lock = asyncio.Lock()  # registry changes are rare: one lock for every check-then-append
         self.webhook_lock = asyncio.Lock()  # so are webhook changes
@@ -159,7 +165,7 @@ class MlflowWriter:
             positions = await run_in_threadpool(self.log.append, messages)
         except AppendFailed as exc:
             raise unavailable(f"the event log did not acknowledge the write: {exc}") from exc
-        self.ctx.marks.record(positions, *entities)
+        self.ctx.wrote(positions, events, *entities)
 
     def remember(self, run_id: str, facts: RunFacts) -> None:
         self._runs[run_id] = facts
@@ -175,8 +181,7 @@ class MlflowWriter:
     async def run(self, run_id: str) -> RunFacts:
         facts = self._runs.get(run_id)
         if facts is None:
-            await self.ctx.settled(run_entity(run_id))
-            found = await self.ctx.query(queries.run, run_id)
+            found = await self.ctx.run(run_id)
             if found is None:
                 raise not_found(f"Run with id={run_id} not found")
             facts = RunFacts(found["lifecycle_stage"] == "deleted", found["params"])
@@ -191,13 +196,19 @@ class MlflowWriter:
 
     async def experiment(self, experiment_id: str) -> dict[str, Any]:
         await self.ctx.settled(experiment_entity(experiment_id))
-        found = await self.ctx.query(queries.experiment, experiment_id)
+        found = await self.ctx.query(queries.experiment_without_tags, experiment_id)
         if found is None:
             raise not_found(f"No Experiment with id={experiment_id} exists")
         return found
 
     async def active_experiment(self, experiment_id: str) -> dict[str, Any]:
-        found = await self.experiment(experiment_id)
+        writes = self.ctx.marks.mark(experiment_entity(experiment_id))[1]
+        now = time.monotonic()
+        read_at, written, found = self._experiments.get(experiment_id, (-EXPERIMENT_TRUSTED_S, -1, {}))
+        if now - read_at >= EXPERIMENT_TRUSTED_S or written != writes:
+            found = await self.experiment(experiment_id)
+            self._experiments = {k: v for k, v in self._experiments.items() if now - v[0] < EXPERIMENT_TRUSTED_S}
+            self._experiments[experiment_id] = (now, writes, found)
         if found["lifecycle_stage"] != "active":
             raise invalid(f"The experiment {experiment_id} must be in the 'active' state. Current state is deleted.")
         return found

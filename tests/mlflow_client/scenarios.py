@@ -188,6 +188,7 @@ def lifecycle(client: MlflowClient) -> Result:
     rename_taken = error_code(lambda: client.rename_experiment(experiment_id, other))
     restore_active = error_code(lambda: client.restore_experiment(experiment_id))
     client.delete_experiment(experiment_id)
+    run_in_deleted = error_code(lambda: client.create_run(experiment_id))  # just after one there
     experiment_deleted = client.get_experiment(experiment_id).lifecycle_stage
     run_with_experiment = client.get_run(run_id).info.lifecycle_stage  # MLflow deletes its runs too
     by_name = client.get_experiment_by_name(named("compat-lifecycle-renamed"))
@@ -209,7 +210,7 @@ def lifecycle(client: MlflowClient) -> Result:
         "run_with_experiment": [run_with_experiment, client.get_run(run_id).info.lifecycle_stage],
         "by_name_stage": by_name.lifecycle_stage if by_name else None,
         "restored_experiment": client.get_experiment(experiment_id).lifecycle_stage,
-        "refused": [rename_taken, restore_active, delete_deleted, rename_deleted],
+        "refused": [rename_taken, restore_active, delete_deleted, rename_deleted, run_in_deleted],
         "searched": [e.name.removeprefix(PREFIX) for e in searched],
         "run_id": run_id,
     }

@@ -20,3 +20,13 @@ def test_the_least_recently_written_entity_is_forgotten_first():
     marks.record({0: 4}, "z")
     assert (marks.of("x"), marks.of("y"), marks.of("z")) == ({0: 3}, {}, {0: 4})
     assert marks.latest() == {0: 4}  # searches still wait for everything
+
+
+def test_each_entity_counts_the_writes_it_remembers():
+    marks = WriteMarks(max_entities=1)
+    assert marks.mark(run_entity("a")) == ({}, 0)
+    marks.record({0: 5}, run_entity("a"))
+    marks.record({0: 3}, run_entity("a"))
+    assert marks.mark(run_entity("a")) == ({0: 5}, 2)
+    marks.record({0: 6}, run_entity("b"))  # forgets a: its count starts again
+    assert marks.mark(run_entity("a")) == ({}, 0)
