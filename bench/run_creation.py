@@ -10,7 +10,9 @@ wait at each run's end) and one `runstream.flush()` after the last run, timed un
 MLflow's client (MLflow 3.17.2, its venv from
 bench/requirements-mlflow.txt; bench/mlflow_client_calls.py `create-runs`: create_run, one log_batch,
 set_terminated) from 1 and 8 writer processes for `--seconds`, against runstream and against `mlflow
-server --workers 1` on sqlite and PostgreSQL. Then a check that every SDK run reads back FINISHED.
+server --workers 1` on sqlite and PostgreSQL, and against a server that answers at once without
+storing anything (bench/instant_mlflow.py): the client's own ceiling here, which no server passes.
+Then a check that every SDK run reads back FINISHED.
 Results: bench/results/run_creation.json, with the ratios.
 """
 
@@ -28,6 +30,7 @@ from typing import Any
 
 import runstream
 from bench import mlflow_side
+from bench.instant_mlflow import instant_mlflow
 from bench.mlflow_client import mlflow_call
 from bench.report import run_and_save
 from tests.integration.roles import Role
@@ -149,6 +152,12 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             figures["runstream_sdk_over_mlflow_client_8_writers"] = {k: round(v / mlflow_8, 1) for k, v in sdk.items()}
             results[f"mlflow-{backend}"] = figures
             print(f"  {figures}", flush=True)
+    print("a server answering at once (bench/instant_mlflow.py): MLflow's client ...", flush=True)
+    with instant_mlflow() as uri:
+        ceiling = measure_mlflow_client(venv, uri, args.seconds)
+    ceiling["runstream_share"] = {k: round(mine[k] / v, 2) for k, v in list(ceiling.items())}
+    results["client_ceiling"] = ceiling
+    print(f"  {ceiling}", flush=True)
     results["uptime_after"] = uptime()
     return results
 
