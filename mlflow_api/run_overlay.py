@@ -30,7 +30,10 @@ from runstream.schemas.events import metric_columns
 from runstream.schemas.wire import json_float
 from runstream.store.applied import caught_up
 
-MAX_RUNS = 10_000  # overlays kept; a forgotten run's reads wait for the projector
+# Overlays kept, and the values folded in them all (a run logging many keys that no one reads holds
+# one per key until the overlay is forgotten); a forgotten run's reads wait for the projector.
+MAX_RUNS = 10_000
+MAX_VALUES = 100_000
 
 _RUN = run_entity("")
 
@@ -54,12 +57,17 @@ class RunOverlay:
     params: dict[str, Pending] = field(default_factory=dict)
     tags: dict[str, Pending] = field(default_factory=dict)  # value None: deleted
     metrics: dict[str, Pending] = field(default_factory=dict)  # key → latest point
+    counted: int = 0  # its size when RunOverlays last counted it
 
     def add(self, run_id: str, positions: Positions, events: list[tuple[str, dict[str, Any]]]) -> None:
         self.writes += 1
         for name, record in events:
             if record.get("run_id", run_id) == run_id:  # a write may change several runs (and more)
                 _FOLDS.get(name, _block)(self, record, positions)
+
+    def size(self) -> int:
+        """How many values it holds."""
+        return len(self.info) + len(self.params) + len(self.tags) + len(self.metrics) + (self.created is not None)
 
     def folds(self, applied: Positions) -> bool:
         """Whether every write that does not fold is applied."""
@@ -184,22 +192,29 @@ _FOLDS: dict[str, Callable[[RunOverlay, dict[str, Any], Positions], None]] = {
 class RunOverlays:
     """This process's overlays, by write_marks entity; used from the event loop's thread only."""
 
-    def __init__(self, max_runs: int = MAX_RUNS) -> None:
+    def __init__(self, max_runs: int = MAX_RUNS, max_values: int = MAX_VALUES) -> None:
         self._overlays: OrderedDict[str, RunOverlay] = OrderedDict()
-        self._max = max_runs
+        self._max_runs = max_runs
+        self._max_values = max_values
+        self._values = 0  # the overlays' sizes as last counted (a read's forgetting shrinks them later)
 
     def record(self, entity: str, earlier_writes: int, positions: Positions, events: list[tuple[str, Any]]) -> None:
         """Folds a write to the entity; `earlier_writes`: how many writes to it WriteMarks held before."""
         overlay = self._overlays.pop(entity, None)
+        if overlay is not None:
+            self._values -= overlay.counted
         if overlay is None and (earlier_writes or not entity.startswith(_RUN)):
             return  # it would miss writes made before it
         if overlay is not None and overlay.writes != earlier_writes:
             return  # it missed one: dropped, the run's reads wait
         overlay = overlay or RunOverlay()
         overlay.add(entity.removeprefix(_RUN), positions, events)
+        overlay.counted = overlay.size()
+        self._values += overlay.counted
         self._overlays[entity] = overlay
-        if len(self._overlays) > self._max:
-            self._overlays.popitem(last=False)
+        while self._overlays and (len(self._overlays) > self._max_runs or self._values > self._max_values):
+            _, forgotten = self._overlays.popitem(last=False)
+            self._values -= forgotten.counted
 
     def get(self, entity: str, writes: int) -> RunOverlay | None:
         """The entity's overlay, if it holds all `writes` this process made to it."""

@@ -50,3 +50,15 @@ def test_a_run_folds_only_its_own_events_of_a_write_to_several():
     assert overlay.apply(record, {0: 2}) == record | {"lifecycle_stage": "deleted"}
     overlays.record(a, 2, {0: 5}, [("ExperimentDeleted", {"experiment_id": "1"})])  # no run_id: it may change the run
     assert not overlay.folds({0: 4})
+
+
+def test_the_values_held_are_bounded_the_least_recently_written_run_forgotten_first():
+    overlays = RunOverlays(max_values=5)
+    a, b = run_entity("a"), run_entity("b")
+    overlays.record(a, 0, {0: 1}, _tags("a", k1="1", k2="2", k3="3"))
+    overlays.record(b, 0, {0: 2}, _tags("b", k1="1"))
+    assert overlays.get(a, 1) is not None and overlays.get(b, 1) is not None  # 4 values
+    overlays.record(b, 1, {0: 3}, _tags("b", k2="2", k3="3"))  # 6: a goes
+    assert (overlays.get(a, 1), overlays.get(b, 2) is not None) == (None, True)
+    overlays.record(b, 2, {0: 4}, _tags("b", **{f"x{i}": "v" for i in range(9)}))  # b alone is over the bound
+    assert overlays.get(b, 3) is None
