@@ -21,7 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from runstream.base.clickhouse import ClickHouse
 from runstream.base.errors import ApiError, invalid, not_found, unavailable
 from runstream.eventlog.base import AppendFailed, EventLog
-from runstream.eventlog.write_marks import experiment_entity
+from runstream.eventlog.write_marks import WriteMarks, experiment_entity
 from runstream.mlflow_api import queries as mlflow_queries
 from runstream.mlflow_api import shapes
 from runstream.mlflow_api.context import MlflowContext
@@ -251,9 +251,10 @@ def tag_events(run_id: str, tags: dict[str, str]) -> list[Event]:
     return events
 
 
-def ensure_default_experiment(log: EventLog, store: ClickHouse) -> None:
+def ensure_default_experiment(log: EventLog, store: ClickHouse, marks: WriteMarks) -> None:
     """MLflow's server always has experiment "0" ("Default"); the client starts runs there when no
-    experiment is set. Creating it again is harmless (creation is idempotent)."""
+    experiment is set. Creating it again is harmless (creation is idempotent). Recorded as this
+    process's write, so a run started in it at once waits for it instead of finding no experiment."""
     if queries.experiment(store.client, DEFAULT_EXPERIMENT_ID) is None:
         name, record = event(
             "ExperimentCreated",
@@ -262,7 +263,9 @@ def ensure_default_experiment(log: EventLog, store: ClickHouse) -> None:
             artifact_location=shapes.default_artifact_location(DEFAULT_EXPERIMENT_ID),
             tags={},
         )
-        log.append([(partition_key(name, record), encode(name, record))])
+        marks.record(
+            log.append([(partition_key(name, record), encode(name, record))]), experiment_entity(DEFAULT_EXPERIMENT_ID)
+        )
 
 
 def _writer(request: Request) -> MlflowWriter:

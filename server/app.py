@@ -129,7 +129,7 @@ def _mount_mlflow(app: FastAPI, mlflow: MlflowContext, log: EventLog | None, sto
     ]
     writer = None
     if log is not None:
-        ensure_default_experiment(log, ctx.store)
+        ensure_default_experiment(log, ctx.store, mlflow.marks)
         app.state.mlflow_writer = writer = MlflowWriter(log, mlflow)
         app.state.gatekeeper = Promotions(writer)
         routers += [

@@ -1,6 +1,7 @@
 """MLflow's get_run answers this process's writes at once, before the projector applies them
 (mlflow_api/run_overlay.py), and the answer is the one the projection gives once it has; a write that
-does not fold makes the read wait, and a write from elsewhere that is applied is never covered."""
+does not fold makes the read wait, and a write from elsewhere that is applied is never covered. And
+the default experiment the server creates at start: a run started in it at once waits for it."""
 
 from __future__ import annotations
 
@@ -151,3 +152,15 @@ def test_an_applied_write_from_elsewhere_is_not_covered_by_an_older_one_from_her
     read = served.get_run(run_id)
     assert {t["key"]: t["value"] for t in read["data"]["tags"]}["k"] == "theirs"
     assert [m["key"] for m in read["data"]["metrics"]] == ["m"]
+
+
+def test_a_run_started_before_the_default_experiment_is_applied_waits_for_it(served: Served) -> None:
+    """The server creates experiment "0" at start; a client may create its first run there at once."""
+    created: dict[str, Any] = {}
+    writer = threading.Thread(target=lambda: created.update(served.post("/runs/create", {"experiment_id": "0"})))
+    writer.start()
+    time.sleep(0.5)
+    assert writer.is_alive()  # waiting for the experiment, not refused
+    served.apply_all()
+    writer.join()
+    assert created["run"]["info"]["experiment_id"] == "0"
